@@ -1,0 +1,10 @@
+"""`hwbench mfu` (stub: to be written)."""
+
+from __future__ import annotations
+
+from hwbench.errors import HwbenchError
+
+
+def command() -> None:
+    """Not implemented yet."""
+    raise HwbenchError("hwbench mfu is not implemented yet")

@@ -1,0 +1,10 @@
+"""`hwbench peaks` (stub: to be written)."""
+
+from __future__ import annotations
+
+from hwbench.errors import HwbenchError
+
+
+def command() -> None:
+    """Not implemented yet."""
+    raise HwbenchError("hwbench peaks is not implemented yet")

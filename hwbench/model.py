@@ -1,0 +1,136 @@
+"""Frozen records shared by every layer: what detect found. No I/O, no heavy imports.
+
+Values that a source could not give are `NA(reason)` (rendered "n/a" on the terminal, null in JSON with
+the reason beside it), never a crash and never a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+GpuVendor = Literal["intel", "nvidia", "amd", "aspeed", "matrox", "virtual", "other"]
+GpuKind = Literal["integrated", "discrete", "virtual", "bmc"]
+
+
+@dataclass(frozen=True)
+class NA:
+    """A value that could not be read, with why (NVML NotSupported, no permission, no such file...)."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return "n/a"
+
+
+def value_or_none(v: T | NA | None) -> T | None:
+    return None if isinstance(v, NA) else v
+
+
+@dataclass(frozen=True)
+class PciFunction:
+    """One PCI function as read from sysfs or parsed from lspci text (ids are numbers, names decoration)."""
+
+    slot: str  # full form, domain included: "0000:00:02.0"
+    vendor_id: int | None  # None only when lspci text gave a name but no numeric id
+    device_id: int | None
+    pci_class: int | None  # 24-bit class code, e.g. 0x030000; None when only a class name was seen
+    class_name: str | None = None  # "VGA compatible controller", as lspci prints it
+    vendor_name: str | None = None  # as lspci or pci.ids name it
+    device_name: str | None = None
+    subsystem_vendor_id: int | None = None
+    subsystem_device_id: int | None = None
+    revision: int | None = None
+    driver: str | None = None
+    is_virtfn: bool = False  # an SR-IOV virtual function (sysfs `physfn` link)
+    boot_vga: bool | None = None
+    upstream_bridge: str | None = None  # slot of the parent bridge, when known (sysfs path)
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """A display/3D/processing-accelerator device, classified from numeric ids and evidence."""
+
+    pci_slot: str
+    vendor: GpuVendor
+    kind: GpuKind
+    name: str
+    vendor_id: str  # "0x8086"
+    device_id: str  # "0x46a6"
+    pci_class: str  # "0x030000"
+    kind_evidence: str  # why this kind: "Intel iGPU slot 00:02.0", "AMD APU device id table (Rembrandt)", ...
+    driver: str | None = None
+    functions: tuple[str, ...] = ()  # other functions of the same device folded into this one (e.g. 00:02.1)
+    nvml: dict[str, Any] | None = None  # NVML fields joined by PCI bus id; NA values for unsupported ones
+
+
+@dataclass(frozen=True)
+class Cache:
+    level: int
+    type: str  # Data, Instruction, Unified
+    size_bytes: int
+    shared_by_cpus: int | None = None
+
+
+@dataclass(frozen=True)
+class Cpu:
+    vendor: str  # "GenuineIntel", "AuthenticAMD", "ARM", "Apple" ...
+    model: str  # brand string, or what is known when the hypervisor masks it
+    microarchitecture: str | None  # "Zen 5", "Golden Cove + Gracemont", "Neoverse-N1"; None when unknown
+    sockets: int | None
+    physical_cores: int | None
+    logical_cpus: int
+    usable_cpus: tuple[int, ...]  # what this process may run on (affinity / cgroup cpuset)
+    p_cores: int | None  # hybrid Intel only, else None
+    e_cores: int | None
+    isa: tuple[str, ...]  # lower-case flags as the kernel names them
+    max_mhz: float | None
+    max_mhz_source: str  # "cpufreq cpuinfo_max_freq", "brand string", "TSC (not a real max)", "unknown"
+    virtualized: bool
+    hypervisor: str | None = None  # "KVM", "Microsoft Hyper-V", "WSL", ...
+    family: int | None = None
+    model_number: int | None = None
+    stepping: int | None = None
+    arm_implementer: int | None = None
+    arm_part: int | None = None
+    caches: tuple[Cache, ...] = ()
+    numa_nodes: int | None = None
+    cpu_quota: float | None = None  # cgroup CPU quota in CPUs (e.g. 1.5), None when unlimited
+    p_core_cpus: tuple[int, ...] = ()  # logical CPU numbers of P-cores on hybrid Intel
+    e_core_cpus: tuple[int, ...] = ()
+    smt_siblings: tuple[tuple[int, ...], ...] = ()  # logical CPUs grouped by physical core
+    source: str = "/proc/cpuinfo"
+
+
+@dataclass(frozen=True)
+class Memory:
+    total_bytes: int | None
+    available_bytes: int | None = None
+    source: str = "/proc/meminfo"
+
+
+@dataclass(frozen=True)
+class TorchInfo:
+    """The installed torch build, read from package metadata (detect never imports torch)."""
+
+    installed: bool
+    version: str | None = None  # "2.13.0+cpu"
+    build: str | None = None  # "cpu", "cuda", "rocm", "xpu", "mps" (macOS arm64 wheels)
+    cuda_version: str | None = None  # "12.4" for cuda builds
+    rocm_version: str | None = None
+    usable_devices: tuple[str, ...] = ()  # what this build can use on this hardware: ("cpu", "cuda")
+    messages: tuple[str, ...] = ()  # "NVIDIA GPU present but this torch is CPU-only", ...
+    source: str = "package metadata"
+
+
+@dataclass(frozen=True)
+class System:
+    cpu: Cpu | None
+    memory: Memory | None
+    gpus: tuple[Gpu, ...]
+    torch: TorchInfo
+    warnings: tuple[str, ...] = ()  # what could not be seen, and why
+    source: str = "this machine"  # or "replay of DIR", "--lspci FILE"
+    os: str | None = None  # "Linux 6.1.0 (WSL2)", ...
