@@ -26,8 +26,9 @@ def documents(text: str) -> dict[str, Any]:
 
 
 def main(out: Path) -> None:
-    text = (out / "hwbench-json.txt").read_text() if (out / "hwbench-json.txt").exists() else ""
-    ref = (out / "reference-matmul.txt").read_text().strip() if (out / "reference-matmul.txt").exists() else "n/a"
+    docs_file, ref_file = out / "hwbench-json.txt", out / "reference-matmul.txt"
+    text = docs_file.read_text() if docs_file.exists() else ""
+    ref = ref_file.read_text().strip() if ref_file.exists() else "n/a"
     print(f"reference: {ref}")
     for args, doc in documents(text).items():
         if doc is None:
