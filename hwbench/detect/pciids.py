@@ -1,0 +1,104 @@
+"""Names for PCI ids from the system's pci.ids (pciutils/hwdata), looked up lazily.
+
+`hwbench detect` has a 0.15 s budget including Python start-up, so the 1.3+ MB file is never parsed
+into dicts: it is read once as bytes on the first lookup, and each lookup scans for just the vendor
+line and then the device line inside that vendor's block (a few `bytes.find` calls).
+
+pci.ids format (https://pci-ids.ucw.cz/): a vendor line is `vvvv  Name` at the start of a line, its
+devices follow as `\\tdddd  Name`, subsystems as `\\t\\tssss ssss  Name`; `#` starts a comment; the
+device-class section at the end starts with `C xx  Name` lines. Ids are lower-case hex.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# Where distributions install it: Debian/Ubuntu (pciutils) /usr/share/misc, Fedora/Arch (hwdata)
+# /usr/share/hwdata, some others /usr/share. Compressed copies exist on a few (e.g. older SUSE).
+CANDIDATES: tuple[str, ...] = (
+    "usr/share/misc/pci.ids",
+    "usr/share/hwdata/pci.ids",
+    "usr/share/pci.ids",
+    "usr/share/misc/pci.ids.gz",
+    "usr/share/hwdata/pci.ids.gz",
+    "usr/share/pci.ids.gz",
+)
+
+_VENDOR_LINE = re.compile(rb"\n[0-9a-fA-F]{4}  |\nC [0-9a-fA-F]{2}  ")
+
+
+class PciIds:
+    """A pci.ids file; `vendor_name`/`device_name` return None for ids it does not list."""
+
+    def __init__(self, path: Path, data: bytes | None = None) -> None:
+        self.path = path
+        self._data = data
+        self._vendor_cache: dict[int, tuple[int, int] | None] = {}
+
+    @classmethod
+    def find(cls, root: Path = Path("/")) -> PciIds | None:
+        """The first pci.ids under `root` (a recorded tree or "/"); None when there is none."""
+        for rel in CANDIDATES:
+            path = root / rel
+            if path.is_file():
+                return cls(path)
+        return None
+
+    @classmethod
+    def from_text(cls, text: str, path: Path = Path("<text>")) -> PciIds:
+        return cls(path, text.encode("utf-8"))
+
+    def _bytes(self) -> bytes:
+        if self._data is None:
+            try:
+                raw = self.path.read_bytes()
+                if self.path.suffix == ".gz":
+                    import gzip  # only for the rare compressed copy
+
+                    raw = gzip.decompress(raw)
+            except (OSError, EOFError, ValueError):  # unreadable or corrupt: no names, never a crash
+                raw = b""
+            # A leading newline lets every line, the first included, be found as b"\n" + key.
+            self._data = b"\n" + raw
+        return self._data
+
+    def _vendor_block(self, vendor_id: int) -> tuple[int, int] | None:
+        """(start, end) offsets of the vendor line and its device lines."""
+        if vendor_id in self._vendor_cache:
+            return self._vendor_cache[vendor_id]
+        data = self._bytes()
+        block: tuple[int, int] | None = None
+        if 0 <= vendor_id <= 0xFFFF:
+            start = data.find(b"\n%04x  " % vendor_id)
+            if start >= 0:
+                nxt = _VENDOR_LINE.search(data, start + 1)
+                block = (start, nxt.start() if nxt else len(data))
+        self._vendor_cache[vendor_id] = block
+        return block
+
+    def vendor_name(self, vendor_id: int) -> str | None:
+        block = self._vendor_block(vendor_id)
+        if block is None:
+            return None
+        data = self._bytes()
+        start = block[0] + 7  # b"\nvvvv  "
+        end = data.find(b"\n", start)
+        return _decode(data[start : end if end >= 0 else len(data)])
+
+    def device_name(self, vendor_id: int, device_id: int) -> str | None:
+        block = self._vendor_block(vendor_id)
+        if block is None or not 0 <= device_id <= 0xFFFF:
+            return None
+        data = self._bytes()
+        pos = data.find(b"\n\t%04x  " % device_id, block[0], block[1])
+        if pos < 0:
+            return None
+        start = pos + 8  # b"\n\tdddd  "
+        end = data.find(b"\n", start)
+        return _decode(data[start : end if end >= 0 else len(data)])
+
+
+def _decode(raw: bytes) -> str | None:
+    name = raw.decode("utf-8", errors="replace").strip()
+    return name or None
