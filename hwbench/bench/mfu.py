@@ -1,0 +1,622 @@
+"""`hwbench mfu` as an API: step + ceiling + peak -> MFU three ways, with their denominators.
+
+- `mfu`            achieved / the device's own dense peak for the dtype that ran (from hwbench.peaks):
+                   "how much of the silicon this uses". None (with a reason) without a peak; never
+                   above 100%: a measured rate above the peak means the peak is wrong, and we say so.
+- `mfu_vs_ceiling` achieved / the best GEMM FLOP/s measured here, same dtype and threads:
+                   "how close to what this machine+BLAS can actually do".
+- `mfu_nanogpt`    achieved / 312 TFLOP/s (A100 bf16), what nanoGPT's estimate_mfu prints on every
+                   device, CPU included: only there to explain the tiny number users saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hwbench.bench.config import PRESET_NOTES, PRESETS, GPTConfig, preset
+from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, flops_per_step, model_gemm_shapes, n_params
+from hwbench.bench.matmul import CeilingResult, GemmPoint, ceiling, supported_dtypes
+from hwbench.bench.step import StepOptions, StepResult, check_options, measure_step
+from hwbench.errors import HwbenchError, InputError
+
+PhaseFn = Callable[[str, float | None], None]  # (what is running, fraction done or None)
+
+FLOPS_CONVENTION = (
+    "PaLM Appendix B as nanoGPT estimate_mfu: (6N + 12*L*H*Q*T) per token x batch_size x block_size; "
+    "N excludes the position embedding; causal attention counted in full (not halved); "
+    "LayerNorm/softmax/GELU/optimizer not counted"
+)
+
+
+@dataclass(frozen=True)
+class MfuOptions:
+    device: str | None = None  # None: the best device torch can use
+    preset: str | None = None  # None: one that fits the device
+    n_layer: int | None = None
+    n_head: int | None = None
+    n_embd: int | None = None
+    block_size: int | None = None
+    batch_size: int | None = None
+    vocab_size: int | None = None
+    bias: bool | None = None
+    dtype: str | None = None  # None: what nanoGPT uses there (fp32 on CPU, bf16/fp16 on CUDA)
+    compile: bool | None = None  # None: nanoGPT's default there (off on CPU per its README, on on CUDA)
+    threads: int | None = None
+    fused_adamw: bool | None = None  # None: on for CUDA (nanoGPT uses fused AdamW when available)
+    quick: bool = False
+    with_ceiling: bool = True
+    peak_overrides: tuple[str, ...] = ()  # "bf16=165" (TFLOP/s)
+    steps: int | None = None
+    max_seconds: float | None = None
+
+
+@dataclass
+class PeakInfo:
+    """The peak used as the MFU denominator (a view of hwbench.peaks.DevicePeak, or a user override)."""
+
+    peaks_tflops: dict[str, float | None]
+    source: str
+    estimated: bool
+    notes: tuple[str, ...] = ()
+    raw: Any = None  # the DevicePeak object when hwbench.peaks gave one
+
+
+@dataclass
+class MfuRun:
+    device: str
+    dtype: str
+    config: GPTConfig
+    preset: str | None
+    options: MfuOptions
+    step: StepResult | None
+    peak: PeakInfo | None
+    ceiling: CeilingResult | None
+    model_gemms: list[GemmPoint]
+    mfu: float | None
+    mfu_reason: str | None  # why mfu is None
+    mfu_vs_ceiling: float | None
+    mfu_nanogpt: float | None
+    threads: int | None
+    device_name: str | None = None
+    system: Any = None  # hwbench.model.System when detect ran
+    warnings: list[str] = field(default_factory=list)
+    interrupted: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def achieved_tflops(self) -> float | None:
+        return self.step.achieved_tflops if self.step else None
+
+    @property
+    def peak_tflops(self) -> float | None:
+        return self.peak.peaks_tflops.get(self.dtype) if self.peak else None
+
+    @property
+    def ceiling_point(self) -> GemmPoint | None:
+        return self.ceiling.best.get(self.dtype) if self.ceiling else None
+
+    @property
+    def step_options(self) -> StepOptions | None:
+        return self.step.options if self.step else None
+
+
+# ---------------------------------------------------------------------------------------------
+# device, preset, dtype choices
+
+
+def _detect() -> tuple[Any, str | None]:
+    try:
+        import importlib
+
+        detect_system = importlib.import_module("hwbench.detect").detect_system
+        return detect_system(), None
+    except Exception as e:  # detect is best-effort here: the benchmark still runs without it
+        return None, f"hardware detection unavailable ({type(e).__name__}: {e})"
+
+
+def _gpus_seen(system: Any) -> str:
+    gpus = getattr(system, "gpus", None) if system is not None else None
+    if not gpus:
+        return "detect saw no GPU"
+    return "detect saw: " + "; ".join(f"{g.name} ({g.vendor}, {g.pci_slot})" for g in gpus)
+
+
+def best_device() -> str:
+    """The best device this torch can use: cuda, then xpu, then mps, else cpu."""
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if hasattr(torch, "xpu") and torch.xpu.is_available():
+        return "xpu"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_device(device: str, system: Any = None) -> str:
+    """Validate a --device value against this torch build; raise a one-line HwbenchError if unusable."""
+    import torch
+
+    dev = device.strip().lower()
+    kind, _, idx = dev.partition(":")
+    if kind not in ("cpu", "cuda", "mps", "xpu"):
+        raise InputError(f"unknown device {device!r}", hint="use cpu, cuda, cuda:N, mps or xpu")
+    if idx and not idx.isdigit():
+        raise InputError(f"bad device index in {device!r}", hint="e.g. cuda:0")
+    build = f"torch {torch.__version__}"
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            why = (
+                "CPU-only build"
+                if torch.version.cuda is None and not torch.version.hip
+                else (f"built for CUDA {torch.version.cuda or torch.version.hip} but no usable device")
+            )
+            raise HwbenchError(
+                f"--device {device}: CUDA is not usable: {build} ({why}); {_gpus_seen(system)}",
+                hint="install a CUDA build of torch (https://pytorch.org/get-started/locally/) "
+                "or run with --device cpu",
+            )
+        n = torch.cuda.device_count()
+        if idx and int(idx) >= n:
+            raise HwbenchError(f"--device {device}: only {n} CUDA device(s) visible to {build}")
+        return f"cuda:{idx or torch.cuda.current_device()}"
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise HwbenchError(f"--device mps: MPS is not available in {build} on this machine")
+    if kind == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
+        raise HwbenchError(f"--device xpu: no usable Intel XPU in {build}; {_gpus_seen(system)}")
+    return dev
+
+
+def device_name(device: str, system: Any = None) -> str | None:
+    if device.startswith("cuda"):
+        import torch
+
+        return str(torch.cuda.get_device_name(device))
+    cpu = getattr(system, "cpu", None)
+    if device == "cpu" and cpu is not None:
+        return str(cpu.model)
+    return None
+
+
+def default_preset(device: str) -> str:
+    """A preset that fits the device and finishes in about a minute."""
+    if device.startswith("cuda"):
+        import torch
+
+        mem = torch.cuda.get_device_properties(device).total_memory
+        return "gpt2-124m" if mem >= 20 * 2**30 else "shakespeare-char"
+    if device.startswith(("mps", "xpu")):
+        return "shakespeare-char"
+    return "nanogpt-cpu"
+
+
+def default_dtype(device: str) -> str:
+    """nanoGPT's train.py: bf16 autocast on CUDA when supported, else fp16; fp32 everywhere else."""
+    if device.startswith("cuda"):
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+def build_config(opts: MfuOptions, device: str) -> tuple[GPTConfig, str | None]:
+    name = opts.preset or default_preset(device)
+    base = preset(name)
+    cfg = base.with_overrides(
+        n_layer=opts.n_layer,
+        n_head=opts.n_head,
+        n_embd=opts.n_embd,
+        block_size=opts.block_size,
+        batch_size=opts.batch_size,
+        vocab_size=opts.vocab_size,
+        bias=opts.bias,
+    )
+    return cfg, name
+
+
+def step_plan(device: str, quick: bool) -> tuple[int, int, float]:
+    """(warm-up steps, max timed steps, max timed seconds) per device kind."""
+    if device == "cpu":
+        return (2, 40, 4.0) if quick else (5, 300, 15.0)
+    return (5, 30, 4.0) if quick else (10, 200, 15.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# peaks
+
+
+def _parse_overrides_local(items: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        key = key.strip().lower()
+        try:
+            out[key] = float(val)
+        except ValueError:
+            raise InputError(f"bad --peak-tflops {item!r}", hint="use DTYPE=TFLOPS, e.g. bf16=165") from None
+        if not sep or key not in ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8") or out[key] <= 0:
+            raise InputError(f"bad --peak-tflops {item!r}", hint="use DTYPE=TFLOPS, e.g. bf16=165")
+    return out
+
+
+def lookup_peak(
+    device: str, system: Any, threads: int | None, overrides: tuple[str, ...] = ()
+) -> tuple[PeakInfo | None, list[str]]:
+    """The device's peak from hwbench.peaks (plus --peak-tflops overrides); never raises for a miss."""
+    notes: list[str] = []
+    peak_obj: Any = None
+    try:
+        import hwbench.peaks as peaks_mod
+    except ImportError:
+        peaks_mod = None  # type: ignore[assignment]
+    finder = getattr(peaks_mod, "peak_for_device", None)
+    if finder is not None and system is not None:
+        try:
+            hints: dict[str, Any] = {"threads": threads} if device == "cpu" and threads else {}
+            try:
+                peak_obj = finder(device, system, **hints)
+            except TypeError:
+                peak_obj = finder(device, system)
+        except HwbenchError:
+            raise
+        except Exception as e:
+            notes.append(f"peak lookup failed ({type(e).__name__}: {e})")
+    elif finder is None:
+        notes.append("hwbench.peaks is not available in this build")
+    if overrides:
+        parse = getattr(peaks_mod, "parse_peak_overrides", None)
+        apply = getattr(peaks_mod, "with_overrides", None)
+        if parse is not None and apply is not None and peak_obj is not None:
+            peak_obj = apply(peak_obj, parse(list(overrides)))
+        else:
+            vals = _parse_overrides_local(overrides)
+            base = dict(getattr(peak_obj, "peaks_tflops", {}) or {})
+            base.update(vals)
+            return (
+                PeakInfo(
+                    peaks_tflops=base,
+                    source="--peak-tflops (user) " + ", ".join(overrides),
+                    estimated=False,
+                    notes=("given on the command line",),
+                    raw=peak_obj,
+                ),
+                notes,
+            )
+    if peak_obj is None:
+        return None, notes
+    return (
+        PeakInfo(
+            peaks_tflops=dict(peak_obj.peaks_tflops),
+            source=str(getattr(peak_obj, "source", "hwbench.peaks")),
+            estimated=bool(getattr(peak_obj, "estimated", False)),
+            notes=tuple(getattr(peak_obj, "notes", ()) or ()),
+            raw=peak_obj,
+        ),
+        notes,
+    )
+
+
+def mfu_against_peak(
+    achieved_tflops: float, dtype: str, peak: PeakInfo | None
+) -> tuple[float | None, str | None, list[str]]:
+    """(mfu, reason when None, warnings). Never returns a value above 1."""
+    if peak is None:
+        return None, "no peak known for this device", []
+    p = peak.peaks_tflops.get(dtype)
+    if p is None or p <= 0:
+        return None, f"no dense {dtype} peak known for this device (source: {peak.source})", []
+    if achieved_tflops > p:
+        return (
+            None,
+            f"achieved {achieved_tflops:.3g} TFLOP/s exceeds the {dtype} peak {p:.3g} TFLOP/s",
+            [
+                f"the {dtype} peak {p:.3g} TFLOP/s ({peak.source}) is below what was measured "
+                f"({achieved_tflops:.3g} TFLOP/s): that peak is wrong; MFU against it is not shown. "
+                "Pass the right one with --peak-tflops DTYPE=VALUE."
+            ],
+        )
+    return achieved_tflops / p, None, []
+
+
+# ---------------------------------------------------------------------------------------------
+# the run
+
+
+def _is_oom(e: BaseException) -> bool:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
+    return (oom is not None and isinstance(e, oom)) or "out of memory" in str(e).lower()
+
+
+def run_mfu(
+    options: MfuOptions | None = None,
+    progress: PhaseFn | None = None,
+    system: Any = None,
+) -> MfuRun:
+    """Measure the step, the ceiling and look up the peak. Ctrl-C returns a partial run."""
+    opts = options or MfuOptions()
+    t_start = time.perf_counter()
+    warnings: list[str] = []
+
+    def say(what: str, frac: float | None = None) -> None:
+        if progress:
+            progress(what, frac)
+
+    # validate the cheap things before importing torch or detecting anything
+    if opts.preset is not None:
+        preset(opts.preset)
+    if opts.dtype is not None and opts.dtype not in ("fp32", "tf32", "bf16", "fp16"):
+        raise InputError(f"unknown dtype {opts.dtype!r}", hint="choose one of: fp32, tf32, bf16, fp16")
+    if opts.preset is not None:
+        # with a preset known, the whole config (n_embd % n_head included) can be checked now
+        build_config(opts, "cpu")
+    elif opts.n_embd is not None and opts.n_head is not None and opts.n_embd % opts.n_head:
+        raise InputError(f"n_embd ({opts.n_embd}) is not divisible by n_head ({opts.n_head})")
+    if opts.peak_overrides:
+        _parse_overrides_local(opts.peak_overrides)
+
+    if system is None:
+        say("detecting hardware")
+        system, why = _detect()
+        if why:
+            warnings.append(why)
+    say("loading torch")
+    device = resolve_device(opts.device, system) if opts.device else best_device()
+    cfg, preset_name = build_config(opts, device)
+    dtype = opts.dtype or default_dtype(device)
+    warmup, max_steps, max_s = step_plan(device, opts.quick)
+    step_opts = StepOptions(
+        device=device,
+        dtype=dtype,
+        compile=opts.compile if opts.compile is not None else device.startswith("cuda"),
+        threads=opts.threads,
+        fused_adamw=opts.fused_adamw if opts.fused_adamw is not None else device.startswith("cuda"),
+        warmup=warmup,
+        steps=opts.steps or max_steps,
+        max_seconds=opts.max_seconds if opts.max_seconds is not None else max_s,
+    )
+    check_options(step_opts)
+    run = MfuRun(
+        device=device,
+        dtype=dtype,
+        config=cfg,
+        preset=preset_name,
+        options=opts,
+        step=None,
+        peak=None,
+        ceiling=None,
+        model_gemms=[],
+        mfu=None,
+        mfu_reason="not measured",
+        mfu_vs_ceiling=None,
+        mfu_nanogpt=None,
+        threads=opts.threads,
+        device_name=device_name(device, system),
+        system=system,
+        warnings=warnings,
+    )
+    try:
+        # 1. the training step (OOM: halve the batch and say so)
+        while True:
+            try:
+                say(f"training step {cfg.n_layer}L/{cfg.n_embd}C B{cfg.batch_size} {dtype}", 0.0)
+                run.step = _measure_step_compiling(cfg, step_opts, warnings, say)
+                break
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:
+                if not (device.startswith("cuda") and _is_oom(e)):
+                    raise
+                import torch
+
+                torch.cuda.empty_cache()
+                if cfg.batch_size <= 1:
+                    raise HwbenchError(f"out of memory on {device} even at batch size 1") from e
+                smaller = max(1, cfg.batch_size // 2)
+                warnings.append(
+                    f"out of memory on {device} at batch size {cfg.batch_size}; "
+                    f"retried with batch size {smaller}"
+                )
+                cfg = replace(cfg, batch_size=smaller)
+                run.config = cfg
+        run.config = cfg
+        run.interrupted = run.step.interrupted
+        if run.step.interrupted:
+            warnings.append("interrupted during the training step: figures are from the steps measured")
+        # 2. the matmul ceiling: the step's dtype first, others where they are quick to time
+        if opts.with_ceiling and not run.interrupted:
+            dts = [dtype]
+            if device.startswith("cuda") and not opts.quick:
+                dts += [d for d in ("fp32", "tf32", "bf16", "fp16") if d != dtype]
+            elif device == "cpu" and not opts.quick and dtype != "bf16":
+                dts.append("bf16")  # shows whether bf16 would help here (no bf16 hardware: it will not)
+            dts = [d for d in dts if d in supported_dtypes(device)]
+            shapes = [(s.name, s.m, s.n, s.k) for s in model_gemm_shapes(cfg)]
+            run.ceiling = ceiling(
+                device,
+                dts,
+                model_shapes=shapes,
+                quick=opts.quick,
+                threads=opts.threads,
+                libraries=True,
+                progress=lambda s: say(s, None),
+            )
+            run.model_gemms = [p for p in run.ceiling.points if p.label.startswith("model ")]
+            run.interrupted = run.ceiling.interrupted
+    except KeyboardInterrupt:
+        run.interrupted = True
+        warnings.append("interrupted: figures are from what was measured before Ctrl-C")
+    # 3. the three denominators
+    say("peaks", None)
+    run.peak, notes = lookup_peak(device, system, opts.threads, opts.peak_overrides)
+    warnings.extend(notes)
+    _finish(run)
+    run.elapsed_s = time.perf_counter() - t_start
+    return run
+
+
+def _measure_step_compiling(
+    cfg: GPTConfig, opts: StepOptions, warnings: list[str], say: PhaseFn
+) -> StepResult:
+    def prog(done: int, total: int, _dt: float) -> None:
+        say(f"training step {done}/{total}", done / total)
+
+    if not opts.compile:
+        return measure_step(cfg, opts, progress=prog)
+    try:
+        return measure_step(cfg, opts, progress=prog)
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:
+        if _is_oom(e):
+            raise
+        warnings.append(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); measured eager instead")
+        return measure_step(cfg, replace(opts, compile=False), progress=prog)
+
+
+def _finish(run: MfuRun) -> None:
+    """Fill the three MFU figures from step, peak and ceiling."""
+    if run.step is None:
+        return
+    achieved = run.step.achieved_tflops
+    run.mfu_nanogpt = achieved / NANOGPT_PEAK_TFLOPS
+    run.mfu, run.mfu_reason, w = mfu_against_peak(achieved, run.dtype, run.peak)
+    run.warnings.extend(w)
+    cp = run.ceiling_point
+    if cp is not None and cp.tflops > 0:
+        run.mfu_vs_ceiling = achieved / cp.tflops
+        if run.mfu_vs_ceiling > 1.0:
+            run.warnings.append(
+                f"the training step ran faster ({achieved:.3g} TFLOP/s) than the best {run.dtype} GEMM "
+                f"measured ({cp.tflops:.3g}): the ceiling run was probably slowed (a shared machine?)"
+            )
+    stall = run.step.timing.stall_note()
+    if stall:
+        run.warnings.append(stall)
+    if run.device == "cpu" and run.threads is None:
+        with contextlib.suppress(Exception):
+            import torch
+
+            run.threads = torch.get_num_threads()
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def _gemm_json(p: GemmPoint) -> dict[str, Any]:
+    return {
+        "library": p.library,
+        "dtype": p.dtype,
+        "label": p.label,
+        "m": p.m,
+        "n": p.n,
+        "k": p.k,
+        "tflops": p.tflops,
+        "tflops_min": p.tflops_min,
+        "tflops_max": p.tflops_max,
+        "spread_pct": p.timing.spread_pct,
+        "samples": p.timing.n,
+        "calls_per_sample": p.calls_per_sample,
+        "threads": p.threads,
+    }
+
+
+def mfu_payload(run: MfuRun) -> dict[str, Any]:
+    """The `hwbench mfu --json` fields (DESIGN.md), plus extras with their sources."""
+    st = run.step
+    cp = run.ceiling_point
+    cfg = run.config
+    peak_val = run.peak_tflops
+    payload: dict[str, Any] = {
+        "device": run.device,
+        "device_name": run.device_name,
+        "dtype": run.dtype,
+        "preset": run.preset,
+        "preset_source": PRESET_NOTES.get(run.preset or "", None),
+        "config": cfg.as_dict(),
+        "n_params": n_params(cfg, non_embedding=True),
+        "n_params_total": n_params(cfg, non_embedding=False),
+        "tokens_per_step": cfg.tokens_per_step,
+        "flops_per_step": flops_per_step(cfg),
+        "flops_convention": FLOPS_CONVENTION,
+        "step_time_s": st.timing.median_s if st else None,
+        "step_time": (
+            {
+                "median_s": st.timing.median_s,
+                "p25_s": st.timing.p25_s,
+                "p75_s": st.timing.p75_s,
+                "min_s": st.timing.min_s,
+                "max_s": st.timing.max_s,
+                "spread_pct": st.timing.spread_pct,
+                "steps_timed": st.timing.n,
+                "stalls": st.timing.stalls,
+                "stall_factor": st.timing.stall_factor,
+                "warmup_steps": st.options.warmup,
+                "warmup_s": st.warmup_s,
+                "method": "wall clock per optimizer step after a device synchronize; median",
+            }
+            if st
+            else None
+        ),
+        "compile": st.options.compile if st else None,
+        "compile_time_s": st.compile_time_s if st else None,
+        "fused_adamw": st.options.fused_adamw if st else None,
+        "threads": run.threads,
+        "achieved_tflops": st.achieved_tflops if st else None,
+        "tokens_per_s": st.tokens_per_s if st else None,
+        "peak_memory_bytes": st.peak_memory_bytes if st else None,
+        "peak_memory_source": st.peak_memory_source if st else None,
+        "peak_tflops": peak_val,
+        "peak_source": run.peak.source if run.peak else None,
+        "peak_estimated": run.peak.estimated if run.peak else None,
+        "peak_notes": list(run.peak.notes) if run.peak else [],
+        "mfu": run.mfu,
+        "mfu_reason": run.mfu_reason if run.mfu is None else None,
+        "matmul_ceiling_tflops": cp.tflops if cp else None,
+        "matmul_ceiling": _gemm_json(cp) if cp else None,
+        "mfu_vs_ceiling": run.mfu_vs_ceiling,
+        "mfu_nanogpt": run.mfu_nanogpt,
+        "nanogpt_peak_tflops": NANOGPT_PEAK_TFLOPS,
+        "nanogpt_peak_source": "nanoGPT model.py estimate_mfu: A100 bf16 dense peak, used on every device",
+        "ceiling": (
+            {
+                "best": {dt: _gemm_json(p) for dt, p in run.ceiling.best.items()},
+                "points": [_gemm_json(p) for p in run.ceiling.points],
+                "notes": list(run.ceiling.notes),
+                "env_overrides": run.ceiling.env_overrides,
+            }
+            if run.ceiling
+            else None
+        ),
+        "model_gemms": [_gemm_json(p) for p in run.model_gemms],
+        "final_loss": st.final_loss if st else None,
+        "interrupted": run.interrupted,
+        "elapsed_s": run.elapsed_s,
+        "warnings": list(run.warnings),
+        "explanation": [],
+        "suggestions": [],
+    }
+    return payload
+
+
+__all__ = [
+    "PRESETS",
+    "MfuOptions",
+    "MfuRun",
+    "PeakInfo",
+    "best_device",
+    "default_dtype",
+    "default_preset",
+    "lookup_peak",
+    "mfu_against_peak",
+    "mfu_payload",
+    "resolve_device",
+    "run_mfu",
+]
