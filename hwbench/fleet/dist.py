@@ -1,0 +1,236 @@
+"""The process group under torchrun: backend choice, timeouts, store-based arrival checks, fault hooks.
+
+torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT; hwbench
+joins the group that torchrun describes and never launches processes itself.
+
+No hangs: every wait has a deadline of HWBENCH_DIST_TIMEOUT_S seconds (default 60).
+- the process group is created with that timeout, so a collective that a peer never joins raises on
+  gloo and is aborted by NCCL's watchdog;
+- before gathering results, ranks check in through the rendezvous store (`arrive`): a rank that has
+  not checked in by the deadline is named (rank and host) in a one-line error, and the run ends;
+- a rank that dies is seen by torchrun at once (its monitor polls every 0.1 s), which stops the other
+  workers with SIGTERM and prints which rank failed on which host; rank 0 says why it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hwbench.errors import HwbenchError, InputError
+
+DEFAULT_TIMEOUT_S = 60.0
+_POLL_S = 0.05
+
+
+class FleetError(HwbenchError):
+    """A rank died, stalled or disagreed: the fleet run cannot produce a report."""
+
+
+@dataclass
+class FleetContext:
+    """This process's place in the torchrun world, and the handles to talk to the others."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    local_world_size: int
+    host: str
+    backend: str  # "gloo" or "cpu:gloo,cuda:nccl"
+    timeout_s: float
+    cpus: tuple[int, ...] = ()  # the CPU share this rank is pinned to
+    hosts: tuple[str, ...] = ()  # host of every rank, by rank
+    store: Any = None  # the rendezvous store (torch.distributed.Store), None if unavailable
+    object_group: Any = None  # a gloo group for gather_object when the default group is NCCL
+    _phase: int = field(default=0, repr=False)
+
+    def device_for(self, requested: str) -> str:
+        """'cuda' or 'cuda:N' asked on the command line -> this rank's GPU, cuda:LOCAL_RANK."""
+        if requested == "cuda" or requested.startswith("cuda:"):
+            return f"cuda:{self.local_rank}"
+        return requested
+
+    def host_of(self, rank: int) -> str:
+        return self.hosts[rank] if 0 <= rank < len(self.hosts) else "?"
+
+
+def env_world_size(environ: Mapping[str, str] | None = None) -> int:
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    try:
+        return int(env.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def timeout_from_env(environ: Mapping[str, str] | None = None) -> float:
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    text = env.get("HWBENCH_DIST_TIMEOUT_S")
+    if text is None or not text.strip():
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1e7:
+        raise InputError(
+            f"HWBENCH_DIST_TIMEOUT_S={text!r} is not a positive number of seconds",
+            hint="e.g. HWBENCH_DIST_TIMEOUT_S=120",
+        )
+    return value
+
+
+def init(environ: Mapping[str, str] | None = None) -> FleetContext:
+    """Join the torchrun process group (caller checked WORLD_SIZE > 1)."""
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+
+    from hwbench.fleet.local import hostname, pin_to_share
+
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    try:
+        rank = int(env["RANK"])
+        world_size = int(env["WORLD_SIZE"])
+        local_rank = int(env.get("LOCAL_RANK", "0"))
+        local_world_size = int(env.get("LOCAL_WORLD_SIZE", "1"))
+    except (KeyError, ValueError) as e:
+        raise HwbenchError(
+            f"WORLD_SIZE is set but the torchrun environment is incomplete ({e})",
+            hint="launch with torchrun, which sets RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT",
+        ) from None
+    timeout_s = timeout_from_env(env)
+    host = hostname()
+    cpus: tuple[int, ...] = ()
+    if env.get("HWBENCH_NO_AFFINITY", "") not in ("1", "true", "yes"):
+        cpus = pin_to_share(local_rank, local_world_size)
+
+    backend = env.get("HWBENCH_DIST_BACKEND", "")
+    if not backend:
+        backend = "gloo"
+        if (
+            torch.cuda.is_available()
+            and dist.is_nccl_available()
+            and local_world_size <= torch.cuda.device_count()
+        ):
+            backend = "cpu:gloo,cuda:nccl"
+    if "nccl" in backend and torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+    try:
+        dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
+    except Exception as e:  # rendezvous timeout, bad backend, unreachable MASTER_ADDR
+        raise FleetError(
+            f"rank {rank} on {host}: could not join the process group ({_first_line(e)})",
+            hint="check MASTER_ADDR/MASTER_PORT and that every node runs the same torchrun command",
+        ) from None
+    store = None
+    try:
+        from torch.distributed.distributed_c10d import _get_default_store
+
+        store = _get_default_store()
+    except Exception:  # private API moved: fall back to collective timeouts only
+        store = None
+    object_group = None
+    if backend != "gloo":
+        object_group = dist.new_group(backend="gloo", timeout=timedelta(seconds=timeout_s))
+    ctx = FleetContext(
+        rank=rank,
+        world_size=world_size,
+        local_rank=local_rank,
+        local_world_size=local_world_size,
+        host=host,
+        backend=backend,
+        timeout_s=timeout_s,
+        cpus=cpus,
+        store=store,
+        object_group=object_group,
+    )
+    _install_sigterm(ctx)
+    hosts: list[Any] = [None] * world_size
+    arrive(ctx, "hosts")
+    dist.all_gather_object(hosts, host, group=object_group)
+    ctx.hosts = tuple(str(h) for h in hosts)
+    return ctx
+
+
+def arrive(ctx: FleetContext, what: str) -> None:
+    """Check in at a named point and wait until every rank has, or raise naming the missing ranks.
+
+    Uses the rendezvous store (one counter, polled), not a collective, so a rank that never comes
+    is named rather than reported as an anonymous gloo/NCCL timeout.
+    """
+    ctx._phase += 1
+    if ctx.store is None:
+        return
+    prefix = f"hwbench/{ctx._phase}-{what}"
+    ctx.store.set(f"{prefix}/{ctx.rank}", ctx.host)
+    ctx.store.add(f"{prefix}/count", 1)
+    deadline = time.monotonic() + ctx.timeout_s
+    while True:
+        if int(ctx.store.add(f"{prefix}/count", 0)) >= ctx.world_size:
+            return
+        if time.monotonic() > deadline:
+            break
+        time.sleep(_POLL_S)
+    missing = [r for r in range(ctx.world_size) if not ctx.store.check([f"{prefix}/{r}"])]
+    named = ", ".join(f"rank {r} on {ctx.host_of(r)}" for r in missing[:8])
+    if len(missing) > 8:
+        named += f" and {len(missing) - 8} more"
+    raise FleetError(
+        f"{named} did not reach '{what}' within {ctx.timeout_s:g} s (died or stalled); stopping the run",
+        hint="look at that rank's stderr; raise HWBENCH_DIST_TIMEOUT_S if ranks legitimately differ "
+        "by more than that",
+    )
+
+
+def fault_point(ctx: FleetContext, where: str) -> None:
+    """Test hook: HWBENCH_TEST_KILL_RANK=R kills rank R here (SIGKILL), HWBENCH_TEST_STALL_RANK=R
+    makes it sleep for an hour; HWBENCH_TEST_FAULT_AT names the point (default: the first one)."""
+    at = os.environ.get("HWBENCH_TEST_FAULT_AT", "")
+    if at and at != where:
+        return
+    if os.environ.get("HWBENCH_TEST_KILL_RANK") == str(ctx.rank):
+        sys.stderr.write(f"hwbench: test hook: killing rank {ctx.rank} on {ctx.host} at '{where}'\n")
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("HWBENCH_TEST_STALL_RANK") == str(ctx.rank):
+        sys.stderr.write(f"hwbench: test hook: stalling rank {ctx.rank} on {ctx.host} at '{where}'\n")
+        sys.stderr.flush()
+        time.sleep(3600)
+
+
+def _install_sigterm(ctx: FleetContext) -> None:
+    """torchrun stops the surviving workers with SIGTERM when one fails: leave with one line, fast."""
+
+    def handler(signum: int, frame: Any) -> None:
+        if ctx.rank == 0:
+            sys.stderr.write(
+                f"error: rank 0 on {ctx.host}: stopped by the launcher (signal {signum}) because "
+                "another rank failed; torchrun's report names it\n"
+            )
+            sys.stderr.flush()
+        os._exit(128 + signum)
+
+    with contextlib.suppress(ValueError):  # ValueError: not the main thread
+        signal.signal(signal.SIGTERM, handler)
+
+
+def destroy(ctx: FleetContext) -> None:
+    import torch.distributed as dist
+
+    try:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    except Exception:
+        pass
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__

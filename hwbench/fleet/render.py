@@ -1,0 +1,63 @@
+"""The fleet report on a terminal (rich): per-rank table, spread, stragglers, mismatches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(v: Any, spec: str) -> str:
+    return "n/a" if v is None else format(v, spec)
+
+
+def render_fleet(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from hwbench.console import stdout
+
+    con = stdout()
+    fleet = doc.get("fleet", {})
+    stragglers = {s["rank"]: s for s in doc.get("stragglers", [])}
+    t = Table(
+        title=f"hwbench {fleet.get('command', '')}: {fleet.get('world_size')} rank(s) on "
+        f"{len(fleet.get('hosts', []))} host(s), backend {fleet.get('backend')}"
+    )
+    for col in ("host", "rank", "device", "UUID", "TFLOP/s (measured)", "MFU", "exit", "note"):
+        t.add_column(col, justify="right" if col in ("rank", "TFLOP/s (measured)", "MFU", "exit") else "left")
+    for r in doc.get("ranks", []):
+        s = stragglers.get(r["rank"])
+        note = f"straggler: {s['below_median_fraction']:.0%} below peers' median" if s else ""
+        device = r.get("device") or "?"
+        if r.get("device_name"):
+            device = f"{device} {r['device_name']}"
+        t.add_row(
+            r["host"],
+            str(r["rank"]),
+            device,
+            r.get("uuid") or "n/a",
+            _fmt(r.get("achieved_tflops"), ".4g"),
+            "n/a" if r.get("mfu") is None else f"{r['mfu']:.1%}",
+            str(r.get("exit_code", 0)),
+            note,
+            style="bold red" if s else None,
+        )
+    con.print(t)
+    sp = doc.get("spread")
+    if sp:
+        con.print(
+            f"spread of {sp['metric']}: min {sp['min']:.4g} (rank {sp['min_rank']}), median "
+            f"{sp['median']:.4g}, max {sp['max']:.4g} (rank {sp['max_rank']}): "
+            f"{sp['spread_fraction']:.1%} of the median"
+        )
+    if doc.get("total_achieved_tflops") is not None:
+        line = f"fleet: {doc['total_achieved_tflops']:.4g} TFLOP/s measured, summed over ranks"
+        if doc.get("fleet_mfu") is not None:
+            line += (
+                f"; MFU {doc['fleet_mfu']:.1%} of the summed peaks ({doc['total_peak_tflops']:.4g} TFLOP/s,"
+                " each rank's own peak source)"
+            )
+        con.print(line)
+    thr = fleet.get("straggler_threshold")
+    if not stragglers and thr is not None:
+        con.print(f"no stragglers (threshold {thr:.0%} below the peers' median)")
+    for line in doc.get("explanation", []):
+        con.print(f"- {line}")
