@@ -45,6 +45,7 @@ _CLASS_BY_NAME: dict[str, int] = {name.lower(): code for code, name in DISPLAY_C
     "host bridge": 0x0600,
     "isa bridge": 0x0601,
     "pci bridge": 0x0604,
+    "processing accelerators": 0x1200,
 }
 
 # Files read per function; dump_sysfs_pci copies exactly these (plus the driver/physfn links).
@@ -62,8 +63,8 @@ SYSFS_LINKS: tuple[str, ...] = ("driver", "physfn")
 # A PCI address: optional domain (4 hex digits; 5 behind Intel VMD: 10000:e1:00.0), bus, device, function.
 _SLOT = r"(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]"
 _SLOT_RE = re.compile(r"^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])\.([0-7])$")
-# What people put in front of pasted lines: indentation, quote marks, table pipes, code fences.
-_PASTE_PREFIX = " \t>|*`\ufeff"
+# Around pasted lines: indentation, e-mail/markdown quotes, table pipes, backticks, list bullets.
+_PASTE_PREFIX = " \t>|*`-+\u2022\ufeff"
 _HEADER_RE = re.compile(r"^(" + _SLOT + r")[ \t]+(\S.*)$")
 _VMM_RE = re.compile(r"^([A-Za-z][A-Za-z ]{0,20}):[ \t]*(.*)$")
 _HEX4 = re.compile(r"^[0-9a-fA-F]{4}$")
@@ -133,6 +134,11 @@ def _vendor_names_longest_first() -> tuple[str, ...]:
 @lru_cache(maxsize=1)
 def _amd_apu_ids() -> dict[int, str]:
     return {int(r["device_id"], 16): r["codename"] for r in _read_csv("amd_apu_ids.csv")}
+
+
+@lru_cache(maxsize=1)
+def _amd_apu_codenames() -> frozenset[str]:
+    return frozenset(_amd_apu_ids().values())
 
 
 @lru_cache(maxsize=1)
@@ -369,7 +375,9 @@ def _set_body(fn: _Fn, body: str) -> None:
     m = _PROGIF_RE.search(body)
     if m:
         fn.prog_if = int(m.group(1), 16)
-    cut = min((i for i in (body.find(" (rev "), body.find(" (prog-if ")) if i >= 0), default=len(body))
+    # "(rev a1)" and "(prog-if 00 [VGA controller])" close the line; old lspci printed "[10de:0df2](rev a1)"
+    # with no space, and pasted lines get cut ("(prog-i" at a line wrap, "(rev 15" without its paren).
+    cut = min((i for i in (body.find("(rev "), body.find("(prog-i")) if i >= 0), default=len(body))
     body = body[:cut].strip()
     ids = _NN_IDS_RE.search(body)
     if ids:  # -nn: "... [8086:46a6]"
@@ -558,7 +566,10 @@ def class16(fn: PciFunction) -> int | None:
 
 
 def is_display(fn: PciFunction) -> bool:
-    return class16(fn) in DISPLAY_CLASSES
+    """A display-class function, or an AMD Instinct MI300-series GPU, which is class 1200 "Processing
+    accelerators" (e.g. 1002:74a5 MI325X, apache/cloudstack#11701), not display class."""
+    c = class16(fn)
+    return c in DISPLAY_CLASSES or (c == 0x1200 and fn.vendor_id == 0x1002)
 
 
 def _vendor_of(fn: PciFunction) -> _Vendor | None:
@@ -602,10 +613,13 @@ def _kind(
                 return "integrated", (
                     f"behind AMD APU-internal bridge {bridge.slot} (1022:{bridge.device_id:04x} {bname})"
                 )
-        why = "AMD GPU not in the APU id table and not behind an APU-internal bridge"
-        if class16(fn) == 0x0380 and any(class16(o) == 0x0300 for o in display if o is not fn):
-            why += "; display controller (0380) beside a VGA device: the secondary GPU of a hybrid laptop"
-        return "discrete", why
+        if did is None and fn.device_name:
+            # Plain lspci text has no device ID, only pci.ids' name for the die ("Cezanne [Radeon Vega
+            # Series / ...]", "Phoenix1"): match its code-name field WHOLE against the APU table.
+            codename = fn.device_name.split(" [", 1)[0].strip()
+            if codename in _amd_apu_codenames():
+                return "integrated", f"AMD APU code-name table: '{codename}' (the input has no device id)"
+        return "discrete", "AMD GPU not in the APU id table and not behind an APU-internal bridge"
     if vid == 0x10DE:
         why = "NVIDIA GPUs on PCI are discrete boards or modules"
         if class16(fn) in (0x0302, 0x0380) and any(
@@ -639,7 +653,7 @@ def classify_gpus(functions: Sequence[PciFunction], ids: PciIds | None = None) -
     (`Gpu.functions`) unless it is an SR-IOV virtual function, which is a `virtual` GPU of its own.
     """
     by_slot = {f.slot: f for f in functions}
-    display = sorted((f for f in functions if is_display(f)), key=lambda f: f.slot)
+    display = display_functions(functions)
     primary: dict[tuple[str, int | None], PciFunction] = {}
     folded: dict[str, list[str]] = {}
     gpus_fns: list[PciFunction] = []
@@ -676,7 +690,7 @@ def classify_gpus(functions: Sequence[PciFunction], ids: PciIds | None = None) -
 
 
 def display_functions(functions: Iterable[PciFunction]) -> list[PciFunction]:
-    """The display-class functions (0300/0301/0302/0380), in slot order."""
+    """The GPU functions (classes 0300/0301/0302/0380, and AMD's 1200), in slot order."""
     return sorted((f for f in functions if is_display(f)), key=lambda f: f.slot)
 
 
