@@ -1,0 +1,584 @@
+"""One pure function per check: records in (System, NVML field dicts, measured figures), CheckResult out.
+
+No I/O here: `run.py` collects, these judge. A value a source could not give (NVML NotSupported, a
+GPU without ECC) makes the check `skip` with the reason, never a crash and never a guess.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hwbench.check.expectations import parse_version
+from hwbench.check.results import CheckResult
+from hwbench.model import NA, Cpu, Gpu, System, TorchInfo
+
+# Clock-event reasons that do not mean the card is held back: nothing to do (idle), clocks the
+# operator set on purpose (application clocks), or the configured power limit being reached (a
+# software power cap is how a busy GPU normally runs). Everything else (hardware slowdown, thermal,
+# power brake, sync boost, display clocks) fails --no-throttle. NVML's names, without the prefix.
+ALLOWED_CLOCK_EVENTS = frozenset({"gpu_idle", "applications_clocks_setting", "sw_power_cap"})
+
+# How each GPU field may be named in an NVML dict (detect's live reader and the nvidia-smi parser).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "memory_total_bytes": ("memory_total_bytes", "memory_total"),
+    "driver_version": ("driver_version",),
+    "pcie_gen_current": ("pcie_gen_current", "pcie_link_gen_current", "pcie_generation_current"),
+    "pcie_gen_max": ("pcie_gen_max", "pcie_link_gen_max", "pcie_generation_max"),
+    "pcie_width_current": ("pcie_width_current", "pcie_link_width_current"),
+    "pcie_width_max": ("pcie_width_max", "pcie_link_width_max"),
+    "clock_event_reasons": ("clock_event_reasons", "clocks_event_reasons", "throttle_reasons"),
+    "ecc_errors_uncorrected": (
+        "ecc_errors_uncorrected",
+        "ecc_errors_uncorrected_volatile",
+        "ecc_uncorrected_volatile",
+    ),
+    "ecc_errors_uncorrected_aggregate": ("ecc_errors_uncorrected_aggregate", "ecc_uncorrected_aggregate"),
+    "sm_clock_mhz": ("sm_clock_mhz", "clock_sm_mhz"),
+    "sm_clock_max_mhz": ("sm_clock_max_mhz", "clock_sm_max_mhz"),
+    "temperature_c": ("temperature_c", "temperature_gpu_c"),
+    "uuid": ("uuid",),
+    "name": ("name",),
+}
+
+
+def field(nvml: Mapping[str, Any] | None, key: str) -> Any:
+    """A GPU field by its canonical name, trying the spellings in `_ALIASES`; None when absent."""
+    if not nvml:
+        return None
+    for k in _ALIASES.get(key, (key,)):
+        if k in nvml:
+            return nvml[k]
+    return None
+
+
+def _na_reason(value: Any, what: str) -> str:
+    if isinstance(value, NA):
+        return f"{what}: {value.reason}"
+    return f"{what}: not reported"
+
+
+def gpu_label(index: int, gpu: Gpu) -> str:
+    return f"gpu{index} {gpu.pci_slot}"
+
+
+def counted_gpus(system: System) -> list[Gpu]:
+    """GPUs that can compute: discrete and integrated ones (a BMC console or a virtual display is not)."""
+    return [g for g in system.gpus if g.kind in ("discrete", "integrated")]
+
+
+def nvml_gpus(system: System) -> list[tuple[int, Gpu]]:
+    """(index among counted GPUs, gpu) for the GPUs that carry NVML fields."""
+    return [(i, g) for i, g in enumerate(counted_gpus(system)) if g.nvml]
+
+
+def _gpu_names(gpus: Sequence[Gpu]) -> str:
+    return ", ".join(f"{g.name} ({g.kind}, {g.pci_slot})" for g in gpus) or "none"
+
+
+# --- inventory ---------------------------------------------------------------------------------------
+
+
+def check_min_gpus(system: System, minimum: int) -> CheckResult:
+    gpus = counted_gpus(system)
+    n = len(gpus)
+    ignored = [g for g in system.gpus if g not in gpus]
+    note = f"; not counted: {_gpu_names(ignored)}" if ignored else ""
+    ok = n >= minimum
+    msg = f"{n} GPU(s) found, expected at least {minimum}: {_gpu_names(gpus)}{note}"
+    return CheckResult(
+        "min_gpus", "pass" if ok else "fail", n, minimum, msg, unit="GPUs", op=">=", source=system.source
+    )
+
+
+def check_gpu_model(system: System, pattern: str) -> CheckResult:
+    """Every counted GPU's name matches the glob (case-insensitive); no GPU at all is a failure."""
+    gpus = counted_gpus(system)
+    names = [g.name for g in gpus]
+    if not gpus:
+        return CheckResult(
+            "gpu_model",
+            "fail",
+            [],
+            pattern,
+            f"no GPU to match {pattern!r}",
+            op="matches",
+            source=system.source,
+        )
+    pat = pattern.lower()
+    bad = [n for n in names if not fnmatch.fnmatchcase(n.lower(), pat)]
+    if bad:
+        msg = f"{len(bad)} of {len(names)} GPU(s) do not match {pattern!r}: {', '.join(sorted(set(bad)))}"
+        hint = "" if any(c in pattern for c in "*?[") else " (no wildcard: the whole name must match)"
+        return CheckResult(
+            "gpu_model", "fail", names, pattern, msg + hint, op="matches", source=system.source
+        )
+    return CheckResult(
+        "gpu_model",
+        "pass",
+        names,
+        pattern,
+        f"all {len(names)} GPU(s) match {pattern!r}",
+        op="matches",
+        source=system.source,
+    )
+
+
+def check_min_gpu_memory(system: System, minimum_gb: float) -> list[CheckResult]:
+    """Per NVIDIA GPU, NVML's total memory in decimal GB (an "80GB" H100 reports 85.5e9 bytes)."""
+    gpus = nvml_gpus(system)
+    if not gpus:
+        return [
+            CheckResult(
+                "min_gpu_memory_gb",
+                "skip",
+                None,
+                minimum_gb,
+                "no GPU with NVML memory figures (NVIDIA driver and NVML needed)",
+                unit="GB",
+                op=">=",
+            )
+        ]
+    out = []
+    for i, g in gpus:
+        total = field(g.nvml, "memory_total_bytes")
+        label = gpu_label(i, g)
+        name = f"min_gpu_memory_gb@gpu{i}"
+        if not isinstance(total, (int, float)):
+            out.append(
+                CheckResult(
+                    name,
+                    "skip",
+                    None,
+                    minimum_gb,
+                    _na_reason(total, "memory total"),
+                    unit="GB",
+                    op=">=",
+                    device=label,
+                )
+            )
+            continue
+        gb = total / 1e9
+        ok = gb >= minimum_gb
+        out.append(
+            CheckResult(
+                name,
+                "pass" if ok else "fail",
+                round(gb, 2),
+                minimum_gb,
+                f"{g.name}: {gb:.1f} GB (NVML total, decimal GB), expected >= {minimum_gb:g}",
+                unit="GB",
+                op=">=",
+                device=label,
+                source="NVML",
+            )
+        )
+    return out
+
+
+def check_min_driver(system: System, minimum: str) -> CheckResult:
+    versions = {v for _, g in nvml_gpus(system) if isinstance(v := field(g.nvml, "driver_version"), str)}
+    if not versions:
+        return CheckResult(
+            "min_driver",
+            "skip",
+            None,
+            minimum,
+            "no NVIDIA driver version (no NVIDIA GPU, or NVML not loadable)",
+            op=">=",
+        )
+    want = parse_version(minimum) or ()
+    worst = min(versions, key=lambda v: parse_version(v) or ())
+    have = parse_version(worst)
+    if have is None:
+        return CheckResult(
+            "min_driver",
+            "skip",
+            worst,
+            minimum,
+            f"driver version {worst!r} is not numeric",
+            op=">=",
+            source="NVML",
+        )
+    ok = have >= want
+    msg = f"NVIDIA driver {worst}, expected >= {minimum}"
+    if len(versions) > 1:
+        msg += f" (GPUs report different drivers: {', '.join(sorted(versions))})"
+    return CheckResult("min_driver", "pass" if ok else "fail", worst, minimum, msg, op=">=", source="NVML")
+
+
+def check_isa(cpu: Cpu | None, flag: str) -> CheckResult:
+    name = f"require_isa[{flag}]"
+    if cpu is None:
+        return CheckResult(name, "skip", None, flag, "CPU not detected", op="has")
+    ok = flag in cpu.isa
+    if ok:
+        msg = f"{cpu.model} has {flag}"
+    else:
+        near = sorted(f for f in cpu.isa if f.startswith(flag[:4]))[:8]
+        msg = f"{cpu.model} lacks {flag}" + (f" (has: {' '.join(near)})" if near else "")
+    return CheckResult(
+        name, "pass" if ok else "fail", flag if ok else None, flag, msg, op="has", source=cpu.source
+    )
+
+
+@dataclass(frozen=True)
+class TorchRuntime:
+    """What importing torch said about a device: usable or not, how many, and why not."""
+
+    device: str
+    usable: bool
+    count: int
+    detail: str
+
+
+def check_torch_can_use(torch: TorchInfo, device: str, runtime: TorchRuntime | None = None) -> CheckResult:
+    """The build (package metadata, from detect) and, when given, the runtime answer (torch imported)."""
+    name = f"torch_can_use[{device}]"
+    kind = device.split(":")[0]
+    if not torch.installed:
+        return CheckResult(name, "fail", None, device, "torch is not installed", op="has")
+    build = f"torch {torch.version or '?'} ({torch.build or 'unknown build'})"
+    if runtime is not None:
+        ok = runtime.usable
+        msg = f"{build}: {runtime.detail}"
+        return CheckResult(
+            name,
+            "pass" if ok else "fail",
+            runtime.count if ok else 0,
+            device,
+            msg,
+            op="has",
+            source="torch runtime",
+        )
+    ok = kind in torch.usable_devices
+    why = "; ".join(torch.messages)
+    msg = f"{build} {'can' if ok else 'cannot'} use {device}" + (f": {why}" if why and not ok else "")
+    return CheckResult(
+        name, "pass" if ok else "fail", list(torch.usable_devices), device, msg, op="has", source=torch.source
+    )
+
+
+# --- measured figures --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured number, its unit in the name (`fp32_tflops`), where it ran and how it was measured."""
+
+    device: str
+    name: str
+    value: float | None
+    source: str
+    error: str | None = None  # why value is None
+
+
+def check_min_tflops(fig: Figure, dtype: str, minimum: float) -> CheckResult:
+    name = f"min_tflops[{dtype}]@{fig.device}"
+    if fig.value is None:
+        return CheckResult(
+            name,
+            "skip",
+            None,
+            minimum,
+            fig.error or "not measured",
+            unit="TFLOP/s",
+            op=">=",
+            device=fig.device,
+        )
+    ok = fig.value >= minimum
+    msg = f"{dtype} matmul {fig.value:.3g} TFLOP/s measured on {fig.device}, expected >= {minimum:g}"
+    return CheckResult(
+        name,
+        "pass" if ok else "fail",
+        round(fig.value, 4),
+        minimum,
+        msg,
+        unit="TFLOP/s",
+        op=">=",
+        device=fig.device,
+        source=fig.source,
+    )
+
+
+def check_fraction_of_peak(
+    fig: Figure, dtype: str, peak_tflops: float | None, peak_source: str, minimum: float
+) -> CheckResult:
+    name = f"min_fraction_of_peak[{dtype}]@{fig.device}"
+    if fig.value is None:
+        return CheckResult(
+            name, "skip", None, minimum, fig.error or "not measured", op=">=", device=fig.device
+        )
+    if not peak_tflops:
+        return CheckResult(
+            name,
+            "skip",
+            None,
+            minimum,
+            f"no {dtype} peak known for {fig.device} ({peak_source}); give --peak-tflops",
+            op=">=",
+            device=fig.device,
+        )
+    frac = fig.value / peak_tflops
+    ok = frac >= minimum
+    msg = (
+        f"{dtype} matmul {fig.value:.3g} TFLOP/s = {frac:.1%} of the {peak_tflops:.4g} TFLOP/s dense peak "
+        f"({peak_source}), expected >= {minimum:.0%}"
+    )
+    return CheckResult(
+        name,
+        "pass" if ok else "fail",
+        round(frac, 4),
+        minimum,
+        msg,
+        op=">=",
+        device=fig.device,
+        source=fig.source,
+    )
+
+
+def check_min_mfu(device: str, mfu: float | None, minimum: float, detail: str) -> CheckResult:
+    name = f"min_mfu@{device}"
+    if mfu is None:
+        return CheckResult(name, "skip", None, minimum, detail, op=">=", device=device)
+    ok = mfu >= minimum
+    msg = f"MFU {mfu:.1%} ({detail}), expected >= {minimum:.1%}"
+    return CheckResult(
+        name,
+        "pass" if ok else "fail",
+        round(mfu, 4),
+        minimum,
+        msg,
+        op=">=",
+        device=device,
+        source="hwbench mfu",
+    )
+
+
+def check_max_spread(figures: Sequence[Figure], max_pct: float) -> list[CheckResult]:
+    """The straggler: each device's figure against the median of its *peers* (every other device).
+
+    Comparing with the peers' median, not one that includes the device itself, keeps the test
+    meaningful for two devices and is not pulled towards the device under test.
+    """
+    valid = [f for f in figures if f.value is not None and math.isfinite(f.value) and f.value > 0]
+    if len(valid) < 2:
+        why = "needs at least 2 measured GPUs" + (f", have {len(valid)}" if figures else "")
+        return [CheckResult("max_spread", "skip", None, max_pct, why, unit="%", op="<=")]
+    out = []
+    for i, f in enumerate(valid):
+        assert f.value is not None
+        peers = [p.value for j, p in enumerate(valid) if j != i and p.value is not None]
+        med = statistics.median(peers)
+        below_pct = (1.0 - f.value / med) * 100.0
+        ok = below_pct <= max_pct
+        unit = f.name.removesuffix("_tflops")
+        msg = (
+            f"{f.device}: {f.value:.4g} TFLOP/s ({unit}) is {abs(below_pct):.1f}% "
+            f"{'below' if below_pct >= 0 else 'above'} the median of its {len(peers)} peers "
+            f"({med:.4g}), allowed {max_pct:g}% below"
+        )
+        out.append(
+            CheckResult(
+                f"max_spread@{f.device}",
+                "pass" if ok else "fail",
+                round(below_pct, 2),
+                max_pct,
+                msg + ("" if ok else ": straggler"),
+                unit="% below peer median",
+                op="<=",
+                device=f.device,
+                source=f.source,
+            )
+        )
+    return out
+
+
+def check_min_busbw(busbw_gbps: float | None, minimum: float, detail: str) -> CheckResult:
+    if busbw_gbps is None:
+        return CheckResult("min_busbw", "skip", None, minimum, detail, unit="GB/s", op=">=")
+    ok = busbw_gbps >= minimum
+    msg = f"all-reduce bus bandwidth {busbw_gbps:.3g} GB/s ({detail}), expected >= {minimum:g}"
+    return CheckResult(
+        "min_busbw",
+        "pass" if ok else "fail",
+        round(busbw_gbps, 3),
+        minimum,
+        msg,
+        unit="GB/s",
+        op=">=",
+        source="hwbench comm",
+    )
+
+
+def check_regression(fig: Figure, baseline_value: float, max_regression_pct: float) -> CheckResult:
+    name = f"baseline[{fig.name}]@{fig.device}"
+    floor = baseline_value * (1.0 - max_regression_pct / 100.0)
+    if fig.value is None:
+        return CheckResult(
+            name,
+            "fail",
+            None,
+            baseline_value,
+            f"could not re-measure {fig.name} on {fig.device}: {fig.error or 'unknown reason'}",
+            op=">=",
+            device=fig.device,
+        )
+    change = (fig.value / baseline_value - 1.0) * 100.0 if baseline_value else 0.0
+    ok = fig.value >= floor
+    msg = (
+        f"{fig.name} {fig.value:.4g} vs baseline {baseline_value:.4g} ({change:+.1f}%), "
+        f"allowed {max_regression_pct:g}% below"
+    )
+    return CheckResult(
+        name,
+        "pass" if ok else "fail",
+        round(fig.value, 4),
+        round(floor, 4),
+        msg + ("" if ok else ": regression"),
+        op=">=",
+        device=fig.device,
+        source=fig.source,
+    )
+
+
+# --- health, under load ------------------------------------------------------------------------------
+
+
+def check_pcie_full(device: str, samples: Sequence[Mapping[str, Any]]) -> CheckResult:
+    """Under load the link must train to its maximum generation and width.
+
+    An idle GPU drops its link to gen 1 to save power (nvidia-smi documents "these may be reduced
+    when the GPU is not in use"), so this reads NVML while a matmul runs and takes the best link seen:
+    a link that never reaches its maximum under load is degraded (a x8 slot, a bad riser, a BIOS
+    setting), one that ramped up late is not.
+    """
+    name = f"pcie_full@{device}"
+    if not samples:
+        return CheckResult(
+            name, "skip", None, "gen max x width max", "no NVML samples under load", device=device
+        )
+    fields = ("pcie_gen_current", "pcie_gen_max", "pcie_width_current", "pcie_width_max")
+    rows = [{k: field(s, k) for k in fields} for s in samples]
+    good = [r for r in rows if all(isinstance(r[k], int) for k in fields)]
+    if not good:
+        first = rows[0]
+        missing = next(k for k in fields if not isinstance(first[k], int))
+        return CheckResult(
+            name,
+            "skip",
+            None,
+            "gen max x width max",
+            _na_reason(field(samples[0], missing), missing),
+            device=device,
+            source="NVML",
+        )
+    gen = max(r["pcie_gen_current"] for r in good)
+    width = max(r["pcie_width_current"] for r in good)
+    gen_max, width_max = good[-1]["pcie_gen_max"], good[-1]["pcie_width_max"]
+    ok = gen >= gen_max and width >= width_max
+    measured = f"gen{gen} x{width}"
+    expected = f"gen{gen_max} x{width_max}"
+    what = []
+    if gen < gen_max:
+        what.append(f"generation {gen} of {gen_max}")
+    if width < width_max:
+        what.append(f"width x{width} of x{width_max}")
+    msg = f"PCIe link {measured} under load (best of {len(good)} NVML sample(s)), maximum {expected}" + (
+        "" if ok else f": degraded ({', '.join(what)})"
+    )
+    return CheckResult(
+        name,
+        "pass" if ok else "fail",
+        measured,
+        expected,
+        msg,
+        op="==",
+        device=device,
+        source="NVML under load",
+    )
+
+
+def check_no_throttle(device: str, samples: Sequence[Mapping[str, Any]]) -> CheckResult:
+    """No clock-event reason beyond idle / application clocks / software power cap in any sample."""
+    name = f"no_throttle@{device}"
+    if not samples:
+        return CheckResult(name, "skip", None, [], "no NVML samples under load", device=device)
+    lists = [field(s, "clock_event_reasons") for s in samples]
+    readable = [r for r in lists if isinstance(r, (list, tuple))]
+    if not readable:
+        return CheckResult(
+            name, "skip", None, [], _na_reason(lists[0], "clock event reasons"), device=device, source="NVML"
+        )
+    counts: dict[str, int] = {}
+    for reasons in readable:
+        for r in reasons:
+            key = _reason_name(r)
+            if key not in ALLOWED_CLOCK_EVENTS:
+                counts[key] = counts.get(key, 0) + 1
+    bad = sorted(counts)
+    clocks = [(field(s, "sm_clock_mhz"), field(s, "sm_clock_max_mhz")) for s in samples]
+    clock_note = ""
+    sm = [c for c, m in clocks if isinstance(c, int)]
+    mx = [m for c, m in clocks if isinstance(m, int)]
+    if sm and mx:
+        clock_note = f"; SM clock {min(sm)}-{max(sm)} of {max(mx)} MHz"
+    if bad:
+        seen = ", ".join(f"{b} in {counts[b]}/{len(readable)} samples" for b in bad)
+        msg = f"clocks held back under load: {seen}{clock_note}"
+        return CheckResult(name, "fail", bad, [], msg, op="==", device=device, source="NVML under load")
+    msg = f"no throttling reason in {len(readable)} NVML sample(s) under load{clock_note}"
+    return CheckResult(name, "pass", [], [], msg, op="==", device=device, source="NVML under load")
+
+
+def _reason_name(raw: str) -> str:
+    r = str(raw).strip().lower()
+    for prefix in (
+        "nvmlclockseventreason",
+        "nvmlclocksthrottlereason",
+        "clocks_event_reason_",
+        "clocks_throttle_reason_",
+    ):
+        if r.startswith(prefix):
+            r = r[len(prefix) :]
+    r = r.replace(" ", "_")
+    return {
+        "idle": "gpu_idle",
+        "gpuidle": "gpu_idle",
+        "applicationsclockssetting": "applications_clocks_setting",
+        "swpowercap": "sw_power_cap",
+        "hwslowdown": "hw_slowdown",
+    }.get(r, r)
+
+
+def check_max_ecc_errors(device: str, nvml: Mapping[str, Any] | None, maximum: int) -> CheckResult:
+    """Uncorrectable ECC errors since the driver loaded (NVML's volatile count, nvidia-smi's
+    "Volatile Uncorr. ECC" column). The lifetime (aggregate) count is shown beside it: an old error
+    the driver has since remapped away is history, not a fault of this boot."""
+    name = f"max_ecc_errors@{device}"
+    count = field(nvml, "ecc_errors_uncorrected")
+    if not isinstance(count, int):
+        mode = (nvml or {}).get("ecc_mode")
+        why = _na_reason(count, "uncorrectable ECC errors")
+        if isinstance(mode, str) and mode != "enabled":
+            why = f"ECC is {mode} on this GPU"
+        return CheckResult(name, "skip", None, maximum, why, unit="errors", op="<=", device=device)
+    agg = field(nvml, "ecc_errors_uncorrected_aggregate")
+    note = f" (lifetime: {agg})" if isinstance(agg, int) and agg != count else ""
+    ok = count <= maximum
+    msg = f"{count} uncorrectable ECC error(s) since the driver loaded{note}, allowed {maximum}"
+    return CheckResult(
+        name,
+        "pass" if ok else "fail",
+        count,
+        maximum,
+        msg,
+        unit="errors",
+        op="<=",
+        device=device,
+        source=str((nvml or {}).get("source", "NVML")),
+    )
