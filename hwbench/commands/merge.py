@@ -1,10 +1,59 @@
-"""`hwbench merge` (stub: to be written)."""
+"""`hwbench merge FILES...`: reports from many nodes (one JSON file each) into one fleet table."""
 
 from __future__ import annotations
 
-from hwbench.errors import HwbenchError
+import json
+import os
+from pathlib import Path
+
+import typer
+
+from hwbench.errors import InputError
 
 
-def command() -> None:
-    """Not implemented yet."""
-    raise HwbenchError("hwbench merge is not implemented yet")
+def command(
+    files: list[Path] = typer.Argument(
+        ..., help="JSON reports (hwbench mfu/check/comm --json), one per node or job."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    threshold: str = typer.Option(
+        None,
+        "--threshold",
+        help="How far below the peers' median makes an outlier: 0.1 or 10% "
+        "(default: HWBENCH_STRAGGLER_THRESHOLD, else 10%).",
+    ),
+) -> None:
+    """Merge per-node JSON reports into one fleet table: per-rank figures, stragglers, mismatches."""
+    from hwbench.fleet.merge import merge_reports
+    from hwbench.fleet.stragglers import parse_threshold
+    from hwbench.jsonout import document
+
+    thr = parse_threshold(
+        threshold if threshold is not None else os.environ.get("HWBENCH_STRAGGLER_THRESHOLD")
+    )
+    named = []
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except OSError as e:
+            raise InputError(f"cannot read {f}: {e.strerror or e}") from None
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(
+                f"{f}: not JSON ({e.msg} at line {e.lineno})", hint="pass files written by --json"
+            ) from None
+        named.append((str(f), doc))
+    doc = document("merge", merge_reports(named, thr))
+    if json_out:
+        from hwbench.jsonout import emit
+
+        emit(doc)
+    else:
+        from hwbench.fleet.render import render_fleet
+
+        render_fleet(doc)
+    # As for a torchrun job, the worst exit code among the merged reports (outliers are reported,
+    # not failed: `hwbench check` is the gate).
+    if doc.get("exit_code"):
+        raise typer.Exit(int(doc["exit_code"]))

@@ -26,7 +26,7 @@ def find_value(doc: Any, key: str, depth: int = 4) -> Any:
     measurements), and the fleet table needs the same few figures from each.
     """
     if isinstance(doc, Mapping):
-        if key in doc and doc[key] is not None:
+        if key in doc:  # present at this level, even as null: do not borrow a nested namesake
             return doc[key]
         if depth > 0:
             for v in doc.values():
@@ -61,7 +61,9 @@ def rank_row(record: Mapping[str, Any]) -> dict[str, Any]:
         "local_rank": record.get("local_rank"),
         "host": str(record.get("host") or "?"),
         "device": device,
-        "device_name": fp.get("gpu_name") or (fp.get("cpu_model") if device == "cpu" else None),
+        "device_name": find_value(result, "device_name")
+        or fp.get("gpu_name")
+        or (fp.get("cpu_model") if device == "cpu" else None),
         "uuid": uuid,
         "cpus": list(record.get("cpus") or []),
         "dtype": find_value(result, "dtype"),
@@ -69,6 +71,7 @@ def rank_row(record: Mapping[str, Any]) -> dict[str, Any]:
         "peak_tflops": _num(find_value(result, "peak_tflops")),
         "mfu": _num(find_value(result, "mfu")),
         "exit_code": int(record.get("exit_code") or 0),
+        **{k: record[k] for k in ("source", "job_rank") if k in record},
         "fingerprint": dict(fp),
         "result": result or None,
     }

@@ -1,0 +1,152 @@
+"""`hwbench merge`: JSON reports from many nodes into one fleet table with outliers (pure).
+
+Accepted inputs, each a document printed by `hwbench ... --json`:
+- a fleet document (from torchrun: has `ranks`): each of its ranks becomes a row;
+- a single-process document (`hwbench mfu --json` on one node): one row, named after its `host`
+  field when it has one, else after the file;
+- a `comm` document: one row in the separate `comm` table (bus bandwidth of the largest all-reduce).
+Rows are renumbered 0..N-1 across files (`rank`); `source` and `job_rank` say where each came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import PurePath
+from typing import Any
+
+from hwbench.errors import InputError
+from hwbench.fleet.gather import combine, find_value
+from hwbench.fleet.stragglers import DEFAULT_THRESHOLD, RankFigure, find_stragglers
+
+_FP_KEYS = (
+    "gpu_name",
+    "gpu_uuid",
+    "driver_version",
+    "cuda_driver_version",
+    "torch_version",
+    "torch_cuda_version",
+    "cpu_model",
+)
+
+
+def _single_fingerprint(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """What a single-process report says about its software and device (fewer fields than a fleet run)."""
+    fp: dict[str, Any] = {"hwbench_version": doc.get("hwbench_version")}
+    for k in _FP_KEYS:
+        v = find_value(doc, k)
+        if isinstance(v, (str, int, float)):
+            fp[k] = str(v)
+    device = doc.get("device")
+    name = doc.get("device_name")
+    if isinstance(name, str) and isinstance(device, str):
+        fp.setdefault("gpu_name" if device.startswith("cuda") else "cpu_model", name)
+    return fp
+
+
+def _node_name(doc: Mapping[str, Any], source: str) -> str:
+    for k in ("host", "hostname", "node"):
+        v = doc.get(k)
+        if isinstance(v, str) and v:
+            return v
+    return PurePath(source).stem or source
+
+
+def records_from(doc: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
+    """Per-rank records (as `gather.combine` takes them) from one report."""
+    if not isinstance(doc, Mapping) or "schema_version" not in doc:
+        raise InputError(
+            f"{source}: not an hwbench JSON report (no schema_version)",
+            hint="merge reads what `hwbench mfu --json` / `check --json` printed, one file per node or job",
+        )
+    ranks = doc.get("ranks")
+    if isinstance(ranks, list) and ranks:
+        out = []
+        for r in ranks:
+            if not isinstance(r, Mapping) or "rank" not in r:
+                raise InputError(f"{source}: a `ranks` entry has no rank number")
+            result = r.get("result")
+            if result is None:  # a fleet row without the rank's own document: keep its figures
+                result = {
+                    k: r.get(k) for k in ("device", "device_name", "achieved_tflops", "peak_tflops", "mfu")
+                }
+            out.append(
+                {
+                    "rank": r["rank"],
+                    "job_rank": r["rank"],
+                    "local_rank": r.get("local_rank"),
+                    "host": r.get("host") or _node_name(doc, source),
+                    "cpus": r.get("cpus") or [],
+                    "exit_code": r.get("exit_code", 0),
+                    "fingerprint": r.get("fingerprint") or {},
+                    "result": result,
+                    "source": source,
+                }
+            )
+        return out
+    return [
+        {
+            "rank": 0,
+            "job_rank": 0,
+            "host": _node_name(doc, source),
+            "exit_code": doc.get("exit_code", 0),
+            "fingerprint": _single_fingerprint(doc),
+            "result": dict(doc),
+            "source": source,
+        }
+    ]
+
+
+def _comm_row(doc: Mapping[str, Any], source: str) -> dict[str, Any] | None:
+    results = [r for r in doc.get("results") or [] if isinstance(r, Mapping) and r.get("op") == "all_reduce"]
+    if not results:
+        return None
+    top = max(results, key=lambda r: r.get("bytes") or 0)
+    return {
+        "source": source,
+        "hosts": doc.get("hosts") or [],
+        "backend": doc.get("backend"),
+        "world_size": doc.get("world_size"),
+        "op": "all_reduce",
+        "bytes": top.get("bytes"),
+        "busbw_gbps": top.get("busbw_gbps"),
+        "correct": doc.get("correct"),
+    }
+
+
+def merge_reports(
+    named_docs: Sequence[tuple[str, Mapping[str, Any]]], threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, Any]:
+    """One fleet payload from (source name, document) pairs: rows, spread, outliers, mismatches."""
+    if not named_docs:
+        raise InputError("no reports to merge", hint="hwbench merge node-*.json")
+    records: list[dict[str, Any]] = []
+    comm_rows: list[dict[str, Any]] = []
+    for source, doc in named_docs:
+        if isinstance(doc, Mapping) and doc.get("command") == "comm":
+            row = _comm_row(doc, source)
+            if row is not None:
+                comm_rows.append(row)
+            recs = records_from(doc, source) if doc.get("ranks") else []
+            for r in recs:  # their fingerprints still count; they have no FLOP/s
+                r["result"] = {"device": (r.get("result") or {}).get("device")}
+            records.extend(recs)
+            continue
+        records.extend(records_from(doc, source))
+    for i, r in enumerate(records):
+        r["rank"] = i
+    commands = sorted({str(doc.get("command")) for _, doc in named_docs if isinstance(doc, Mapping)})
+    payload = combine("merge", records, threshold=threshold)
+    payload["fleet"]["commands"] = commands
+    payload["sources"] = [s for s, _ in named_docs]
+    figures = [
+        RankFigure(i, ",".join(c["hosts"]) or c["source"], c["source"], float(c["busbw_gbps"]))
+        for i, c in enumerate(comm_rows)
+        if isinstance(c.get("busbw_gbps"), (int, float))
+    ]
+    slow = {s.rank: s for s in find_stragglers(figures, threshold)}
+    for i, c in enumerate(comm_rows):
+        s = slow.get(i)
+        c["below_median_fraction"] = s.below_median_fraction if s else None
+    payload["comm"] = comm_rows
+    payload["comm_outliers"] = [c["source"] for i, c in enumerate(comm_rows) if i in slow]
+    return payload
