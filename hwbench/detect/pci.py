@@ -147,6 +147,16 @@ def _amd_internal_bridges() -> dict[int, str]:
 
 
 @lru_cache(maxsize=1)
+def _nvidia_gpu_ids() -> dict[int, tuple[str, str]]:
+    return {int(r["device_id"], 16): (r["kind"], r["name"]) for r in _read_csv("nvidia_gpu_ids.csv")}
+
+
+@lru_cache(maxsize=1)
+def _nvidia_integrated_codenames() -> frozenset[str]:
+    return frozenset(r["codename"] for r in _read_csv("nvidia_gpu_ids.csv") if r["kind"] == "integrated")
+
+
+@lru_cache(maxsize=1)
 def _intel_gpu_ids() -> dict[int, tuple[str, str]]:
     return {int(r["device_id"], 16): (r["kind"], r["name"]) for r in _read_csv("intel_gpu_ids.csv")}
 
@@ -591,6 +601,15 @@ def _kind(
     vtxt = f"0x{vid:04x}" if vid is not None else "unknown"
     if fn.is_virtfn:
         return "virtual", "SR-IOV virtual function (sysfs physfn link)"
+    if vid == 0x8086 and _is_intel_igpu_slot(fn.slot) and not fn.slot.endswith(".0"):
+        pf = by_slot.get(fn.slot[:-1] + "0")
+        if pf is not None and pf.vendor_id == vid and _same_device(pf, fn):
+            # i915/xe SR-IOV VFs of an iGPU sit at 00:02.1-00:02.7 with the PF's device id (lspci text has no
+            # physfn link; the i915-sriov-dkms reports show them so). A different id is a second function.
+            return (
+                "virtual",
+                f"SR-IOV virtual function of the iGPU: same device as {pf.slot[5:]} at {fn.slot[5:]}",
+            )
     if vendor is not None and vendor.kind is not None:
         if vendor.kind == "bmc":
             return "bmc", f"vendor {vtxt} ({vendor.gpu_vendor}) display is a server BMC console"
@@ -621,6 +640,13 @@ def _kind(
                 return "integrated", f"AMD APU code-name table: '{codename}' (the input has no device id)"
         return "discrete", "AMD GPU not in the APU id table and not behind an APU-internal bridge"
     if vid == 0x10DE:
+        nv = _nvidia_gpu_ids().get(did) if did is not None else None
+        if nv is not None:
+            return nv[0], f"NVIDIA device id table: 0x{did:04x} is {nv[0]} ({nv[1]})"  # type: ignore[return-value]
+        if did is None and fn.device_name:
+            codename = fn.device_name.split(" [", 1)[0].strip()
+            if codename in _nvidia_integrated_codenames():
+                return "integrated", f"NVIDIA code-name table: '{codename}' (the input has no device id)"
         why = "NVIDIA GPUs on PCI are discrete boards or modules"
         if class16(fn) in (0x0302, 0x0380) and any(
             o is not fn and o.vendor_id in (0x8086, 0x1002) and class16(o) == 0x0300 for o in display
@@ -628,6 +654,17 @@ def _kind(
             why += "; 3D/display controller beside a VGA iGPU: hybrid (Optimus) laptop dGPU"
         return "discrete", why
     return "discrete", f"no rule for vendor {vtxt}; assumed discrete"
+
+
+def _same_device(a: PciFunction, b: PciFunction) -> bool:
+    if a.device_id is not None and b.device_id is not None:
+        return a.device_id == b.device_id
+    return (
+        a.device_id is None
+        and b.device_id is None
+        and a.device_name is not None
+        and a.device_name == b.device_name
+    )
 
 
 def _fmt_id(value: int | None, width: int) -> str:
@@ -658,12 +695,15 @@ def classify_gpus(functions: Sequence[PciFunction], ids: PciIds | None = None) -
     folded: dict[str, list[str]] = {}
     gpus_fns: list[PciFunction] = []
     for f in display:
-        parts = slot_parts(f.slot)
         key = (f.slot[: f.slot.rfind(".")], f.vendor_id)
-        if parts is not None and not f.is_virtfn and key in primary:
-            folded[primary[key].slot].append(f.slot)
+        pf = primary.get(key)
+        is_vf = f.is_virtfn or (
+            pf is not None and f.vendor_id == 0x8086 and _is_intel_igpu_slot(f.slot) and _same_device(pf, f)
+        )
+        if pf is not None and not is_vf:
+            folded[pf.slot].append(f.slot)
             continue
-        if not f.is_virtfn:
+        if not is_vf:
             primary[key] = f
         folded[f.slot] = []
         gpus_fns.append(f)
