@@ -1,15 +1,348 @@
-"""`hwbench detect` (stub: to be written)."""
+"""`hwbench detect`: the inventory command (presentation only; the work is in hwbench.detect).
+
+Two entry points with the same options: `fast_main(argv)` (argparse, used by cli.main for plain
+invocations because importing typer alone costs ~0.1 s) and `command` (the typer function, built on first
+access through the module's `__getattr__`, so the fast path never imports typer).
+
+JSON (`--json`, DESIGN.md): `cpu`, `memory`, `gpus`, `torch`, `warnings`, plus `source` and `os`. A value a
+source could not give is `null`, and the object holding it gets `na_reasons`: {field: reason}, e.g.
+`"nvml": {"power_draw_w": null, ..., "na_reasons": {"power_draw_w": "not supported by this GPU/driver"}}`.
+"""
 
 from __future__ import annotations
 
-from hwbench.errors import HwbenchError
+import dataclasses
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hwbench.model import NA, System
 
 
-def command() -> None:
-    """Not implemented yet."""
-    raise HwbenchError("hwbench detect is not implemented yet")
+# --------------------------------------------------------------------------------------------- JSON
+def _plain(obj: Any) -> Any:
+    """Records to plain JSON types; NA -> null with the reason in the holder's `na_reasons`."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        reasons: dict[str, str] = {}
+        for k, v in obj.items():
+            if isinstance(v, NA):
+                out[str(k)] = None
+                reasons[str(k)] = v.reason
+            else:
+                out[str(k)] = _plain(v)
+        if reasons:
+            out["na_reasons"] = reasons
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, NA):
+        return None
+    return obj
 
 
-def fast_main(argv: list[str]) -> int | None:
-    """Serve `hwbench detect` without importing typer; None means 'let typer handle these args'."""
-    return None
+def payload(system: System) -> dict[str, Any]:
+    """The `detect` JSON payload (before the envelope)."""
+    cpu = _plain(system.cpu) if system.cpu is not None else None
+    if cpu is not None:
+        cpu["usable_cpu_count"] = len(system.cpu.usable_cpus) if system.cpu else None
+    return {
+        "source": system.source,
+        "os": system.os,
+        "cpu": cpu,
+        "memory": _plain(system.memory) if system.memory is not None else None,
+        "gpus": [_plain(g) for g in system.gpus],
+        "torch": _plain(system.torch),
+        "warnings": list(system.warnings),
+    }
+
+
+# --------------------------------------------------------------------------------------------- run
+def run(
+    json_out: bool = False,
+    lspci: Path | None = None,
+    cpuinfo: Path | None = None,
+    dump_dir: Path | None = None,
+    replay_dir: Path | None = None,
+    no_nvml: bool = False,
+) -> int:
+    from hwbench.detect import detect_system, dump, replay
+
+    if dump_dir is not None:
+        from hwbench.console import log
+
+        dump(dump_dir)
+        log(
+            f"hwbench detect: recorded this machine into {dump_dir} "
+            f"(replay: hwbench detect --replay {dump_dir})"
+        )
+        system = replay(dump_dir, nvml=not no_nvml)
+    elif replay_dir is not None:
+        system = replay(replay_dir, nvml=not no_nvml)
+    else:
+        system = detect_system(lspci_file=lspci, cpuinfo_file=cpuinfo, nvml=not no_nvml)
+    if json_out:
+        from hwbench.jsonout import document, emit
+
+        emit(document("detect", payload(system)))
+    else:
+        render(system)
+    return 0
+
+
+_FLAGS = {"--json": "json", "--no-nvml": "no_nvml"}
+_VALUED = {"--lspci": "lspci", "--cpuinfo": "cpuinfo", "--dump": "dump", "--replay": "replay"}
+
+
+def fast_main(argv: Sequence[str]) -> int | None:
+    """Serve `hwbench detect` without importing typer; None means 'let typer handle these args'.
+
+    A hand-written parser of the same options as `command`: argparse would cost ~10 ms of imports
+    (gettext, locale, shutil for its help formatter) in a command whose budget is 150 ms.
+    """
+    opts: dict[str, Any] = {"json": False, "no_nvml": False}
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        a = args[i]
+        name, eq, value = a.partition("=")
+        if a in _FLAGS:
+            opts[_FLAGS[a]] = True
+        elif name in _VALUED:
+            if not eq:
+                if i + 1 >= len(args) or args[i + 1].startswith("-"):
+                    return None  # typer prints its usual "requires an argument" error
+                i += 1
+                value = args[i]
+            if not value:
+                return None
+            opts[_VALUED[name]] = Path(value)
+        else:
+            return None  # --help, an unknown option, a stray argument: typer's job
+        i += 1
+    return run(
+        opts["json"],
+        opts.get("lspci"),
+        opts.get("cpuinfo"),
+        opts.get("dump"),
+        opts.get("replay"),
+        opts["no_nvml"],
+    )
+
+
+def _build_command() -> Callable[..., None]:
+    import typer
+
+    def command(
+        json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+        lspci: Path | None = typer.Option(
+            None, "--lspci", help="Parse a saved lspci output (any form) instead of this machine's sysfs."
+        ),
+        cpuinfo: Path | None = typer.Option(
+            None, "--cpuinfo", help="Parse a saved /proc/cpuinfo or lscpu output (any locale)."
+        ),
+        dump: Path | None = typer.Option(
+            None, "--dump", help="Record everything detect reads into DIR (attach it to a bug report)."
+        ),
+        replay: Path | None = typer.Option(
+            None, "--replay", help="Show the machine recorded in DIR by --dump."
+        ),
+        no_nvml: bool = typer.Option(False, "--no-nvml", help="Do not query NVIDIA's NVML."),
+    ) -> None:
+        """What hardware is in this box, and what PyTorch can use of it."""
+        rc = run(json, lspci, cpuinfo, dump, replay, no_nvml)
+        if rc:
+            raise typer.Exit(rc)
+
+    return command
+
+
+def __getattr__(name: str) -> Any:
+    if name == "command":
+        cmd = _build_command()
+        globals()["command"] = cmd
+        return cmd
+    raise AttributeError(name)
+
+
+# --------------------------------------------------------------------------------------------- terminal
+_ISA_SHOWN = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+    "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16", "avx10",
+    "asimd", "asimdhp", "asimddp", "fphp", "sve", "sve2", "sme", "sme2", "bf16", "i8mm", "svebf16",
+)  # fmt: skip
+
+
+def _fmt(v: Any, unit: str = "") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, NA):
+        return f"n/a ({v.reason})"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        v = f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(str(x) for x in v) if v else "none"
+    return f"{v}{unit}"
+
+
+def _gib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1024**3:.1f} GiB"
+
+
+def _size(n: int) -> str:
+    for unit, f in (("MiB", 1024**2), ("KiB", 1024)):
+        if (n >= f and n % f == 0) or n >= 10 * f:
+            return f"{n / f:g} {unit}"
+    return f"{n} B"
+
+
+def _cpulist(cpus: Sequence[int]) -> str:
+    if not cpus:
+        return "none"
+    runs: list[str] = []
+    start = prev = cpus[0]
+    for c in [*cpus[1:], None]:
+        if c is not None and c == prev + 1:
+            prev = c
+            continue
+        runs.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if c is not None:
+            start = prev = c
+    return ",".join(runs)
+
+
+def render(system: System) -> None:
+    from rich.table import Table
+
+    from hwbench.console import stdout
+
+    con = stdout()
+    con.print(f"[bold]hwbench detect[/bold]: {system.source}" + (f" ({system.os})" if system.os else ""))
+    cpu = system.cpu
+    if cpu is not None:
+        t = Table(title="CPU", show_header=False, title_justify="left")
+        t.add_column("field", style="cyan")
+        t.add_column("value")
+        t.add_row("model", f"{cpu.model} ({cpu.vendor})")
+        uarch = cpu.microarchitecture or "unknown"
+        ids = (
+            f"family {cpu.family} model {cpu.model_number} stepping {cpu.stepping}"
+            if cpu.family is not None
+            else (f"implementer 0x{cpu.arm_implementer:02x} part 0x{cpu.arm_part or 0:03x}"
+                  if cpu.arm_implementer is not None else "")
+        )  # fmt: skip
+        t.add_row("micro-architecture", f"{uarch}" + (f"  [dim]({ids})[/dim]" if ids else ""))
+        t.add_row(
+            "topology",
+            f"{_fmt(cpu.sockets)} socket(s), {_fmt(cpu.physical_cores)} cores, "
+            f"{cpu.logical_cpus} logical CPUs",
+        )
+        if cpu.p_cores is not None or cpu.e_cores is not None:
+            t.add_row(
+                "hybrid",
+                f"{_fmt(cpu.p_cores)} P-cores (CPUs {_cpulist(cpu.p_core_cpus)}), "
+                f"{_fmt(cpu.e_cores)} E-cores (CPUs {_cpulist(cpu.e_core_cpus)})",
+            )
+        usable = f"{len(cpu.usable_cpus)} (CPUs {_cpulist(cpu.usable_cpus)})"
+        if cpu.cpu_quota is not None:
+            usable += f", cgroup quota {cpu.cpu_quota:g} CPUs"
+        t.add_row("usable by this process", usable)
+        isa = [f for f in _ISA_SHOWN if f in cpu.isa]
+        t.add_row("ISA (ML-relevant)", ", ".join(isa) or "none of the listed")
+        clock = f"{_fmt(cpu.max_mhz)} MHz" if cpu.max_mhz else "unknown"
+        t.add_row("max clock", f"{clock} [dim]({cpu.max_mhz_source})[/dim]")
+        if cpu.caches:
+            t.add_row(
+                "caches",
+                "; ".join(
+                    f"L{c.level}{'d' if c.type == 'Data' else 'i' if c.type == 'Instruction' else ''} "
+                    f"{_size(c.size_bytes)}" + (f" per {c.shared_by_cpus} CPUs" if c.shared_by_cpus else "")
+                    for c in cpu.caches
+                ),
+            )
+        t.add_row("NUMA nodes", _fmt(cpu.numa_nodes))
+        virt = "yes" + (f" ({cpu.hypervisor})" if cpu.hypervisor else "") if cpu.virtualized else "no"
+        t.add_row("virtualized", virt)
+        t.add_row("source", cpu.source)
+        con.print(t)
+    if system.memory is not None:
+        m = system.memory
+        con.print(
+            f"[bold]Memory[/bold]: {_gib(m.total_bytes)} total, {_gib(m.available_bytes)} available "
+            f"[dim]({m.source})[/dim]"
+        )
+    if system.gpus:
+        t = Table(title="GPUs", title_justify="left")
+        for col in ("slot", "vendor", "kind", "name", "ids", "evidence"):
+            t.add_column(col)
+        for g in system.gpus:
+            t.add_row(
+                g.pci_slot, g.vendor, g.kind, g.name, f"{g.vendor_id[2:]}:{g.device_id[2:]}", g.kind_evidence
+            )
+        con.print(t)
+        for g in system.gpus:
+            if not g.nvml:
+                continue
+            f = g.nvml
+            n = Table(
+                title=f"NVML: {g.pci_slot} {f.get('name', '')}", show_header=False, title_justify="left"
+            )
+            n.add_column("field", style="cyan")
+            n.add_column("value")
+            rows = (
+                ("UUID", _fmt(f.get("uuid"))),
+                ("memory", f"{_fmt_bytes(f.get('memory_used_bytes'))} used of "
+                           f"{_fmt_bytes(f.get('memory_total_bytes'))}"),
+                ("driver / CUDA", f"{_fmt(f.get('driver_version'))} / "
+                                  f"CUDA {_fmt(f.get('cuda_driver_version'))}"),
+                ("compute capability", _fmt(f.get("compute_capability"))),
+                ("SMs", _fmt(f.get("multiprocessor_count"))),
+                ("SM clock", f"{_fmt(f.get('sm_clock_mhz'))} of max {_fmt(f.get('sm_clock_max_mhz'))} MHz"),
+                ("memory clock", f"{_fmt(f.get('memory_clock_mhz'))} of max "
+                                 f"{_fmt(f.get('memory_clock_max_mhz'))} MHz"),
+                ("power", f"{_fmt(f.get('power_draw_w'))} W of limit {_fmt(f.get('power_limit_w'))} W"),
+                ("temperature", f"{_fmt(f.get('temperature_c'))} C"),
+                ("PCIe", f"Gen{_fmt(f.get('pcie_gen_current'))} x{_fmt(f.get('pcie_width_current'))} "
+                         f"(max Gen{_fmt(f.get('pcie_gen_max'))} x{_fmt(f.get('pcie_width_max'))})"),
+                ("clock event reasons", _fmt(f.get("clock_event_reasons"))),
+                ("ECC", f"{_fmt(f.get('ecc_mode_current'))} (pending {_fmt(f.get('ecc_mode_pending'))}), "
+                        f"uncorrected aggregate {_fmt(f.get('ecc_uncorrected_aggregate'))}"),
+                ("MIG", f"{_fmt(f.get('mig_mode_current'))} (pending {_fmt(f.get('mig_mode_pending'))})"),
+            )  # fmt: skip
+            for k, v in rows:
+                n.add_row(k, v)
+            con.print(n)
+    else:
+        con.print("[bold]GPUs[/bold]: none seen")
+    tor = system.torch
+    if tor.installed:
+        build = tor.build or "?"
+        if tor.cuda_version:
+            build += f" {tor.cuda_version}"
+        if tor.rocm_version:
+            build += f" {tor.rocm_version}"
+        con.print(
+            f"[bold]PyTorch[/bold]: {tor.version} ({build} build, from {tor.source}); "
+            f"can use: [bold]{', '.join(tor.usable_devices)}[/bold]"
+        )
+    else:
+        con.print("[bold]PyTorch[/bold]: not installed")
+    for msg in tor.messages:
+        con.print(f"  - {msg}")
+    for w in system.warnings:
+        con.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _fmt_bytes(v: Any) -> str:
+    if isinstance(v, NA) or v is None:
+        return _fmt(v)
+    return _gib(int(v))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(fast_main(sys.argv[1:]) or 0)

@@ -1,0 +1,373 @@
+"""`hwbench detect`: what is in this box and what PyTorch can use of it, in well under 0.15 s.
+
+Facade over one collector per source (cpu, memory, pci, nvml, torchinfo). Every source runs in its own
+try: one failure becomes a line in `System.warnings`, never a crash. `dump(dest)` records everything detect
+reads into a folder laid out like the machine's root (proc/, sys/) plus `nvml.json` (an NVML call
+recording) and `torch.json` (package metadata); `replay(src)` runs the very same code with root=src.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from hwbench.errors import InputError
+from hwbench.model import Cpu, Gpu, Memory, PciFunction, System, TorchInfo
+
+NVIDIA = 0x10DE
+DUMP_MARKER = "hwbench-dump.json"
+NVML_RECORDING = "nvml.json"
+TORCH_METADATA = "torch.json"
+
+
+def _short(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"[:160]
+
+
+def _read_user_file(path: Path, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise InputError(f"cannot read {what} file {path}: {e.strerror or e}") from e
+
+
+def _os_string(root: Path) -> str | None:
+    try:
+        version = (root / "proc/version").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    m = re.match(r"Linux version (\S+)", version)
+    if not m:
+        return None
+    wsl = " (WSL2)" if "WSL2" in version else (" (WSL)" if "microsoft" in version.lower() else "")
+    return f"Linux {m.group(1)}{wsl}"
+
+
+def _join_nvml(gpus: list[Gpu], fields: dict[str, dict[str, Any]]) -> list[Gpu]:
+    """Attach NVML fields to PCI GPUs by bus id; GPUs NVML sees but PCI did not are added from NVML."""
+    out = []
+    seen = set()
+    for g in gpus:
+        f = fields.get(g.pci_slot)
+        if f is None:
+            out.append(g)
+            continue
+        seen.add(g.pci_slot)
+        name: str = g.name
+        nvml_name = f.get("name")
+        if isinstance(nvml_name, str) and re.fullmatch(r"[0-9a-f?]{4}:[0-9a-f?]{4}", name):
+            name = nvml_name  # no pci.ids name: NVML's is better than vvvv:dddd
+        out.append(dataclasses.replace(g, nvml=f, name=name))
+    for bus, f in fields.items():
+        if bus in seen:
+            continue
+        nname = f.get("name")
+        dev = f.get("pci_device_id")
+        out.append(
+            Gpu(
+                pci_slot=bus,
+                vendor="nvidia",
+                kind="discrete",
+                name=nname if isinstance(nname, str) else "NVIDIA GPU",
+                vendor_id="0x10de",
+                device_id=dev if isinstance(dev, str) else "unknown",
+                pci_class="unknown",
+                kind_evidence="seen by NVML only (no PCI data): NVIDIA GPUs are discrete devices",
+                nvml=f,
+            )
+        )
+    return out
+
+
+def detect_system(
+    root: Path = Path("/"),
+    lspci_file: Path | None = None,
+    cpuinfo_file: Path | None = None,
+    nvml: bool = True,
+    *,
+    nvml_module: Any = None,
+    torch_meta: Any = None,
+    source: str | None = None,
+) -> System:
+    """The inventory. `lspci_file`/`cpuinfo_file` parse saved outputs instead of reading this machine
+    (then only the given sources are reported); unreadable or non-lspci files raise InputError."""
+    root = Path(root)
+    warnings: list[str] = []
+    saved = lspci_file is not None or cpuinfo_file is not None
+
+    # --- CPU
+    cpu: Cpu | None = None
+    if cpuinfo_file is not None:
+        from hwbench.detect.cpu import parse_cpu_text
+
+        cpu = parse_cpu_text(_read_user_file(cpuinfo_file, "--cpuinfo"), str(cpuinfo_file))
+    elif not saved:
+        try:
+            from hwbench.detect.cpu import read_cpu
+
+            cpu = read_cpu(root)
+        except Exception as e:
+            warnings.append(f"no CPU information: {_short(e)}")
+
+    # --- memory
+    memory: Memory | None = None
+    if not saved:
+        try:
+            from hwbench.detect.memory import read_memory
+
+            memory = read_memory(root)
+        except Exception as e:
+            warnings.append(f"no memory information: {_short(e)}")
+
+    # --- PCI
+    functions: list[PciFunction] = []
+    gpus: list[Gpu] = []
+    pci_seen = False
+    if lspci_file is not None:
+        from hwbench.detect.pci import classify_gpus, parse_lspci
+
+        functions = parse_lspci(_read_user_file(lspci_file, "--lspci"))  # InputError on non-lspci text
+        gpus = classify_gpus(functions, _pci_ids(root))
+        pci_seen = True
+    elif not saved:
+        try:
+            from hwbench.detect.pci import classify_gpus, read_sysfs_pci
+
+            functions = read_sysfs_pci(root)
+            if functions:
+                pci_seen = True
+                gpus = classify_gpus(functions, _pci_ids(root))
+            else:
+                warnings.append(
+                    f"no sysfs: GPUs not seen ({root / 'sys/bus/pci/devices'} is empty or unreadable)"
+                )
+        except Exception as e:
+            warnings.append(f"no sysfs: GPUs not seen ({_short(e)})")
+
+    # --- NVML (only where an NVIDIA GPU may be: pynvml's import and nvmlInit cost time)
+    nvml_fields: dict[str, dict[str, Any]] = {}
+    nvidia_seen = any(f.vendor_id == NVIDIA for f in functions)
+    if nvml and not saved and (nvidia_seen or not pci_seen):
+        try:
+            if nvml_module is None and root != Path("/"):
+                if nvidia_seen:
+                    warnings.append("no NVML recording in this dump: NVIDIA details not shown")
+            else:
+                from hwbench.detect.nvml import read_nvml
+
+                nvml_fields, nvml_warnings = read_nvml(nvml_module)
+                if nvidia_seen or not nvml_warnings or not nvml_warnings[0].startswith("no NVML"):
+                    warnings.extend(nvml_warnings)
+                elif not pci_seen:
+                    warnings.append(nvml_warnings[0] + " (no PCI data either: NVIDIA GPUs, if any, not seen)")
+        except Exception as e:
+            warnings.append(f"no NVML: {_short(e)}")
+        if nvml_fields:
+            gpus = _join_nvml(gpus, nvml_fields)
+
+    # --- torch, from package metadata
+    try:
+        from hwbench.detect.torchinfo import read_torch_info
+
+        torch = read_torch_info(gpus, nvml_fields, torch_meta)
+    except Exception as e:
+        torch = TorchInfo(installed=False, messages=(f"torch build unknown: {_short(e)}",))
+        warnings.append(f"torch build not read: {_short(e)}")
+    if not torch.installed:
+        warnings.append("torch not installed: what PyTorch could use is not known")
+
+    if saved:
+        given = " and ".join(
+            f"--{n} {p}" for n, p in (("lspci", lspci_file), ("cpuinfo", cpuinfo_file)) if p is not None
+        )
+        src = f"saved outputs: {given}"
+        missing = [w for w, p in (("CPU", cpuinfo_file), ("GPUs", lspci_file)) if p is None]
+        if missing:
+            warnings.append(f"{' and '.join(missing)} not shown: only the saved outputs given are parsed")
+    else:
+        src = source or ("this machine" if root == Path("/") else f"tree at {root}")
+    return System(
+        cpu=cpu,
+        memory=memory,
+        gpus=tuple(gpus),
+        torch=torch,
+        warnings=tuple(warnings),
+        source=src,
+        os=None if saved else _os_string(root),
+    )
+
+
+def _pci_ids(root: Path) -> Any:
+    try:
+        from hwbench.detect.pciids import PciIds
+
+        return PciIds.find(root) or (PciIds.find(Path("/")) if root != Path("/") else None)
+    except Exception:
+        return None
+
+
+# ------------------------------------------------------------------------------------------ dump / replay
+_CPU_DIR = "sys/devices/system/cpu"
+_CPU_FILES = (
+    "topology/physical_package_id",
+    "topology/thread_siblings_list",
+    "topology/core_cpus_list",
+    "topology/core_id",
+    "cpufreq/cpuinfo_max_freq",
+)
+_CACHE_FILES = ("level", "type", "size", "shared_cpu_list")
+
+
+def _copy(root: Path, dest: Path, rel: str, transform: Any = None) -> bool:
+    try:
+        data = (root / rel).read_bytes()
+    except OSError:
+        return False
+    if transform is not None:
+        data = transform(data)
+    out = dest / rel
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return True
+
+
+def _status_cpus_only(data: bytes) -> bytes:
+    # /proc/self/status also holds uids and the process name: keep only what replay reads
+    return b"".join(line + b"\n" for line in data.splitlines() if line.startswith(b"Cpus_allowed"))
+
+
+def dump(dest: Path, root: Path = Path("/")) -> Path:
+    """Record everything detect reads from `root` into `dest` (a folder that `replay` reads back)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in ("proc/cpuinfo", "proc/meminfo", "proc/version", "proc/self/cgroup"):
+        _copy(root, dest, rel)
+    _copy(root, dest, "proc/self/status", _status_cpus_only)
+    cpu_root = root / _CPU_DIR
+    for rel in ("online", "possible", "present"):
+        _copy(root, dest, f"{_CPU_DIR}/{rel}")
+    try:
+        cpu_names = [p.name for p in cpu_root.iterdir() if re.fullmatch(r"cpu\d+", p.name)]
+    except OSError:
+        cpu_names = []
+    for name in cpu_names:
+        for rel in _CPU_FILES:
+            _copy(root, dest, f"{_CPU_DIR}/{name}/{rel}")
+        try:
+            indices = [p.name for p in (cpu_root / name / "cache").iterdir() if p.name.startswith("index")]
+        except OSError:
+            indices = []
+        for idx in indices:
+            for rel in _CACHE_FILES:
+                _copy(root, dest, f"{_CPU_DIR}/{name}/cache/{idx}/{rel}")
+    try:
+        nodes = [
+            p.name for p in (root / "sys/devices/system/node").iterdir() if re.fullmatch(r"node\d+", p.name)
+        ]
+    except OSError:
+        nodes = []
+    for node in nodes:
+        _copy(root, dest, f"sys/devices/system/node/{node}/cpulist")
+    for rel in (
+        "sys/devices/cpu_core/cpus",
+        "sys/devices/cpu_atom/cpus",
+        "sys/hypervisor/type",
+        "sys/devices/virtual/dmi/id/sys_vendor",
+        "sys/devices/virtual/dmi/id/product_name",
+    ):
+        _copy(root, dest, rel)
+    _dump_cgroup(root, dest)
+    try:
+        from hwbench.detect.pci import dump_sysfs_pci
+
+        dump_sysfs_pci(root, dest)
+    except Exception as e:
+        (dest / "pci-dump-error.txt").write_text(_short(e) + "\n", encoding="utf-8")
+    notes: list[str] = []
+    try:
+        from hwbench.detect.pci import read_sysfs_pci
+
+        nvidia = any(f.vendor_id == NVIDIA for f in read_sysfs_pci(root))
+    except Exception:
+        nvidia = True
+    if nvidia or not (root / "sys/bus/pci/devices").exists():
+        from hwbench.detect.nvml import read_nvml
+
+        record: dict[str, Any] = {"source": "hwbench detect --dump"}
+        _, nvml_warnings = read_nvml(None, record=record)
+        notes.extend(nvml_warnings)
+        (dest / NVML_RECORDING).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    from hwbench.detect.torchinfo import read_torch_metadata
+
+    (dest / TORCH_METADATA).write_text(
+        json.dumps(read_torch_metadata().to_json(), indent=1) + "\n", encoding="utf-8"
+    )
+    from hwbench import __version__
+
+    marker = {
+        "format": "hwbench-dump/1",
+        "hwbench_version": __version__,
+        "python": sys.version.split()[0],
+        "platform": sys.platform,
+        "root": str(root),
+        "notes": notes,
+    }
+    (dest / DUMP_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
+    return dest
+
+
+def _dump_cgroup(root: Path, dest: Path) -> None:
+    try:
+        text = (root / "proc/self/cgroup").read_text(encoding="utf-8")
+    except OSError:
+        return
+    for line in text.splitlines():
+        if not line.startswith("0::"):
+            continue
+        parts = [p for p in line[3:].strip().split("/") if p and p != ".."]
+        for depth in range(len(parts) + 1):
+            d = "/".join(["sys/fs/cgroup", *parts[:depth]])
+            for name in ("cpu.max", "cpuset.cpus.effective"):
+                _copy(root, dest, f"{d}/{name}")
+
+
+def replay(src: Path, nvml: bool = True) -> System:
+    """The System that `dump` recorded in `src`, through the same code path (root=src)."""
+    src = Path(src)
+    if not (src / DUMP_MARKER).is_file() and not (src / "proc/cpuinfo").is_file():
+        raise InputError(
+            f"{src} is not an hwbench dump (no {DUMP_MARKER} nor proc/cpuinfo)",
+            hint="make one with `hwbench detect --dump DIR`",
+        )
+    nvml_module = None
+    rec = src / NVML_RECORDING
+    if rec.is_file():
+        from hwbench.detect.nvml import FakeNvml
+
+        try:
+            nvml_module = FakeNvml.from_file(rec)
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot read NVML recording {rec}: {e}") from e
+    from hwbench.detect.torchinfo import TorchMetadata
+
+    meta_file = src / TORCH_METADATA
+    try:
+        meta = TorchMetadata.from_json(json.loads(meta_file.read_text(encoding="utf-8")))
+    except OSError:
+        meta = TorchMetadata(version=None)
+    except ValueError as e:
+        raise InputError(f"cannot read {meta_file}: {e}") from e
+    return detect_system(
+        root=src,
+        nvml=nvml,
+        nvml_module=nvml_module,
+        torch_meta=meta,
+        source=f"replay of {src}",
+    )
+
+
+__all__ = ["detect_system", "dump", "replay"]

@@ -8,14 +8,12 @@ Micro-architectures come from `data/cpu_uarch.csv` (a source per row), never fro
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 from hwbench.errors import InputError
 from hwbench.model import Cache, Cpu
@@ -24,20 +22,42 @@ _DATA = Path(__file__).with_name("data")
 
 
 # --------------------------------------------------------------------------------------------- tables
-class UarchRow(NamedTuple):
-    arch: str
-    vendor: str
-    family: int | None
-    model_min: int | None
-    model_max: int | None
-    stepping_min: int | None
-    stepping_max: int | None
-    implementer: int | None
-    part: int | None
-    microarchitecture: str
-    core_types: str
-    codename: str
-    source: str
+class UarchRow:
+    """One row of data/cpu_uarch.csv (a plain class: NamedTuple/dataclass creation costs import time)."""
+
+    __slots__ = (
+        "arch",
+        "codename",
+        "core_types",
+        "family",
+        "implementer",
+        "microarchitecture",
+        "model_max",
+        "model_min",
+        "part",
+        "source",
+        "stepping_max",
+        "stepping_min",
+        "vendor",
+    )  # fmt: skip
+
+    def __init__(self, r: dict[str, str]) -> None:
+        self.arch = r["arch"]
+        self.vendor = r["vendor"]
+        self.family = _int_or_none(r["family"])
+        self.model_min = _int_or_none(r["model_min"])
+        self.model_max = _int_or_none(r["model_max"])
+        self.stepping_min = _int_or_none(r["stepping_min"])
+        self.stepping_max = _int_or_none(r["stepping_max"])
+        self.implementer = _int_or_none(r["implementer"], 16)
+        self.part = _int_or_none(r["part"], 16)
+        self.microarchitecture = r["microarchitecture"]
+        self.core_types = r["core_types"]
+        self.codename = r["codename"]
+        self.source = r["source"]
+
+    def __repr__(self) -> str:
+        return f"UarchRow({self.microarchitecture!r}, {self.codename!r})"
 
 
 def _int_or_none(s: str, base: int = 10) -> int | None:
@@ -46,33 +66,22 @@ def _int_or_none(s: str, base: int = 10) -> int | None:
 
 
 def _csv_rows(name: str) -> list[dict[str, str]]:
+    """Rows of one of our data files: '#' comments, a header, plain comma-separated fields (no quoting)."""
     with (_DATA / name).open(encoding="utf-8") as f:
-        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+        lines = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
+    header = lines[0].split(",")
+    rows = []
+    for line in lines[1:]:
+        cells = line.split(",", len(header) - 1)  # the last column (source) may hold commas
+        if len(cells) == len(header):
+            rows.append(dict(zip(header, cells, strict=True)))
+    return rows
 
 
 @lru_cache(maxsize=1)
 def uarch_table() -> tuple[UarchRow, ...]:
     """Rows of data/cpu_uarch.csv, typed."""
-    out = []
-    for r in _csv_rows("cpu_uarch.csv"):
-        out.append(
-            UarchRow(
-                arch=r["arch"],
-                vendor=r["vendor"],
-                family=_int_or_none(r["family"]),
-                model_min=_int_or_none(r["model_min"]),
-                model_max=_int_or_none(r["model_max"]),
-                stepping_min=_int_or_none(r["stepping_min"]),
-                stepping_max=_int_or_none(r["stepping_max"]),
-                implementer=_int_or_none(r["implementer"], 16),
-                part=_int_or_none(r["part"], 16),
-                microarchitecture=r["microarchitecture"],
-                core_types=r["core_types"],
-                codename=r["codename"],
-                source=r["source"],
-            )
-        )
-    return tuple(out)
+    return tuple(UarchRow(r) for r in _csv_rows("cpu_uarch.csv"))
 
 
 @lru_cache(maxsize=1)
@@ -161,13 +170,14 @@ def _to_float(s: str | None) -> float | None:
     return v if v == v and v not in (float("inf"), float("-inf")) else None
 
 
-_SIZE_RE = re.compile(r"^\s*([0-9]+(?:[.,][0-9]+)?)\s*([KMGT]?)(?:i?B)?", re.IGNORECASE)
+# patterns as strings: re caches them on first use, so importing this module compiles nothing
+_SIZE_RE = r"(?i)^\s*([0-9]+(?:[.,][0-9]+)?)\s*([KMGT]?)(?:i?B)?"
 _UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def parse_size(text: str) -> int | None:
     """ "48K", "1280 KiB", "32 MiB (1 instance)" to bytes."""
-    m = _SIZE_RE.match(text)
+    m = re.match(_SIZE_RE, text)
     if not m:
         return None
     v = _to_float(m.group(1))
@@ -176,11 +186,11 @@ def parse_size(text: str) -> int | None:
     return int(v * _UNITS[m.group(2).upper()])
 
 
-_BRAND_GHZ = re.compile(r"@\s*([0-9]+(?:\.[0-9]+)?)\s*GHz", re.IGNORECASE)
+_BRAND_GHZ = r"(?i)@\s*([0-9]+(?:\.[0-9]+)?)\s*GHz"
 
 
 def _brand_mhz(model: str) -> float | None:
-    m = _BRAND_GHZ.search(model)
+    m = re.search(_BRAND_GHZ, model)
     return float(m.group(1)) * 1000.0 if m else None
 
 
@@ -531,7 +541,7 @@ _LSCPU_KEYS: dict[str, tuple[str, ...]] = {
     "l3 cache": ("l3 cache", "l3", "l3-cache", "cache l3", "caché l3", "l3 缓存", "l3 キャッシュ"),
 }
 _LSCPU_LOOKUP = {alias: key for key, aliases in _LSCPU_KEYS.items() for alias in aliases}
-_LSCPU_LINE = re.compile(r"^\s*([^:：]{1,80}?)\s*[:：]\s*(.*?)\s*$")
+_LSCPU_LINE = r"^\s*([^:：]{1,80}?)\s*[:：]\s*(.*?)\s*$"
 
 
 def _norm_key(k: str) -> str:
@@ -541,7 +551,7 @@ def _norm_key(k: str) -> str:
 def _lscpu_fields(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for raw in text.splitlines():
-        m = _LSCPU_LINE.match(raw)
+        m = re.match(_LSCPU_LINE, raw)
         if not m:
             continue
         key, value = _norm_key(m.group(1)), m.group(2)
@@ -596,7 +606,7 @@ def parse_lscpu(text: str) -> Cpu:
         # newer lscpu prints one "Model name:" per core type; gather them all
         extra = [
             m.group(2).strip()
-            for m in (_LSCPU_LINE.match(line) for line in text.splitlines())
+            for m in (re.match(_LSCPU_LINE, line) for line in text.splitlines())
             if m and _LSCPU_LOOKUP.get(_norm_key(m.group(1))) == "model name"
         ]
         for n in extra:
@@ -684,7 +694,7 @@ def _read(path: Path) -> str | None:
 
 
 def _cgroup_limits(root: Path) -> tuple[float | None, tuple[int, ...] | None]:
-    """cgroup v2 cpu.max quota (in CPUs) and cpuset.cpus.effective of this process's cgroup and its parents."""
+    """cgroup v2 cpu.max quota (in CPUs) and cpuset.cpus.effective of this process's cgroup and parents."""
     text = _read(root / "proc/self/cgroup")
     if not text:
         return None, None
@@ -856,8 +866,8 @@ def read_cpu(root: Path = Path("/")) -> Cpu:
 
 
 def _read_cpu_pycpuinfo() -> Cpu:
-    """macOS/Windows (no /proc): py-cpuinfo, imported only here (it is slow: it may run cpuid in a subprocess)."""
-    import cpuinfo  # type: ignore[import-untyped]
+    """macOS/Windows (no /proc): py-cpuinfo, imported only here (slow: it may run cpuid in a subprocess)."""
+    import cpuinfo
 
     info = cpuinfo.get_cpu_info()
     vendor = str(info.get("vendor_id_raw") or info.get("arch") or "unknown")

@@ -1,0 +1,411 @@
+"""NVIDIA details from NVML, one field at a time (gpustat/nvitop style), recordable and replayable.
+
+Every NVML call goes through one chokepoint, `_Reader.call`: any NVMLError (or any other exception) becomes
+`NA(reason)` for that field alone; NotSupported reads "not supported by this GPU/driver". A missing
+libnvidia-ml, a driver that is not loaded, or a driver/library version mismatch becomes one warning, never a
+crash.
+
+Recording format (`RECORDING_FORMAT`, JSON): what each call returned or raised, by name, so a fake module
+(`FakeNvml`) can replay it through the same code path::
+
+    {"format": "hwbench-nvml-recording/1", "source": "...",
+     "init": {"error": 18} | {"result": null},
+     "system": {"nvmlSystemGetDriverVersion": {"result": "535.104.05"}, ...},
+     "devices": [{"nvmlDeviceGetName": {"result": "NVIDIA H100 80GB HBM3"},
+                  "nvmlDeviceGetClockInfo:1": {"result": 1980},
+                  "nvmlDeviceGetPowerUsage": {"error": 3}, ...}]}
+
+Struct results (memory, PCI info) are recorded as objects of their fields; a call that no device of a
+recording has replays as a pynvml without that function, one absent for a single device as
+NVML_ERROR_FUNCTION_NOT_FOUND.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from hwbench.model import NA
+
+RECORDING_FORMAT = "hwbench-nvml-recording/1"
+
+# NVML ABI constants (nvml.h; stable across releases), so a fake module needs none of them.
+CLOCK_GRAPHICS, CLOCK_SM, CLOCK_MEM = 0, 1, 2
+TEMPERATURE_GPU = 0
+MEMORY_ERROR_TYPE_UNCORRECTED = 1
+AGGREGATE_ECC = 1
+ERROR_NOT_SUPPORTED = 3
+ERROR_NO_PERMISSION = 4
+ERROR_DRIVER_NOT_LOADED = 9
+ERROR_LIBRARY_NOT_FOUND = 12
+ERROR_FUNCTION_NOT_FOUND = 13
+ERROR_GPU_IS_LOST = 15
+ERROR_LIB_RM_VERSION_MISMATCH = 18
+
+_ERROR_REASONS = {
+    ERROR_NOT_SUPPORTED: "not supported by this GPU/driver",
+    ERROR_NO_PERMISSION: "no permission (run as root or ask the admin)",
+    ERROR_FUNCTION_NOT_FOUND: "this NVML/driver has no such query (driver too old)",
+    ERROR_GPU_IS_LOST: "GPU is lost (fell off the bus: check dmesg for Xid 79)",
+    2: "invalid argument",
+    6: "not found",
+    999: "unknown NVML error",
+}
+
+# nvmlClocksEventReason* bits (nvml.h; formerly nvmlClocksThrottleReason*), decoded to names.
+CLOCK_EVENT_REASONS: tuple[tuple[int, str], ...] = (
+    (0x001, "gpu_idle"),
+    (0x002, "applications_clocks_setting"),
+    (0x004, "sw_power_cap"),
+    (0x008, "hw_slowdown"),
+    (0x010, "sync_boost"),
+    (0x020, "sw_thermal_slowdown"),
+    (0x040, "hw_thermal_slowdown"),
+    (0x080, "hw_power_brake_slowdown"),
+    (0x100, "display_clock_setting"),
+)
+_SLOWDOWNS = {"hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown", "sw_thermal_slowdown"}
+
+
+def decode_clock_event_reasons(mask: int) -> list[str]:
+    names = [name for bit, name in CLOCK_EVENT_REASONS if mask & bit]
+    unknown = mask & ~sum(bit for bit, _ in CLOCK_EVENT_REASONS)
+    if unknown:
+        names.append(f"other(0x{unknown:x})")
+    return names
+
+
+def normalize_bus_id(bus_id: str | bytes) -> str:
+    """NVML's "00000000:17:00.0" (8-digit domain, upper case) to sysfs form "0000:17:00.0"."""
+    if isinstance(bus_id, bytes):
+        bus_id = bus_id.decode("ascii", "replace")
+    s = bus_id.strip().lower().rstrip("\x00")
+    parts = s.split(":")
+    if len(parts) == 3:
+        dom = parts[0][-4:].rjust(4, "0")
+        return f"{dom}:{parts[1].rjust(2, '0')}:{parts[2]}"
+    if len(parts) == 2:
+        return f"0000:{parts[0].rjust(2, '0')}:{parts[1]}"
+    return s
+
+
+def _error_value(e: BaseException) -> int | None:
+    v = getattr(e, "value", None)
+    return v if isinstance(v, int) else None
+
+
+def _reason(e: BaseException) -> str:
+    v = _error_value(e)
+    if v is not None and v in _ERROR_REASONS:
+        return _ERROR_REASONS[v]
+    return f"{type(e).__name__}: {e}"[:200]
+
+
+def _jsonable(v: Any) -> Any:
+    """A raw NVML result as JSON: bytes decoded, ctypes structs as objects of their fields."""
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace").rstrip("\x00")
+    if isinstance(v, (str, int, float, bool)) or v is None:
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    fields = getattr(v, "_fields_", None)
+    if fields:
+        return {f[0]: _jsonable(getattr(v, f[0])) for f in fields}
+    if isinstance(v, SimpleNamespace):
+        return {k: _jsonable(x) for k, x in vars(v).items()}
+    return str(v)
+
+
+class _Reader:
+    """The chokepoint: every NVML call, its NA conversion and (optionally) its recording."""
+
+    def __init__(self, nvml: Any, record: dict[str, Any] | None) -> None:
+        self.nvml = nvml
+        self.record = record
+
+    def _slot(self, device: int | None) -> dict[str, Any] | None:
+        if self.record is None:
+            return None
+        if device is None:
+            return self.record.setdefault("system", {})
+        devs = self.record.setdefault("devices", [])
+        while len(devs) <= device:
+            devs.append({})
+        slot: dict[str, Any] = devs[device]
+        return slot
+
+    def call(self, device: int | None, name: str, *args: Any, key_args: tuple[Any, ...] = ()) -> Any:
+        key = ":".join([name, *(str(a) for a in key_args)])
+        slot = self._slot(device)
+        fn = getattr(self.nvml, name, None)
+        if fn is None:
+            if slot is not None:
+                slot[key] = {"error": ERROR_FUNCTION_NOT_FOUND}
+            return NA(f"this pynvml has no {name}")
+        try:
+            value = fn(*args)
+        except Exception as e:  # any failure is this field's alone
+            if slot is not None:
+                slot[key] = {"error": _error_value(e), "message": str(e)[:200]}
+            return NA(_reason(e))
+        if slot is not None:  # handles are pointers: a recording names them by device index
+            slot[key] = {"result": args[0] if name == "nvmlDeviceGetHandleByIndex" else _jsonable(value)}
+        return value
+
+
+def _text(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace").rstrip("\x00")
+    return v
+
+
+def _field(v: Any, attr: str) -> Any:
+    if isinstance(v, NA):
+        return v
+    if isinstance(v, dict):
+        return v.get(attr, NA(f"no {attr} in NVML result"))
+    return getattr(v, attr, NA(f"no {attr} in NVML result"))
+
+
+def _scaled(v: Any, factor: float) -> Any:
+    if isinstance(v, NA):
+        return v
+    try:
+        return round(float(v) * factor, 3)
+    except (TypeError, ValueError):
+        return NA(f"unexpected NVML value {v!r}")
+
+
+def _cuda_version(v: Any) -> Any:
+    """nvmlSystemGetCudaDriverVersion: 12020 -> "12.2"."""
+    if isinstance(v, NA):
+        return v
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        return NA(f"unexpected NVML value {v!r}")
+    return f"{n // 1000}.{(n % 1000) // 10}"
+
+
+def _pair(v: Any, i: int) -> Any:
+    if isinstance(v, NA):
+        return v
+    try:
+        return v[i]
+    except (TypeError, IndexError, KeyError):
+        return NA(f"unexpected NVML value {v!r}")
+
+
+def _read_device(r: _Reader, i: int, system: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    nv = r.nvml
+    handle = r.call(i, "nvmlDeviceGetHandleByIndex", i)
+    if isinstance(handle, NA):
+        return None, {"index": i, "error": handle}
+    f: dict[str, Any] = {"index": i}
+    pci = r.call(i, "nvmlDeviceGetPciInfo", handle)
+    bus = _field(pci, "busId")
+    bus_id = None if isinstance(bus, NA) else normalize_bus_id(_text(bus))
+    pci_dev = _field(pci, "pciDeviceId")
+    f["pci_bus_id"] = bus_id if bus_id else bus
+    f["pci_device_id"] = (
+        NA(pci_dev.reason) if isinstance(pci_dev, NA) else f"0x{(int(pci_dev) >> 16) & 0xFFFF:04x}"
+    )
+    f["name"] = _text(r.call(i, "nvmlDeviceGetName", handle))
+    f["uuid"] = _text(r.call(i, "nvmlDeviceGetUUID", handle))
+    mem = r.call(i, "nvmlDeviceGetMemoryInfo", handle)
+    f["memory_total_bytes"] = _field(mem, "total")
+    f["memory_used_bytes"] = _field(mem, "used")
+    f["driver_version"] = system["driver_version"]
+    f["cuda_driver_version"] = system["cuda_driver_version"]
+    f["sm_clock_mhz"] = r.call(i, "nvmlDeviceGetClockInfo", handle, CLOCK_SM, key_args=(CLOCK_SM,))
+    f["sm_clock_max_mhz"] = r.call(i, "nvmlDeviceGetMaxClockInfo", handle, CLOCK_SM, key_args=(CLOCK_SM,))
+    f["memory_clock_mhz"] = r.call(i, "nvmlDeviceGetClockInfo", handle, CLOCK_MEM, key_args=(CLOCK_MEM,))
+    f["memory_clock_max_mhz"] = r.call(
+        i, "nvmlDeviceGetMaxClockInfo", handle, CLOCK_MEM, key_args=(CLOCK_MEM,)
+    )
+    f["power_draw_w"] = _scaled(r.call(i, "nvmlDeviceGetPowerUsage", handle), 1e-3)
+    f["power_limit_w"] = _scaled(r.call(i, "nvmlDeviceGetEnforcedPowerLimit", handle), 1e-3)
+    f["temperature_c"] = r.call(
+        i, "nvmlDeviceGetTemperature", handle, TEMPERATURE_GPU, key_args=(TEMPERATURE_GPU,)
+    )
+    f["pcie_gen_current"] = r.call(i, "nvmlDeviceGetCurrPcieLinkGeneration", handle)
+    f["pcie_gen_max"] = r.call(i, "nvmlDeviceGetMaxPcieLinkGeneration", handle)
+    f["pcie_width_current"] = r.call(i, "nvmlDeviceGetCurrPcieLinkWidth", handle)
+    f["pcie_width_max"] = r.call(i, "nvmlDeviceGetMaxPcieLinkWidth", handle)
+    name = "nvmlDeviceGetCurrentClocksEventReasons"
+    if getattr(nv, name, None) is None:
+        name = "nvmlDeviceGetCurrentClocksThrottleReasons"  # nvidia-ml-py < 12.535
+    mask = r.call(i, name, handle)
+    f["clock_event_reasons"] = mask if isinstance(mask, NA) else decode_clock_event_reasons(int(mask))
+    ecc = r.call(i, "nvmlDeviceGetEccMode", handle)
+    f["ecc_mode_current"] = _bool(_pair(ecc, 0))
+    f["ecc_mode_pending"] = _bool(_pair(ecc, 1))
+    f["ecc_uncorrected_aggregate"] = r.call(
+        i,
+        "nvmlDeviceGetTotalEccErrors",
+        handle,
+        MEMORY_ERROR_TYPE_UNCORRECTED,
+        AGGREGATE_ECC,
+        key_args=(MEMORY_ERROR_TYPE_UNCORRECTED, AGGREGATE_ECC),
+    )
+    mig = r.call(i, "nvmlDeviceGetMigMode", handle)
+    f["mig_mode_current"] = _bool(_pair(mig, 0))
+    f["mig_mode_pending"] = _bool(_pair(mig, 1))
+    attrs = r.call(i, "nvmlDeviceGetAttributes", handle)
+    f["multiprocessor_count"] = _field(attrs, "multiprocessorCount")
+    cc = r.call(i, "nvmlDeviceGetCudaComputeCapability", handle)
+    f["compute_capability"] = cc if isinstance(cc, NA) else f"{_pair(cc, 0)}.{_pair(cc, 1)}"
+    return bus_id, f
+
+
+def _bool(v: Any) -> Any:
+    return v if isinstance(v, NA) else bool(v)
+
+
+def device_warnings(bus_id: str, f: dict[str, Any]) -> list[str]:
+    """What a user should hear about: a slowed clock, a degraded PCIe link, uncorrected ECC errors."""
+    out = []
+    reasons = f.get("clock_event_reasons")
+    if isinstance(reasons, list) and _SLOWDOWNS & set(reasons):
+        out.append(f"GPU {bus_id}: clocks slowed by {', '.join(sorted(_SLOWDOWNS & set(reasons)))} (NVML)")
+    gen, gmax = f.get("pcie_gen_current"), f.get("pcie_gen_max")
+    wid, wmax = f.get("pcie_width_current"), f.get("pcie_width_max")
+    if all(isinstance(x, int) for x in (wid, wmax)) and wid < wmax:  # type: ignore[operator]
+        out.append(
+            f"GPU {bus_id}: PCIe link x{wid} of x{wmax} (a degraded link: reseat the card or check the slot)"
+        )
+    elif all(isinstance(x, int) for x in (gen, gmax)) and gen < gmax:  # type: ignore[operator]
+        out.append(
+            f"GPU {bus_id}: PCIe Gen{gen} of Gen{gmax} now (idle GPUs downshift; a problem only under load)"
+        )
+    ecc = f.get("ecc_uncorrected_aggregate")
+    if isinstance(ecc, int) and ecc > 0:
+        out.append(f"GPU {bus_id}: {ecc} uncorrected ECC errors (aggregate, NVML)")
+    return out
+
+
+def read_nvml(
+    nvml_module: Any = None, record: dict[str, Any] | None = None
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """NVML fields per GPU keyed by PCI bus id ("0000:17:00.0"), and warnings. Never raises.
+
+    `nvml_module` is pynvml (imported here when None) or a `FakeNvml`; `record`, when given, is filled
+    with a recording of every call (see the module docstring).
+    """
+    warnings: list[str] = []
+    if nvml_module is None:
+        try:
+            import pynvml  # nvidia-ml-py; lazy: only when an NVIDIA GPU may be present
+
+            nvml_module = pynvml
+        except Exception as e:
+            return {}, [f"no NVML: the pynvml module (nvidia-ml-py) is not importable ({type(e).__name__})"]
+    if record is not None:
+        record.setdefault("format", RECORDING_FORMAT)
+    try:
+        nvml_module.nvmlInit()
+    except Exception as e:
+        v = _error_value(e)
+        if record is not None:
+            record["init"] = {"error": v, "message": str(e)[:200]}
+        if v == ERROR_LIB_RM_VERSION_MISMATCH:
+            msg = "no NVML: driver/library version mismatch (the driver was upgraded: reboot or reload it)"
+        elif v == ERROR_LIBRARY_NOT_FOUND:
+            msg = "no NVML: libnvidia-ml.so not found (no NVIDIA driver installed here)"
+        elif v == ERROR_DRIVER_NOT_LOADED:
+            msg = "no NVML: the NVIDIA kernel driver is not loaded"
+        else:
+            msg = f"no NVML: nvmlInit failed ({_reason(e)})"
+        return {}, [msg]
+    if record is not None:
+        record["init"] = {"result": None}
+    r = _Reader(nvml_module, record)
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        system = {
+            "driver_version": _text(r.call(None, "nvmlSystemGetDriverVersion")),
+            "cuda_driver_version": _cuda_version(r.call(None, "nvmlSystemGetCudaDriverVersion")),
+        }
+        count = r.call(None, "nvmlDeviceGetCount")
+        if isinstance(count, NA):
+            return {}, [f"NVML could not count GPUs: {count.reason}"]
+        for i in range(int(count)):
+            bus_id, fields = _read_device(r, i, system)
+            key = bus_id or f"nvml-index-{i}"
+            out[key] = fields
+            warnings.extend(device_warnings(key, fields))
+    finally:
+        with contextlib.suppress(Exception):
+            nvml_module.nvmlShutdown()
+    return out, warnings
+
+
+# --------------------------------------------------------------------------------------------- replay
+class NVMLError(Exception):
+    """What FakeNvml raises: carries `.value` like pynvml.NVMLError."""
+
+    def __init__(self, value: int | None, message: str = "") -> None:
+        super().__init__(message or f"NVML error {value}")
+        self.value = value
+
+
+def _to_result(v: Any) -> Any:
+    if isinstance(v, dict):
+        return SimpleNamespace(**{k: _to_result(x) for k, x in v.items()})
+    if isinstance(v, list):
+        return tuple(_to_result(x) for x in v)
+    return v
+
+
+class FakeNvml:
+    """A pynvml stand-in that replays a recording (JSON dict) through read_nvml's code path."""
+
+    NVMLError = NVMLError
+
+    def __init__(self, recording: dict[str, Any]) -> None:
+        self._rec = recording
+
+    @classmethod
+    def from_file(cls, path: Path) -> FakeNvml:
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    @staticmethod
+    def _answer(entry: dict[str, Any] | None) -> Any:
+        if entry is None:
+            raise NVMLError(ERROR_FUNCTION_NOT_FOUND, "Function Not Found")
+        if "error" in entry:
+            raise NVMLError(entry["error"], entry.get("message", ""))
+        return _to_result(entry.get("result"))
+
+    def nvmlInit(self) -> None:
+        self._answer(self._rec.get("init", {"result": None}))
+
+    def nvmlShutdown(self) -> None:
+        return None
+
+    def __getattr__(self, name: str) -> Any:
+        if not name.startswith("nvml"):
+            raise AttributeError(name)
+        rec = self._rec
+        if name.startswith("nvmlDevice") and name not in ("nvmlDeviceGetCount", "nvmlDeviceGetHandleByIndex"):
+            known = {k.split(":")[0] for d in rec.get("devices", []) for k in d}
+            if known and name not in known:
+                raise AttributeError(name)
+
+        def fn(*args: Any) -> Any:
+            if name.startswith("nvmlSystem") or name == "nvmlDeviceGetCount":
+                return self._answer(rec.get("system", {}).get(name))
+            if name == "nvmlDeviceGetHandleByIndex":
+                idx = int(args[0])
+                if idx >= len(rec.get("devices", [])):
+                    raise NVMLError(2, "Invalid Argument")
+                return self._answer(rec["devices"][idx].get(name, {"result": idx}))
+            idx = int(args[0])  # handles are device indices in a replay
+            key = ":".join([name, *(str(a) for a in args[1:])])
+            return self._answer(rec.get("devices", [])[idx].get(key))
+
+        return fn

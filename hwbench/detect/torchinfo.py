@@ -1,0 +1,267 @@
+"""What PyTorch can use here, from package metadata alone: this module never imports torch.
+
+The build comes from the installed version's local tag ("2.13.0+cpu", "+cu121", "+rocm6.2", "+xpu"); a plain
+version is the PyPI wheel: a CUDA build on Linux x86_64 (its CUDA from the `nvidia-cuda-runtime(-cu12)`
+dependency), MPS on macOS arm64, CPU-only elsewhere. That build is then held against the GPUs detect saw
+and the driver's CUDA version from NVML.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwbench.model import NA, Gpu, TorchInfo
+
+_CUDA_RUNTIME_PACKAGES = (
+    "nvidia-cuda-runtime-cu12",
+    "nvidia-cuda-runtime-cu11",
+    "nvidia-cuda-runtime",
+    "nvidia-cuda-runtime-cu13",
+)
+
+
+@dataclass(frozen=True)
+class TorchMetadata:
+    """What package metadata says (recordable: detect's dump writes it as JSON)."""
+
+    version: str | None  # None: torch is not installed
+    requires: tuple[str, ...] = ()  # Requires-Dist lines of torch
+    packages: Mapping[str, str] = field(default_factory=dict)  # installed nvidia-cuda-runtime* versions
+    system: str = sys.platform  # "linux", "darwin", "win32"
+    machine: str = ""  # "x86_64", "aarch64", "arm64"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "requires": list(self.requires),
+            "packages": dict(self.packages),
+            "system": self.system,
+            "machine": self.machine,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> TorchMetadata:
+        return cls(
+            version=d.get("version"),
+            requires=tuple(d.get("requires") or ()),
+            packages=dict(d.get("packages") or {}),
+            system=str(d.get("system") or "linux"),
+            machine=str(d.get("machine") or ""),
+        )
+
+
+def _dist_infos(names: Iterable[str]) -> dict[str, Path]:
+    """name -> the first `<name>-<version>.dist-info` (or .egg-info) directory on sys.path.
+
+    A directory scan instead of importlib.metadata, whose import alone (email, zipfile, csv...) costs
+    tens of milliseconds of detect's 150 ms budget.
+    """
+    want = {n.lower().replace("-", "_"): n for n in names}
+    found: dict[str, Path] = {}
+    for entry in sys.path:
+        try:
+            listing = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for item in listing:
+            if not item.endswith((".dist-info", ".egg-info")):
+                continue
+            base = item.rsplit(".", 1)[0]
+            dist = base.split("-", 1)[0].lower().replace("-", "_").replace(".", "_")
+            if dist in want and want[dist] not in found:
+                found[want[dist]] = Path(entry or ".") / item
+        if len(found) == len(want):
+            break
+    return found
+
+
+def _metadata_headers(path: Path) -> tuple[str | None, tuple[str, ...]]:
+    """Version and Requires-Dist lines of a dist-info METADATA / egg-info PKG-INFO file."""
+    meta = path / ("METADATA" if path.name.endswith(".dist-info") else "PKG-INFO")
+    try:
+        text = meta.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None, ()
+    header = text.split("\n\n", 1)[0]
+    version = None
+    requires = []
+    for line in header.splitlines():
+        if line.startswith("Version:") and version is None:
+            version = line.split(":", 1)[1].strip()
+        elif line.startswith("Requires-Dist:"):
+            requires.append(line.split(":", 1)[1].strip())
+    return version, tuple(requires)
+
+
+def read_torch_metadata() -> TorchMetadata:
+    """The installed torch's version and dependencies from its METADATA file (no torch import)."""
+    machine = os.uname().machine if hasattr(os, "uname") else ""
+    found = _dist_infos(("torch", *_CUDA_RUNTIME_PACKAGES))
+    if "torch" not in found:
+        return TorchMetadata(version=None, machine=machine)
+    version, requires = _metadata_headers(found["torch"])
+    packages = {}
+    for name in _CUDA_RUNTIME_PACKAGES:
+        if name in found:
+            v, _ = _metadata_headers(found[name])
+            if v:
+                packages[name] = v
+    return TorchMetadata(version=version, requires=requires, packages=packages, machine=machine)
+
+
+def _major_minor(v: str) -> tuple[int, int] | None:
+    m = re.match(r"\s*(\d+)\.(\d+)", v)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def classify_build(meta: TorchMetadata) -> tuple[str | None, str | None, str | None]:
+    """(build, cuda_version, rocm_version) from the version's local tag and the platform."""
+    if meta.version is None:
+        return None, None, None
+    _, _, local = meta.version.partition("+")
+    local = local.lower()
+    if local.startswith("cpu"):
+        return "cpu", None, None
+    m = re.fullmatch(r"cu(\d+)(\d)", local)
+    if m:
+        return "cuda", f"{int(m.group(1))}.{m.group(2)}", None
+    m = re.match(r"rocm(\d+(?:\.\d+)*)", local)
+    if m:
+        return "rocm", None, m.group(1)
+    if local.startswith("xpu"):
+        return "xpu", None, None
+    if local:
+        return local, None, None
+    # a plain version: the PyPI wheel for this platform
+    cuda = _cuda_from_packages(meta)
+    if meta.system.startswith("linux") and (meta.machine in ("x86_64", "amd64", "") or cuda):
+        return "cuda", cuda, None
+    if meta.system == "darwin" and meta.machine == "arm64":
+        return "mps", None, None
+    return "cpu", None, None
+
+
+def _cuda_from_packages(meta: TorchMetadata) -> str | None:
+    for name in _CUDA_RUNTIME_PACKAGES:
+        if name in meta.packages:
+            mm = _major_minor(meta.packages[name])
+            if mm:
+                return f"{mm[0]}.{mm[1]}"
+    for req in meta.requires:  # "nvidia-cuda-runtime-cu12==12.4.127; platform_system == 'Linux' ..."
+        m = re.match(r"\s*(nvidia-cuda-runtime(?:-cu\d+)?)\s*==\s*([0-9.]+)", req)
+        if m:
+            mm = _major_minor(m.group(2))
+            if mm:
+                return f"{mm[0]}.{mm[1]}"
+    return None
+
+
+def _driver_cuda(nvml_fields: Mapping[str, Mapping[str, Any]] | None) -> str | None:
+    for f in (nvml_fields or {}).values():
+        v = f.get("cuda_driver_version")
+        if isinstance(v, str) and not isinstance(v, NA):
+            return v
+    return None
+
+
+def read_torch_info(
+    gpus: Sequence[Gpu],
+    nvml_fields: Mapping[str, Mapping[str, Any]] | None = None,
+    meta: TorchMetadata | None = None,
+) -> TorchInfo:
+    """The torch build held against the hardware: what it can use here, and why not more."""
+    if meta is None:
+        meta = read_torch_metadata()
+    build, cuda, rocm = classify_build(meta)
+    if meta.version is None:
+        return TorchInfo(
+            installed=False,
+            usable_devices=(),
+            messages=("torch not installed: `pip install torch` (detect still reports the hardware)",),
+        )
+    msgs: list[str] = []
+    usable = ["cpu"]
+    real = [g for g in gpus if g.kind != "virtual" and g.kind != "bmc"]
+    nvidia = [g for g in real if g.vendor == "nvidia"]
+    amd = [g for g in real if g.vendor == "amd"]
+    intel = [g for g in real if g.vendor == "intel"]
+
+    if nvidia:
+        if build == "cuda":
+            driver = _driver_cuda(nvml_fields)
+            need, have = _major_minor(cuda or ""), _major_minor(driver or "")
+            if need and have and have < need:
+                if have[0] < need[0]:
+                    msgs.append(
+                        f"the driver supports CUDA {driver} but this torch needs {cuda}: "
+                        f"update the NVIDIA driver, or install a torch built for CUDA {driver}"
+                    )
+                else:
+                    usable.append("cuda")
+                    msgs.append(
+                        f"the driver supports CUDA {driver} but this torch needs {cuda}: it may run through "
+                        "CUDA minor-version compatibility (no PTX JIT); updating the driver is safer"
+                    )
+            else:
+                usable.append("cuda")
+                if not have:
+                    msgs.append(
+                        f"NVIDIA GPU present; CUDA {cuda or '?'} build; driver CUDA version unknown (no NVML)"
+                    )
+        elif build == "rocm":
+            msgs.append("NVIDIA GPU present but this torch is a ROCm (AMD) build: install a CUDA build")
+        else:
+            msgs.append(
+                f"NVIDIA GPU present but this torch is {'CPU-only' if build == 'cpu' else f'{build}-only'}: "
+                "install a CUDA build (see pytorch.org/get-started)"
+            )
+    if amd:
+        discrete = [g for g in amd if g.kind == "discrete"]
+        if build == "rocm":
+            if discrete:
+                if "cuda" not in usable:
+                    usable.append("cuda")
+                msgs.append(f"ROCm {rocm} build: AMD GPUs appear to torch as 'cuda' devices")
+            else:
+                msgs.append(
+                    f"{amd[0].name} is integrated: ROCm supports few APUs; "
+                    "torch may not see it (HSA_OVERRIDE_GFX_VERSION is unsupported territory)"
+                )
+        else:
+            for g in amd:
+                what = "integrated" if g.kind == "integrated" else "discrete"
+                msgs.append(
+                    f"{g.name} is an AMD {what} GPU: PyTorch can use it only through a ROCm build (Linux)"
+                )
+    for g in intel:
+        if build == "xpu":
+            if "xpu" not in usable:
+                usable.append("xpu")
+            msgs.append(f"{g.name}: usable through this XPU build if Intel's GPU driver supports it")
+        elif g.kind == "integrated":
+            msgs.append(f"{g.name} is integrated: PyTorch can use it only through an XPU build")
+        else:
+            msgs.append(f"{g.name} is an Intel discrete GPU: PyTorch can use it only through an XPU build")
+    if build == "mps" and meta.system == "darwin":
+        usable.append("mps")
+    if usable == ["cpu"]:
+        msgs.append("no accelerator PyTorch can use: training runs on the CPU")
+    return TorchInfo(
+        installed=True,
+        version=meta.version,
+        build=build,
+        cuda_version=cuda,
+        rocm_version=rocm,
+        usable_devices=tuple(usable),
+        messages=tuple(_dedupe(msgs)),
+    )
+
+
+def _dedupe(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))
