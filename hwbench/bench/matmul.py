@@ -476,6 +476,7 @@ def ceiling(
     libraries: bool = True,
     budget_s: float | None = None,
     progress: Callable[[str], None] | None = None,
+    squares: Sequence[int] | None = None,
 ) -> CeilingResult:
     """Sweep square sizes and the model's own GEMM shapes per dtype; the best point is the ceiling.
 
@@ -486,7 +487,9 @@ def ceiling(
     if budget_s is None:
         budget_s = (1.5 if quick else 4.0) if device == "cpu" else (1.0 if quick else 3.0)
     repeats = 5 if quick else 10
-    shapes: list[tuple[str, int, int, int]] = [(f"square {s}", s, s, s) for s in square_sizes(device, quick)]
+    shapes: list[tuple[str, int, int, int]] = [
+        (f"square {s}", s, s, s) for s in (square_sizes(device, quick) if squares is None else squares)
+    ]
     for sh in model_shapes:
         if len(sh) == 4:
             name, m, n, k = sh
@@ -494,8 +497,9 @@ def ceiling(
         else:
             m, n, k = sh
             shapes.append((f"model {m}x{k}@{k}x{n}", int(m), int(n), int(k)))
-    # smallest first: the first measurement predicts whether the larger ones fit the budget
-    shapes.sort(key=lambda s: s[1] * s[2] * s[3])
+    # squares first (where the ceiling usually is), each group smallest first: a measurement predicts
+    # whether the next, larger shape fits what is left of the budget
+    shapes.sort(key=lambda s: (not s[0].startswith("square"), s[1] * s[2] * s[3]))
 
     points: list[GemmPoint] = []
     notes: list[str] = []
@@ -531,9 +535,10 @@ def ceiling(
         for dt, lib, runner in runners:
             t_start = time.perf_counter()
             rate: float | None = None  # FLOP/s measured so far, to predict the next shape
-            for label, m, n, k in shapes:
+            for j, (label, m, n, k) in enumerate(shapes):
                 spent = time.perf_counter() - t_start
                 left = budget_s - spent
+                share = left / (len(shapes) - j)  # an equal share of what is left per remaining shape
                 flops = 2.0 * m * n * k
                 # a point needs >= 2 warm-up calls + 3 samples of >= 1 call
                 predicted = 5 * flops / rate if rate else 0.0
@@ -545,7 +550,7 @@ def ceiling(
                     continue
                 if progress:
                     progress(f"GEMM {lib} {dt} {label}")
-                pt = runner(label, m, n, k, max(left / 2, 0.05))
+                pt = runner(label, m, n, k, max(share, 0.05))
                 points.append(pt)
                 rate = max(rate or 0.0, pt.tflops * 1e12)
     except KeyboardInterrupt:

@@ -52,6 +52,9 @@ class MfuOptions:
     peak_overrides: tuple[str, ...] = ()  # "bf16=165" (TFLOP/s)
     steps: int | None = None
     max_seconds: float | None = None
+    warmup: int | None = None
+    ceiling_budget_s: float | None = None  # per dtype; None: the sweep's default
+    ceiling_squares: tuple[int, ...] | None = None  # None: the sweep's default sizes
 
 
 @dataclass
@@ -327,6 +330,23 @@ def mfu_against_peak(
 # the run
 
 
+def machine_busy_note() -> str | None:
+    """A warning when other processes already load the CPUs this run will time (shared/CI machines)."""
+    import os
+
+    try:
+        load1 = os.getloadavg()[0]
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    except OSError:
+        return None
+    if load1 >= max(0.75, 0.5 * cpus):
+        return (
+            f"the machine was already busy before this run (1-min load average {load1:.2f} on {cpus} "
+            "CPUs): other processes compete for the cores, so CPU timings will be low and noisy"
+        )
+    return None
+
+
 def _is_oom(e: BaseException) -> bool:
     import torch
 
@@ -361,6 +381,9 @@ def run_mfu(
     if opts.peak_overrides:
         _parse_overrides_local(opts.peak_overrides)
 
+    busy = machine_busy_note()
+    if busy:
+        warnings.append(busy)
     if system is None:
         say("detecting hardware")
         system, why = _detect()
@@ -377,7 +400,7 @@ def run_mfu(
         compile=opts.compile if opts.compile is not None else device.startswith("cuda"),
         threads=opts.threads,
         fused_adamw=opts.fused_adamw if opts.fused_adamw is not None else device.startswith("cuda"),
-        warmup=warmup,
+        warmup=warmup if opts.warmup is None else opts.warmup,
         steps=opts.steps or max_steps,
         max_seconds=opts.max_seconds if opts.max_seconds is not None else max_s,
     )
@@ -446,6 +469,8 @@ def run_mfu(
                 threads=opts.threads,
                 libraries=True,
                 progress=lambda s: say(s, None),
+                budget_s=opts.ceiling_budget_s,
+                squares=opts.ceiling_squares,
             )
             run.model_gemms = [p for p in run.ceiling.points if p.label.startswith("model ")]
             run.interrupted = run.ceiling.interrupted

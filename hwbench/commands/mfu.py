@@ -1,10 +1,342 @@
-"""`hwbench mfu` (stub: to be written)."""
+"""`hwbench mfu`: matmul ceiling + a real GPT training step, MFU three ways, then the reporter's advice.
+
+Presentation only: the measuring lives in hwbench.bench.mfu (run_mfu, mfu_payload). Hooks:
+- fleet: `hwbench.fleet.init_from_env()` at the start, `hwbench.fleet.finish(ctx, "mfu", doc, rc)` at
+  the end (torchrun ranks; a no-op outside torchrun);
+- reporter: unless --no-advise, `hwbench.report.advise(run)` fills `explanation` and `suggestions`,
+  `hwbench.report.render(advice)` prints them; without hwbench.report both lists stay empty.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
 from hwbench.errors import HwbenchError
 
+if TYPE_CHECKING:
+    from hwbench.bench.mfu import MfuRun, PhaseFn
 
-def command() -> None:
-    """Not implemented yet."""
-    raise HwbenchError("hwbench mfu is not implemented yet")
+
+def command(
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:N, mps or xpu (default: the best one torch can use)."
+    ),
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        help="nanogpt-cpu (nanoGPT README CPU run), shakespeare-char, gpt2-124m (default: fits the device).",
+    ),
+    n_layer: int | None = typer.Option(None, "--n-layer", help="Override the preset's layer count."),
+    n_head: int | None = typer.Option(None, "--n-head", help="Override the preset's head count."),
+    n_embd: int | None = typer.Option(None, "--n-embd", help="Override the preset's embedding width."),
+    block_size: int | None = typer.Option(None, "--block-size", help="Sequence length T."),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Sequences per step B."),
+    vocab_size: int | None = typer.Option(None, "--vocab-size", help="Vocabulary size."),
+    bias: bool | None = typer.Option(
+        None, "--bias/--no-bias", help="Linear/LayerNorm biases (nanoGPT: off)."
+    ),
+    dtype: str | None = typer.Option(
+        None, "--dtype", help="fp32, tf32 (CUDA), bf16 or fp16 (default: what nanoGPT uses on the device)."
+    ),
+    compile_: bool | None = typer.Option(
+        None, "--compile/--no-compile", help="torch.compile the model (default: on for CUDA, off on CPU)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", help="torch (and numpy BLAS) threads on CPU."),
+    quick: bool = typer.Option(False, "--quick", help="A short run (~10-20 s on a small CPU)."),
+    peak_tflops: list[str] | None = typer.Option(
+        None, "--peak-tflops", help="Override a peak, DTYPE=TFLOPS (dense), e.g. bf16=165. Repeatable."
+    ),
+    no_ceiling: bool = typer.Option(False, "--no-ceiling", help="Skip the matmul ceiling sweep."),
+    no_advise: bool = typer.Option(
+        False, "--no-advise", help="Skip the explanation and measured suggestions."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    save_report: Path | None = typer.Option(None, "--save-report", help="Also write the report to FILE."),
+) -> None:
+    """Measure a GPT training step and the matmul ceiling; MFU against the device's own peak."""
+    from hwbench.bench.mfu import MfuOptions
+
+    if peak_tflops:
+        from hwbench.bench.mfu import _parse_overrides_local
+
+        _parse_overrides_local(tuple(peak_tflops))  # a bad value fails before any measuring
+
+    fleet_mod, ctx = _fleet_init()
+    if ctx is not None and device is None:
+        device = str(ctx.device_for("cuda")) if _cuda_available() else None
+
+    opts = MfuOptions(
+        device=device,
+        preset=preset,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_embd=n_embd,
+        block_size=block_size,
+        batch_size=batch_size,
+        vocab_size=vocab_size,
+        bias=bias,
+        dtype=dtype.lower() if dtype else None,
+        compile=compile_,
+        threads=threads,
+        quick=quick,
+        with_ceiling=not no_ceiling,
+        peak_overrides=tuple(peak_tflops or ()),
+    )
+    doc, rc, run, advice = run_command(opts, advise=not no_advise, as_json=as_json)
+    if fleet_mod is not None and ctx is not None:
+        fdoc, rc = fleet_mod.finish(ctx, "mfu", doc, rc)
+        if fdoc is None:
+            raise typer.Exit(rc)
+        if fdoc is not doc:
+            if as_json:
+                from hwbench import jsonout
+
+                jsonout.emit(fdoc)
+            else:
+                fleet_mod.render_fleet(fdoc)
+            raise typer.Exit(rc)
+    if as_json:
+        from hwbench import jsonout
+
+        jsonout.emit(doc)
+    else:
+        render(run, doc, advice)
+    if save_report is not None:
+        _save(save_report, doc, run, advice)
+    if rc:
+        raise typer.Exit(rc)
+
+
+def run_command(
+    opts: Any, advise: bool = True, as_json: bool = False
+) -> tuple[dict[str, Any], int, Any, Any]:
+    """Run, then advise; returns (JSON document, exit code, MfuRun, advice or None)."""
+    from hwbench import jsonout
+    from hwbench.bench.mfu import mfu_payload, run_mfu
+
+    with _progress() as phase:
+        run = run_mfu(opts, progress=phase)
+        payload = mfu_payload(run)
+        advice = None
+        if advise and run.step is not None and not run.interrupted:
+            phase("explaining the gap (reporter)", None)
+            advice = _advise(run)
+            if advice is not None:
+                payload["explanation"] = list(_field(advice, "explanation") or [])
+                payload["suggestions"] = list(_field(advice, "suggestions") or [])
+    doc = jsonout.document("mfu", payload)
+    rc = 130 if run.interrupted and run.step is None else 0
+    return doc, rc, run, advice
+
+
+# ---------------------------------------------------------------------------------------------
+# hooks
+
+
+def _fleet_init() -> tuple[Any, Any]:
+    try:
+        import hwbench.fleet as fleet_mod
+    except ImportError:
+        return None, None
+    init = getattr(fleet_mod, "init_from_env", None)
+    return (fleet_mod, init()) if init else (None, None)
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _advise(run: MfuRun) -> Any:
+    try:
+        import hwbench.report as report
+    except ImportError:
+        return None
+    advise = getattr(report, "advise", None)
+    if advise is None:
+        return None
+    try:
+        return advise(run)
+    except KeyboardInterrupt:
+        return None
+    except HwbenchError:
+        raise
+    except Exception as e:  # the measurement stands even if the explanation fails
+        run.warnings.append(f"the reporter failed ({type(e).__name__}: {e}); no explanation")
+        return None
+
+
+def _field(obj: Any, name: str) -> Any:
+    from hwbench.jsonout import to_jsonable
+
+    v = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+    return to_jsonable(v) if v is not None else None
+
+
+def _save(path: Path, doc: dict[str, Any], run: Any, advice: Any) -> None:
+    try:
+        import hwbench.report as report
+
+        saver = getattr(report, "save_report", None)
+    except ImportError:
+        saver = None
+    try:
+        if saver is not None:
+            saver(path, doc=doc, run=run, advice=advice)
+        else:
+            path.write_text(json.dumps(doc, indent=2) + "\n")
+    except OSError as e:
+        raise HwbenchError(f"cannot write report {path}: {e.strerror or e}") from e
+    sys.stderr.write(f"report written to {path}\n")
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[PhaseFn]:
+    """A one-line rich progress bar on stderr, only when stderr is a terminal."""
+    from hwbench.console import stderr
+
+    con = stderr()
+    if not con.is_terminal:
+        yield lambda what, frac: None
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=con,
+        transient=True,
+    ) as prog:
+        task = prog.add_task("starting", total=None)
+
+        def phase(what: str, frac: float | None) -> None:
+            prog.update(task, description=what, total=1.0 if frac is not None else None, completed=frac or 0)
+
+        yield phase
+
+
+# ---------------------------------------------------------------------------------------------
+# terminal
+
+
+def _tf(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.3g}"
+
+
+def _pct(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    if x < 0.001:
+        return f"{x * 100:.3g}%"
+    return f"{x * 100:.1f}%"
+
+
+def render(run: MfuRun, doc: dict[str, Any], advice: Any = None) -> None:
+    from rich.table import Table
+
+    from hwbench.console import stdout
+
+    con = stdout()
+    cfg = run.config
+    st = run.step
+    head = (
+        f"[bold]hwbench mfu[/bold]  {run.device}"
+        + (f" ({run.device_name})" if run.device_name else "")
+        + (f", {run.threads} threads" if run.threads else "")
+        + f"  preset {run.preset or 'custom'}: L{cfg.n_layer} H{cfg.n_head} C{cfg.n_embd} T{cfg.block_size} "
+        f"B{cfg.batch_size} V{cfg.vocab_size} bias={'on' if cfg.bias else 'off'}  {run.dtype}"
+        + (", compiled" if st and st.options.compile else ", eager")
+    )
+    con.print(head)
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    if st is not None:
+        tm = st.timing
+        t.add_row(
+            "step time",
+            f"{tm.median_s * 1e3:.2f} ms median of {tm.n} steps (IQR {tm.spread_pct:.1f}% of median, "
+            f"min {tm.min_s * 1e3:.1f}, max {tm.max_s * 1e3:.1f} ms)"
+            + (f"; compile {st.compile_time_s:.1f} s apart" if st.compile_time_s else ""),
+        )
+        t.add_row(
+            "FLOPs/step",
+            f"{doc['flops_per_step']:.4g} (6N + 12·L·H·Q·T per token x {cfg.tokens_per_step} tokens, "
+            f"N = {doc['n_params']:,} params excl. position embedding; causal attention not halved)",
+        )
+        t.add_row("achieved", f"{st.achieved_tflops:.3g} TFLOP/s ({st.tokens_per_s:,.0f} tokens/s)")
+        peak = run.peak_tflops
+        if run.mfu is not None and run.peak is not None:
+            t.add_row(
+                "MFU",
+                f"[bold]{_pct(run.mfu)}[/bold] = {_tf(st.achieved_tflops)} / {_tf(peak)} TFLOP/s: this "
+                f"device's dense {run.dtype} peak ({run.peak.source}"
+                + (", estimated" if run.peak.estimated else "")
+                + ")",
+            )
+        else:
+            t.add_row("MFU", f"n/a: {run.mfu_reason}")
+        cp = run.ceiling_point
+        if cp is not None:
+            t.add_row(
+                "vs ceiling",
+                f"[bold]{_pct(run.mfu_vs_ceiling)}[/bold] = {_tf(st.achieved_tflops)} / {_tf(cp.tflops)} "
+                f"TFLOP/s: best {run.dtype} GEMM measured here ({cp.library}, {cp.label}, {cp.shape})",
+            )
+        t.add_row(
+            "nanoGPT says",
+            f"{_pct(run.mfu_nanogpt)} = {_tf(st.achieved_tflops)} / 312 TFLOP/s: what nanoGPT's "
+            "estimate_mfu would print (A100 bf16 peak, on every device)",
+        )
+        if st.peak_memory_bytes:
+            t.add_row("peak memory", f"{st.peak_memory_bytes / 2**20:,.0f} MiB ({st.peak_memory_source})")
+    con.print(t)
+    if run.ceiling is not None and run.ceiling.points:
+        g = Table(title="GEMM ceiling (median TFLOP/s, min-max)", title_justify="left")
+        for col in ("library", "dtype", "shape", "TFLOP/s", "min-max", "IQR"):
+            g.add_column(col)
+        for p in sorted(run.ceiling.points, key=lambda p: (p.dtype, p.library, p.m * p.n * p.k)):
+            best = run.ceiling.best.get(p.dtype) is p
+            g.add_row(
+                p.library,
+                p.dtype,
+                f"{p.label} ({p.shape})",
+                f"[bold]{p.tflops:.3g}[/bold]" if best else f"{p.tflops:.3g}",
+                f"{p.tflops_min:.3g}-{p.tflops_max:.3g}",
+                f"{p.timing.spread_pct:.0f}%",
+            )
+        con.print(g)
+        if run.ceiling.env_overrides:
+            con.print(
+                "BLAS environment: " + ", ".join(f"{k}={v}" for k, v in run.ceiling.env_overrides.items())
+            )
+        for note in run.ceiling.notes:
+            con.print(f"[dim]note: {note}[/dim]")
+    for w in run.warnings:
+        con.print(f"[yellow]warning:[/yellow] {w}")
+    if advice is not None:
+        try:
+            import hwbench.report as report
+
+            renderer = getattr(report, "render", None)
+        except ImportError:
+            renderer = None
+        if renderer is not None:
+            renderer(advice)
+        else:
+            for line in doc.get("explanation", []):
+                con.print(f"- {line}")
+    if run.interrupted:
+        con.print("[yellow]interrupted:[/yellow] the figures above are from what was measured before Ctrl-C")

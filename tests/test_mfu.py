@@ -1,0 +1,164 @@
+"""`hwbench mfu`: the run at tiny sizes, the three MFU figures, the JSON contract and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hwbench.bench.mfu import (
+    MfuOptions,
+    PeakInfo,
+    lookup_peak,
+    mfu_against_peak,
+    mfu_payload,
+    run_mfu,
+)
+from hwbench.errors import HwbenchError, InputError
+
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 2}
+DESIGN_FIELDS = {
+    "device",
+    "dtype",
+    "config",
+    "flops_per_step",
+    "step_time_s",
+    "achieved_tflops",
+    "peak_tflops",
+    "mfu",
+    "matmul_ceiling_tflops",
+    "mfu_vs_ceiling",
+    "mfu_nanogpt",
+    "explanation",
+    "suggestions",
+}
+
+
+def tiny_opts(**kw: object) -> MfuOptions:
+    base: dict[str, object] = {
+        "device": "cpu",
+        "preset": "nanogpt-cpu",
+        **TINY,
+        "steps": 3,
+        "warmup": 1,
+        "threads": 1,
+        "ceiling_squares": (32,),
+        "ceiling_budget_s": 0.2,
+        "quick": True,
+    }
+    base.update(kw)
+    return MfuOptions(**base)  # type: ignore[arg-type]
+
+
+def test_run_mfu_tiny_payload() -> None:
+    run = run_mfu(tiny_opts(peak_overrides=("fp32=1000",)))
+    assert run.step is not None and run.step.timing.n == 3
+    p = mfu_payload(run)
+    assert set(p) >= DESIGN_FIELDS
+    assert set(p["config"]) >= {"n_layer", "n_head", "n_embd", "block_size", "batch_size", "vocab_size"}
+    assert p["config"]["vocab_size"] == 65 and p["config"]["n_layer"] == 1
+    assert p["achieved_tflops"] == pytest.approx(p["flops_per_step"] / p["step_time_s"] / 1e12)
+    assert p["mfu_nanogpt"] == pytest.approx(p["achieved_tflops"] / 312)
+    assert p["peak_tflops"] == 1000 and p["mfu"] == pytest.approx(p["achieved_tflops"] / 1000)
+    assert p["matmul_ceiling_tflops"] > 0
+    assert p["mfu_vs_ceiling"] == pytest.approx(p["achieved_tflops"] / p["matmul_ceiling_tflops"])
+    assert {g["label"] for g in p["model_gemms"]} >= {"model attn.qkv", "model lm_head"}
+    assert p["explanation"] == [] and p["suggestions"] == []
+    json.dumps(p)  # plain JSON types only
+
+
+def test_mfu_never_above_100_percent() -> None:
+    peak = PeakInfo(peaks_tflops={"fp32": 0.05, "bf16": None}, source="test table row", estimated=True)
+    mfu, why, warnings = mfu_against_peak(0.11, "fp32", peak)
+    assert mfu is None and why and "exceeds" in why
+    assert "wrong" in warnings[0] and "--peak-tflops" in warnings[0]
+    assert mfu_against_peak(0.025, "fp32", peak)[0] == pytest.approx(0.5)
+    assert mfu_against_peak(0.025, "bf16", peak)[0] is None  # no bf16 path: None with a reason
+    assert mfu_against_peak(0.025, "fp32", None)[1] == "no peak known for this device"
+
+
+def test_peak_override_without_peaks_module() -> None:
+    peak, _ = lookup_peak("cpu", None, None, ("bf16=165", "fp32=0.5"))
+    assert peak is not None and peak.peaks_tflops["bf16"] == 165 and peak.peaks_tflops["fp32"] == 0.5
+    with pytest.raises(InputError):
+        lookup_peak("cpu", None, None, ("bf16:165",))
+
+
+def test_interrupted_step_is_a_partial_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hwbench.bench.mfu as mfu_mod
+
+    real = mfu_mod.measure_step
+
+    def interrupted(cfg, opts, progress=None):  # type: ignore[no-untyped-def]
+        def prog(done: int, total: int, dt: float) -> None:
+            if done == 2:
+                raise KeyboardInterrupt
+
+        return real(cfg, opts, progress=prog)
+
+    monkeypatch.setattr(mfu_mod, "measure_step", interrupted)
+    run = run_mfu(tiny_opts(steps=20))
+    assert run.interrupted and run.step is not None and run.step.timing.n == 2
+    assert run.ceiling is None  # not started after Ctrl-C
+    assert mfu_payload(run)["interrupted"] is True
+
+
+@pytest.mark.parametrize(
+    ("opts", "match"),
+    [
+        ({"preset": "gpt5"}, "unknown preset 'gpt5'"),
+        ({"n_head": 3}, r"n_embd \(32\) is not divisible by n_head \(3\)"),
+        ({"dtype": "fp8"}, "unknown dtype"),
+        ({"dtype": "tf32"}, "tf32 is an NVIDIA tensor-core mode"),
+        ({"device": "tpu"}, "unknown device"),
+    ],
+)
+def test_bad_input(opts: dict[str, object], match: str) -> None:
+    with pytest.raises(HwbenchError, match=match):
+        run_mfu(tiny_opts(**opts))
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from hwbench.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["mfu", *args])
+    out, err = capsys.readouterr()
+    return int(e.value.code or 0), out, err
+
+
+def test_cli_cuda_without_cuda(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    rc, out, err = _cli(capsys, "--device", "cuda", "--no-advise")
+    assert rc == 2 and out == ""
+    first = err.splitlines()[0]
+    assert first.startswith("error: --device cuda: CUDA is not usable: torch ")
+    assert torch.__version__ in first and "detect saw" in first
+
+
+def test_cli_unknown_preset_and_bad_heads(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = _cli(capsys, "--preset", "nope")
+    assert rc == 2 and err.startswith("error: unknown preset 'nope'")
+    rc, _, err = _cli(capsys, "--preset", "nanogpt-cpu", "--n-head", "5")
+    assert rc == 2 and "not divisible by n_head (5)" in err
+    rc, _, err = _cli(capsys, "--peak-tflops", "fp32")
+    assert rc == 2 and "bad --peak-tflops" in err
+
+
+def test_cli_json_tiny(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import hwbench.bench.mfu as mfu_mod
+
+    # keep the CLI run tiny: a short step plan and a one-size ceiling
+    monkeypatch.setattr(mfu_mod, "step_plan", lambda device, quick: (1, 3, 1.0))
+    monkeypatch.setattr("hwbench.bench.matmul.square_sizes", lambda device, quick: (32,))
+    args = ["--device", "cpu", "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--block-size", "16"]
+    rc, out, _ = _cli(
+        capsys, *args, "--batch-size", "2", "--quick", "--json", "--no-advise", "--threads", "1"
+    )
+    assert rc == 0
+    doc = json.loads(out)
+    assert doc["command"] == "mfu" and doc["schema_version"] >= 1
+    assert set(doc) >= DESIGN_FIELDS and doc["device"] == "cpu" and doc["threads"] == 1
