@@ -514,10 +514,11 @@ def parse_lspci(text: str) -> list[PciFunction]:
         if kv is None:
             continue
         key, value = kv.group(1), kv.group(2).strip()
-        if key == "Slot":
-            slot = normalise_slot(value)
-            current = start(slot) if slot else None
-            in_vmm = current is not None
+        slot = normalise_slot(value) if key in ("Slot", "Device") else None
+        if slot is not None:
+            # -vmm starts a record with "Slot:"; pciutils before 2.2.4 (and facter's specs) used "Device:".
+            current = start(slot)
+            in_vmm = True
         elif current is None:
             continue
         elif in_vmm:
@@ -657,6 +658,13 @@ def _kind(
 
 
 def _same_device(a: PciFunction, b: PciFunction) -> bool:
+    """Same device id (or, without ids, same name) and same class: how an SR-IOV VF looks beside its PF.
+
+    The older iGPUs' second function differs: 945GM 00:02.1 is 8086:27a6 next to 27a2, and GM45 00:02.1
+    is class 0380 next to 0300 while plain lspci prints both with one name.
+    """
+    if class16(a) != class16(b):
+        return False
     if a.device_id is not None and b.device_id is not None:
         return a.device_id == b.device_id
     return (
