@@ -32,12 +32,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "pcie_width_current": ("pcie_width_current", "pcie_link_width_current"),
     "pcie_width_max": ("pcie_width_max", "pcie_link_width_max"),
     "clock_event_reasons": ("clock_event_reasons", "clocks_event_reasons", "throttle_reasons"),
-    "ecc_errors_uncorrected": (
-        "ecc_errors_uncorrected",
-        "ecc_errors_uncorrected_volatile",
-        "ecc_uncorrected_volatile",
-    ),
-    "ecc_errors_uncorrected_aggregate": ("ecc_errors_uncorrected_aggregate", "ecc_uncorrected_aggregate"),
+    # detect/nvml.py's names first (ecc_uncorrected_*), then other spellings
+    "ecc_uncorrected_volatile": ("ecc_uncorrected_volatile", "ecc_errors_uncorrected_volatile"),
+    "ecc_uncorrected_aggregate": ("ecc_uncorrected_aggregate", "ecc_errors_uncorrected_aggregate"),
+    "ecc_mode_current": ("ecc_mode_current", "ecc_mode"),
     "sm_clock_mhz": ("sm_clock_mhz", "clock_sm_mhz"),
     "sm_clock_max_mhz": ("sm_clock_max_mhz", "clock_sm_max_mhz"),
     "temperature_c": ("temperature_c", "temperature_gpu_c"),
@@ -557,28 +555,29 @@ def _reason_name(raw: str) -> str:
 
 def check_max_ecc_errors(device: str, nvml: Mapping[str, Any] | None, maximum: int) -> CheckResult:
     """Uncorrectable ECC errors since the driver loaded (NVML's volatile count, nvidia-smi's
-    "Volatile Uncorr. ECC" column). The lifetime (aggregate) count is shown beside it: an old error
-    the driver has since remapped away is history, not a fault of this boot."""
+    "Volatile Uncorr. ECC" column), the lifetime (aggregate) count shown beside it: an old error the
+    driver has since remapped away is history, not a fault of this boot. Where only the lifetime
+    count was read, that is what is held against the maximum, and the message says so."""
     name = f"max_ecc_errors@{device}"
-    count = field(nvml, "ecc_errors_uncorrected")
-    if not isinstance(count, int):
-        mode = (nvml or {}).get("ecc_mode")
-        why = _na_reason(count, "uncorrectable ECC errors")
-        if isinstance(mode, str) and mode != "enabled":
-            why = f"ECC is {mode} on this GPU"
+    volatile = field(nvml, "ecc_uncorrected_volatile")
+    aggregate = field(nvml, "ecc_uncorrected_aggregate")
+    src = str((nvml or {}).get("source", "NVML"))
+    if isinstance(volatile, int):
+        count, what = volatile, "since the driver loaded"
+        if isinstance(aggregate, int) and aggregate != volatile:
+            what += f" (lifetime: {aggregate})"
+    elif isinstance(aggregate, int):
+        count, what = aggregate, "in the GPU's lifetime (aggregate; the since-boot count was not read)"
+    else:
+        mode = field(nvml, "ecc_mode_current")
+        why = _na_reason(volatile if volatile is not None else aggregate, "uncorrectable ECC errors")
+        if mode is False or (isinstance(mode, str) and mode.lower() != "enabled"):
+            why = "ECC is disabled on this GPU"
+        elif isinstance(mode, NA):
+            why = f"ECC mode: {mode.reason}"
         return CheckResult(name, "skip", None, maximum, why, unit="errors", op="<=", device=device)
-    agg = field(nvml, "ecc_errors_uncorrected_aggregate")
-    note = f" (lifetime: {agg})" if isinstance(agg, int) and agg != count else ""
     ok = count <= maximum
-    msg = f"{count} uncorrectable ECC error(s) since the driver loaded{note}, allowed {maximum}"
+    msg = f"{count} uncorrectable ECC error(s) {what}, allowed {maximum}"
     return CheckResult(
-        name,
-        "pass" if ok else "fail",
-        count,
-        maximum,
-        msg,
-        unit="errors",
-        op="<=",
-        device=device,
-        source=str((nvml or {}).get("source", "NVML")),
+        name, "pass" if ok else "fail", count, maximum, msg, unit="errors", op="<=", device=device, source=src
     )

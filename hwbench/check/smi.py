@@ -205,16 +205,21 @@ def _gpu_fields(gpu: _Node, driver: str | None, cuda: str | None, bus_id: str) -
         limit = power.text("Current Power Limit") or power.text("Power Limit")
         put("power_limit_w", _float(limit, "power limit", "W"))
     mode = gpu.text("ECC Mode", "Current")
-    put("ecc_mode", mode.lower() if mode and mode.upper() != "N/A" else _na(mode, "ECC mode"))
-    put("ecc_errors_uncorrected", _ecc(gpu, "Volatile", "uncorr"))
-    put("ecc_errors_uncorrected_aggregate", _ecc(gpu, "Aggregate", "uncorr"))
-    put("ecc_errors_corrected", _ecc(gpu, "Volatile", "corr"))
+    put(
+        "ecc_mode_current",
+        mode.lower() == "enabled" if mode and mode.upper() != "N/A" else _na(mode, "ECC mode"),
+    )
+    put("ecc_uncorrected_volatile", _ecc(gpu, "Volatile", "uncorr"))
+    put("ecc_uncorrected_aggregate", _ecc(gpu, "Aggregate", "uncorr"))
+    put("ecc_corrected_volatile", _ecc(gpu, "Volatile", "corr"))
     put(
         "remapped_rows_uncorrectable", _int(gpu.text("Remapped Rows", "Uncorrectable Error"), "remapped rows")
     )
     put("remapped_rows_pending", gpu.text("Remapped Rows", "Pending"))
     mig = gpu.text("MIG Mode", "Current")
-    put("mig_mode", mig.lower() if mig and mig.upper() != "N/A" else _na(mig, "MIG mode"))
+    put(
+        "mig_mode_current", mig.lower() == "enabled" if mig and mig.upper() != "N/A" else _na(mig, "MIG mode")
+    )
     return f
 
 
@@ -292,18 +297,21 @@ def parse_nvidia_smi_table(text: str) -> SmiLog:
         if not head:
             continue
         bus_id = normalize_bus_id(b.group(1))
-        f: dict[str, Any] = {"pci_bus_id": bus_id, "source": "nvidia-smi (table)", "index": int(head.group(1))}
+        f: dict[str, Any] = {"pci_bus_id": bus_id, "source": "nvidia-smi (table)"}
+        f["index"] = int(head.group(1))
         f["name"] = head.group(2).strip()
         if driver:
             f["driver_version"] = driver
         if cuda:
             f["cuda_driver_version"] = cuda
         ecc = cells[2]
-        f["ecc_errors_uncorrected"] = (
+        f["ecc_uncorrected_volatile"] = (
             int(ecc) if ecc.isdigit() else NA(f"nvidia-smi printed {ecc!r} for Volatile Uncorr. ECC")
         )
         if ecc.upper() == "N/A":
-            f["ecc_mode"] = NA("nvidia-smi printed N/A for Volatile Uncorr. ECC (ECC off or unsupported)")
+            f["ecc_mode_current"] = NA(
+                "nvidia-smi printed N/A for Volatile Uncorr. ECC (ECC off or unsupported)"
+            )
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         cells2 = [c.strip() for c in nxt.strip("|").split("|")]
         if len(cells2) >= 2:

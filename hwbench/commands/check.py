@@ -1,10 +1,285 @@
-"""`hwbench check` (stub: to be written)."""
+"""`hwbench check`: a CI and fleet gate. Expectations in (flags and/or --config TOML), pass/fail out.
+
+Exit 0 when nothing failed, 1 when a check failed (the report is still written: terminal or --json,
+--junit, $GITHUB_STEP_SUMMARY), 2 for usage errors, a bad config, an unreadable replay file or a
+corrupt baseline. Under torchrun every rank checks its own GPU and rank 0 prints one fleet report.
+"""
 
 from __future__ import annotations
 
-from hwbench.errors import HwbenchError
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from hwbench.check.results import CheckResult
+
+_LEVEL_HELP = (
+    "quick: seconds; medium: about a minute; long: minutes of soak (--pcie-full/--no-throttle load longer)."
+)
 
 
-def command() -> None:
-    """Not implemented yet."""
-    raise HwbenchError("hwbench check is not implemented yet")
+def command(
+    min_gpus: int | None = typer.Option(
+        None, "--min-gpus", metavar="N", help="At least N GPUs (discrete or integrated)."
+    ),
+    gpu_model: str | None = typer.Option(
+        None,
+        "--gpu-model",
+        metavar="PATTERN",
+        help="Every GPU's name matches this glob, case-insensitive ('*H100*').",
+    ),
+    min_gpu_memory_gb: float | None = typer.Option(
+        None,
+        "--min-gpu-memory-gb",
+        metavar="X",
+        help="Every NVIDIA GPU has at least X GB (decimal, as NVML reports the total).",
+    ),
+    min_driver: str | None = typer.Option(
+        None, "--min-driver", metavar="VERSION", help="NVIDIA driver at least VERSION (535.104.05)."
+    ),
+    require_isa: list[str] = typer.Option(
+        [],
+        "--require-isa",
+        metavar="FLAG",
+        help="CPU has this ISA flag, as /proc/cpuinfo names it (avx2, avx512f, amx_bf16). Repeatable.",
+    ),
+    torch_can_use: list[str] = typer.Option(
+        [],
+        "--torch-can-use",
+        metavar="DEVICE",
+        help="The installed torch can use DEVICE (cpu, cuda, cuda:N, mps, xpu). Repeatable.",
+    ),
+    device: str | None = typer.Option(
+        None,
+        "--device",
+        metavar="DEV",
+        help="Measure on DEV (cpu, cuda = every GPU, cuda:N). Default: every GPU torch can use, else CPU.",
+    ),
+    min_tflops: list[str] = typer.Option(
+        [],
+        "--min-tflops",
+        metavar="DTYPE=VALUE",
+        help="Measured matmul ceiling at least VALUE TFLOP/s (fp32=0.05, bf16=600). Repeatable.",
+    ),
+    min_fraction_of_peak: list[str] = typer.Option(
+        [],
+        "--min-fraction-of-peak",
+        metavar="DTYPE=F",
+        help="Measured matmul at least F of the device's dense peak (bf16=0.6). Repeatable.",
+    ),
+    min_mfu: float | None = typer.Option(
+        None, "--min-mfu", metavar="F", help="MFU of hwbench's GPT training step at least F (0.3 = 30%)."
+    ),
+    preset: str | None = typer.Option(
+        None,
+        "--preset",
+        metavar="P",
+        help="Model preset for --min-mfu (nanogpt-cpu, shakespeare-char, gpt2-124m).",
+    ),
+    pcie_full: bool = typer.Option(
+        False,
+        "--pcie-full",
+        help="Under load, every GPU's PCIe link reaches its maximum generation and width.",
+    ),
+    no_throttle: bool = typer.Option(
+        False,
+        "--no-throttle",
+        help="Under load, no clock-event reason beyond idle / application clocks / SW power cap.",
+    ),
+    max_ecc_errors: int | None = typer.Option(
+        None,
+        "--max-ecc-errors",
+        metavar="N",
+        help="At most N uncorrectable ECC errors per GPU since the driver loaded.",
+    ),
+    max_spread: float | None = typer.Option(
+        None,
+        "--max-spread",
+        metavar="PCT",
+        help="No GPU more than PCT% below the median matmul figure of its peers (the straggler).",
+    ),
+    min_busbw: float | None = typer.Option(
+        None,
+        "--min-busbw",
+        metavar="GBPS",
+        help="All-reduce bus bandwidth at least GBPS GB/s (under torchrun, from hwbench comm).",
+    ),
+    level: str | None = typer.Option(None, "--level", metavar="quick|medium|long", help=_LEVEL_HELP),
+    strict: bool = typer.Option(
+        False, "--strict", help="A check that could not be evaluated (skip) counts as a failure."
+    ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        metavar="FILE",
+        help="TOML file with the same keys as the flags (min-gpus = 8); flags win.",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    junit: Path | None = typer.Option(
+        None, "--junit", metavar="FILE", help="Write JUnit XML (one testcase per check) to FILE."
+    ),
+    save_baseline: Path | None = typer.Option(
+        None,
+        "--save-baseline",
+        metavar="FILE",
+        help="Store the measured figures and this machine's fingerprint in FILE (JSON).",
+    ),
+    baseline: Path | None = typer.Option(
+        None,
+        "--baseline",
+        metavar="FILE",
+        help="Re-measure the figures in FILE; fail any more than --max-regression below.",
+    ),
+    max_regression: float | None = typer.Option(
+        None,
+        "--max-regression",
+        metavar="PCT",
+        help="Allowed drop below the baseline, in percent (default 10).",
+    ),
+    nvidia_smi_q: Path | None = typer.Option(
+        None,
+        "--nvidia-smi-q",
+        metavar="FILE",
+        help="Judge a saved `nvidia-smi -q` (or table) output instead of this machine; measures nothing.",
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", metavar="N", help="CPU threads for CPU measurements."
+    ),
+) -> None:
+    """Gate a CI runner or a cluster node on its hardware: exit 0 ok, 1 a check failed, 2 usage error."""
+    from hwbench.check import expectations as E
+    from hwbench.check.run import CheckOptions, run_check
+    from hwbench.console import log
+
+    try:
+        import hwbench.fleet as fleet
+
+        ctx = fleet.init_from_env()
+    except ImportError:
+        fleet, ctx = None, None  # type: ignore[assignment]
+
+    flags: dict[str, Any] = {}
+    raw = {
+        "min_gpus": min_gpus,
+        "gpu_model": gpu_model,
+        "min_gpu_memory_gb": min_gpu_memory_gb,
+        "min_driver": min_driver,
+        "require_isa": require_isa or None,
+        "torch_can_use": torch_can_use or None,
+        "device": device,
+        "min_tflops": min_tflops or None,
+        "min_fraction_of_peak": min_fraction_of_peak or None,
+        "min_mfu": min_mfu,
+        "preset": preset,
+        "pcie_full": pcie_full or None,
+        "no_throttle": no_throttle or None,
+        "max_ecc_errors": max_ecc_errors,
+        "max_spread_pct": max_spread,
+        "min_busbw_gbps": min_busbw,
+        "level": level,
+        "strict": strict or None,
+        "max_regression_pct": max_regression,
+    }
+    flags = E.from_mapping({k: v for k, v in raw.items() if v is not None}, where="flags")
+    cfg = E.load_config(config) if config is not None else {}
+    exp = E.merge(cfg, flags)
+    if max_regression is not None and baseline is None:
+        log("warning: --max-regression has no effect without --baseline FILE")
+
+    opts = CheckOptions(
+        exp, save_baseline=save_baseline, baseline=baseline, nvidia_smi=nvidia_smi_q, threads=threads
+    )
+    report = run_check(opts, ctx=ctx, log=log)
+    from hwbench import jsonout
+
+    doc: dict[str, Any] | None = jsonout.document("check", report.payload(exp))
+    rc = report.summary.exit_code
+    results = report.results
+    if fleet is not None and ctx is not None:
+        doc, rc = fleet.finish(ctx, "check", doc, rc)
+        if doc is None:
+            raise typer.Exit(0)  # not rank 0: rank 0 prints the fleet report
+        results = _fleet_results(doc)
+
+    from hwbench.check.results import summarize
+
+    summary = summarize(results, strict=exp.strict)
+    if junit is not None:
+        from hwbench.check.junit import to_junit, write_junit
+
+        props = {"level": exp.level, "strict": str(exp.strict).lower()}
+        write_junit(junit, to_junit(results, report.elapsed_s, props))
+    from hwbench.check.summary import markdown, write_step_summary
+
+    write_step_summary(markdown(results, summary, report.warnings))
+
+    for w in report.warnings:
+        log(f"warning: {w}")
+    if json_out:
+        jsonout.emit(doc or {})
+    elif ctx is not None and fleet is not None and doc is not None:
+        fleet.render_fleet(doc)
+        _render(results, summary, report.defaults_used)
+    else:
+        _render(results, summary, report.defaults_used)
+    raise typer.Exit(rc)
+
+
+def _fleet_results(doc: dict[str, Any]) -> list[CheckResult]:
+    """Every rank's checks, named with their rank, from the fleet document rank 0 got."""
+    out: list[CheckResult] = []
+    for row in doc.get("ranks") or []:
+        res = row.get("result") or {}
+        for c in res.get("checks") or []:
+            out.append(
+                CheckResult(
+                    name=f"rank{row.get('rank')}:{c.get('name')}",
+                    status=c.get("status", "skip"),
+                    measured=c.get("measured"),
+                    expected=c.get("expected"),
+                    message=f"{row.get('host')}: {c.get('message')}",
+                    unit=c.get("unit"),
+                    op=c.get("op"),
+                    device=c.get("device"),
+                    source=c.get("source"),
+                )
+            )
+    return out
+
+
+def _render(results: list[CheckResult], summary: Any, defaults_used: bool) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from hwbench.check.summary import _fmt
+    from hwbench.console import stdout
+
+    style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+    table = Table(title="hwbench check", title_justify="left", show_lines=False)
+    for col in ("check", "status", "measured", "expected", "message"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        exp = f"{r.op} {_fmt(r.expected, r.unit)}" if r.op else _fmt(r.expected, r.unit)
+        table.add_row(
+            Text(r.name),
+            Text(r.status, style=style[r.status]),
+            Text(_fmt(r.measured, r.unit)),
+            Text(exp),
+            Text(r.message),
+        )
+    con = stdout()
+    if not results:
+        con.print("nothing to check (no expectation applied)")
+        return
+    if defaults_used:
+        con.print("no expectations given: running the default health checks (see hwbench check --help)")
+    con.print(table)
+    verdict = Text("PASS", style="bold green") if summary.status == "pass" else Text("FAIL", style="bold red")
+    con.print(
+        Text.assemble(
+            verdict,
+            f"  {summary.passed} passed, {summary.failed} failed, {summary.skipped} skipped"
+            + (" (--strict)" if summary.strict else ""),
+        )
+    )

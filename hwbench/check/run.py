@@ -1,0 +1,512 @@
+"""`hwbench check` end to end: collect, measure what the expectations need, judge, store.
+
+The order matters for a gate: everything that can make the run a usage error (a bad config, a corrupt
+baseline, an unreadable replay file) is read before anything is measured, so exit 2 comes in a
+fraction of a second; measurements run once each and are shared by every check that needs them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwbench.check import checks as C
+from hwbench.check.baseline import (
+    Baseline,
+    fingerprint,
+    fingerprint_differences,
+    load_baseline,
+    save_baseline,
+)
+from hwbench.check.expectations import Expectations
+from hwbench.check.results import CheckResult, Summary, apply_strict, summarize
+from hwbench.errors import InputError
+from hwbench.model import System, TorchInfo
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    expectations: Expectations
+    save_baseline: Path | None = None
+    baseline: Path | None = None
+    nvidia_smi: Path | None = None  # replay a saved `nvidia-smi -q` (or table) instead of this machine
+    threads: int | None = None
+
+
+@dataclass
+class CheckReport:
+    results: list[CheckResult]
+    summary: Summary
+    figures: list[C.Figure]
+    warnings: list[str]
+    system: System | None
+    elapsed_s: float
+    defaults_used: bool = False
+    baseline: dict[str, Any] | None = None
+    saved_baseline: str | None = None
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def payload(self, expectations: Expectations) -> dict[str, Any]:
+        single = [f for f in self.figures if f.value is not None]
+        devices = sorted({f.device for f in single})
+        out: dict[str, Any] = {
+            "checks": self.results,
+            "summary": self.summary,
+            "expectations": expectations.to_json(),
+            "defaults_used": self.defaults_used,
+            "level": expectations.level,
+            "measurements": [
+                {"device": f.device, "name": f.name, "value": f.value, "source": f.source, "error": f.error}
+                for f in self.figures
+            ],
+            "baseline": self.baseline,
+            "saved_baseline": self.saved_baseline,
+            "system": _system_json(self.system),
+            "warnings": self.warnings,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+        if len(devices) == 1:
+            # one device measured (a fleet rank, or a single GPU): name it and its matmul figure at the
+            # top level, where hwbench.fleet looks for the per-rank figure it compares for stragglers
+            tf = [f for f in single if f.name.endswith("_tflops")]
+            out["device"] = devices[0]
+            if tf:
+                out["dtype"] = tf[0].name.removesuffix("_tflops")
+                out["achieved_tflops"] = tf[0].value
+        return out
+
+
+def _system_json(system: System | None) -> dict[str, Any] | None:
+    if system is None:
+        return None
+    return {
+        "source": system.source,
+        "cpu_model": system.cpu.model if system.cpu else None,
+        "gpus": [{"name": g.name, "kind": g.kind, "pci_slot": g.pci_slot} for g in system.gpus],
+        "torch": system.torch.version,
+    }
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def replay_system(path: Path) -> System:
+    """A System holding only the GPUs of a saved nvidia-smi output (no CPU, no torch: not this machine)."""
+    from hwbench.check.smi import gpus_from_smi, parse_nvidia_smi
+
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror or e}") from None
+    log = parse_nvidia_smi(text)
+    return System(
+        cpu=None,
+        memory=None,
+        gpus=gpus_from_smi(log),
+        torch=TorchInfo(installed=False, messages=("not this machine: replaying an nvidia-smi output",)),
+        source=f"nvidia-smi output {path}",
+    )
+
+
+def default_expectations(system: System) -> Expectations:
+    """No expectation given: the health checks that hold for any machine (torch can use what is
+    there, no uncorrectable ECC errors)."""
+    kinds = []
+    if any(g.vendor == "nvidia" for g in C.counted_gpus(system)):
+        kinds.append("cuda")
+    kinds.append("cpu")
+    ecc = 0 if C.nvml_gpus(system) else None
+    return Expectations(torch_can_use=tuple(kinds), max_ecc_errors=ecc)
+
+
+class _Measurer:
+    """Measures each (device, figure) once and remembers it for every check that needs it."""
+
+    def __init__(self, exp: Expectations, system: System | None, replay: bool, threads: int | None, log: Log):
+        self.exp, self.system, self.replay, self.threads, self.log = exp, system, replay, threads, log
+        self.figures: dict[tuple[str, str], C.Figure] = {}
+        self._cuda: list[str] | None = None
+
+    def cuda(self) -> list[str]:
+        if self._cuda is None:
+            from hwbench.check.measure import cuda_devices
+
+            self._cuda = (
+                [] if self.replay or (self.system and not self.system.torch.installed) else cuda_devices()
+            )
+        return self._cuda
+
+    def matmul(self, device: str, dtype: str) -> C.Figure:
+        key = (device, f"{dtype}_tflops")
+        if key not in self.figures:
+            if self.replay:
+                self.figures[key] = C.Figure(
+                    device, key[1], None, "", error="replaying a saved output: nothing measured"
+                )
+            elif device.startswith("cuda") and device not in self.cuda() and device != "cuda":
+                self.figures[key] = C.Figure(
+                    device, key[1], None, "", error=f"{device}: no such GPU for torch here"
+                )
+            else:
+                from hwbench.check.measure import measure_matmul
+
+                self.log(f"measuring {dtype} matmul on {device} ({self.exp.level})...")
+                self.figures[key] = measure_matmul(device, dtype, self.exp.level, self.threads)
+        return self.figures[key]
+
+    def put(self, fig: C.Figure) -> None:
+        self.figures[(fig.device, fig.name)] = fig
+
+
+def measure_devices(exp: Expectations, m: _Measurer, ctx: Any) -> list[str]:
+    """Where to measure: this rank's device under torchrun; --device (cuda = every GPU); else every
+    GPU torch can use, else the CPU."""
+    want = exp.device
+    if ctx is not None:
+        return [ctx.device_for(want or ("cuda" if m.cuda() else "cpu"))]
+    if want == "cuda":
+        return m.cuda() or ["cuda"]
+    if want:
+        return [want]
+    return m.cuda() or ["cpu"]
+
+
+def run_check(
+    opts: CheckOptions, *, system: System | None = None, ctx: Any = None, log: Log = _quiet
+) -> CheckReport:
+    t0 = time.perf_counter()
+    exp = opts.expectations
+    warnings: list[str] = []
+    # 1. everything that can be a usage error, before any measurement
+    base: Baseline | None = load_baseline(opts.baseline) if opts.baseline else None
+    replay = opts.nvidia_smi is not None
+    if system is None:
+        if opts.nvidia_smi is not None:
+            system = replay_system(opts.nvidia_smi)
+        else:
+            from hwbench.detect import detect_system
+
+            system = detect_system()
+    warnings.extend(system.warnings)
+    defaults_used = exp.is_empty() and base is None and opts.save_baseline is None
+    if defaults_used:
+        exp = Expectations(
+            **{**default_expectations(system).__dict__, "level": exp.level, "strict": exp.strict}
+        )
+
+    results: list[CheckResult] = []
+    m = _Measurer(exp, system, replay, opts.threads, log)
+
+    # 2. inventory (no measurement)
+    if exp.min_gpus is not None:
+        results.append(C.check_min_gpus(system, exp.min_gpus))
+    if exp.gpu_model:
+        results.append(C.check_gpu_model(system, exp.gpu_model))
+    if exp.min_gpu_memory_gb is not None:
+        results.extend(C.check_min_gpu_memory(system, exp.min_gpu_memory_gb))
+    if exp.min_driver:
+        results.append(C.check_min_driver(system, exp.min_driver))
+    for flag in exp.require_isa:
+        if replay:
+            results.append(
+                CheckResult(
+                    f"require_isa[{flag}]",
+                    "skip",
+                    None,
+                    flag,
+                    "replaying an nvidia-smi output: no CPU in it",
+                    op="has",
+                )
+            )
+        else:
+            results.append(C.check_isa(system.cpu, flag))
+    for dev in exp.torch_can_use:
+        if replay:
+            results.append(
+                CheckResult(
+                    f"torch_can_use[{dev}]",
+                    "skip",
+                    None,
+                    dev,
+                    "replaying an nvidia-smi output: torch not run",
+                    op="has",
+                )
+            )
+            continue
+        runtime = None
+        if system.torch.installed:
+            from hwbench.check.measure import torch_runtime
+
+            runtime = torch_runtime(dev)
+        results.append(C.check_torch_can_use(system.torch, dev, runtime))
+    if exp.max_ecc_errors is not None:
+        gpus = C.nvml_gpus(system)
+        if not gpus:
+            results.append(
+                CheckResult(
+                    "max_ecc_errors",
+                    "skip",
+                    None,
+                    exp.max_ecc_errors,
+                    "no GPU with NVML fields (no NVIDIA GPU, or NVML not loadable)",
+                    unit="errors",
+                    op="<=",
+                )
+            )
+        for i, g in gpus:
+            results.append(C.check_max_ecc_errors(f"gpu{i}", g.nvml, exp.max_ecc_errors))
+
+    # 3. measured figures
+    devices = measure_devices(exp, m, ctx) if not replay else []
+    if exp.min_tflops or exp.min_fraction_of_peak:
+        for dev in devices or ["(replay)"]:
+            for dtype, minimum in exp.min_tflops.items():
+                results.append(C.check_min_tflops(m.matmul(dev, dtype), dtype, minimum))
+            for dtype, frac in exp.min_fraction_of_peak.items():
+                fig = m.matmul(dev, dtype)
+                peak, src = (None, "replay") if replay else _peak(dev, dtype, system)
+                results.append(C.check_fraction_of_peak(fig, dtype, peak, src, frac))
+    if exp.max_spread_pct is not None:
+        gpu_devs = [d for d in devices if d.startswith("cuda")]
+        if replay:
+            results.append(
+                CheckResult(
+                    "max_spread",
+                    "skip",
+                    None,
+                    exp.max_spread_pct,
+                    "replaying a saved output: nothing measured",
+                    unit="%",
+                    op="<=",
+                )
+            )
+        elif ctx is not None:
+            results.append(
+                CheckResult(
+                    "max_spread",
+                    "skip",
+                    None,
+                    exp.max_spread_pct,
+                    "under torchrun each rank measures one GPU: the fleet report names stragglers",
+                    unit="%",
+                    op="<=",
+                )
+            )
+        else:
+            dtype = next(iter(exp.min_tflops), None) or "bf16"
+            results.extend(C.check_max_spread([m.matmul(d, dtype) for d in gpu_devs], exp.max_spread_pct))
+    if exp.min_mfu is not None:
+        dev = devices[0] if devices else "(replay)"
+        if replay:
+            results.append(
+                C.check_min_mfu(dev, None, exp.min_mfu, "replaying a saved output: nothing measured")
+            )
+        else:
+            from hwbench.check.measure import measure_mfu
+
+            log(f"measuring a GPT training step on {dev} (preset {exp.preset or 'default'})...")
+            mfu, detail = measure_mfu(dev, exp.preset, exp.level, system)
+            m.put(C.Figure(dev, "mfu_fraction", mfu, detail, error=None if mfu is not None else detail))
+            results.append(C.check_min_mfu(dev, mfu, exp.min_mfu, detail))
+    if exp.min_busbw_gbps is not None:
+        from hwbench.check.measure import measure_busbw
+
+        bw, detail = (None, "replaying a saved output: nothing measured") if replay else measure_busbw(ctx)
+        if bw is not None:
+            m.put(C.Figure("all", "busbw_gbps", bw, detail))
+        results.append(C.check_min_busbw(bw, exp.min_busbw_gbps, detail))
+
+    # 4. under load
+    if exp.pcie_full or exp.no_throttle:
+        results.extend(_under_load(exp, system, m, replay, devices, log))
+
+    # 5. baseline: re-measure what it holds
+    base_info = None
+    if base is not None:
+        now_fp = fingerprint(system)
+        diffs = fingerprint_differences(base.fingerprint, now_fp)
+        for d in diffs:
+            warnings.append(f"baseline {base.path.name} was measured on another machine or stack: {d}")
+        base_info = {
+            "path": str(base.path),
+            "created": base.created,
+            "level": base.level,
+            "max_regression_pct": exp.max_regression_pct,
+            "fingerprint_differences": diffs,
+        }
+        for bf in base.figures:
+            results.append(
+                C.check_regression(
+                    _remeasure(bf, m, system, ctx, exp, log), bf.value or 0.0, exp.max_regression_pct
+                )
+            )
+
+    # 6. save a baseline of what was measured (the default figure when nothing was)
+    saved = None
+    if opts.save_baseline is not None:
+        if replay:
+            raise InputError("--save-baseline needs measurements: it cannot be used with --nvidia-smi-q")
+        if not any(f.value is not None for f in m.figures.values()):
+            for dev in devices:
+                from hwbench.check.measure import default_dtype
+
+                m.matmul(dev, default_dtype(dev))
+        figs = [f for f in m.figures.values() if f.value is not None]
+        if not figs:
+            raise InputError(
+                "nothing could be measured, so no baseline was written",
+                hint="; ".join(f.error or "" for f in m.figures.values()) or None,
+            )
+        save_baseline(opts.save_baseline, figs, fingerprint(system), exp.level)
+        saved = str(opts.save_baseline)
+        log(f"baseline with {len(figs)} figure(s) written to {saved}")
+
+    if exp.strict:
+        results = apply_strict(results)
+    summary = summarize(results, strict=exp.strict)
+    return CheckReport(
+        results=results,
+        summary=summary,
+        figures=list(m.figures.values()),
+        warnings=warnings,
+        system=system,
+        elapsed_s=time.perf_counter() - t0,
+        defaults_used=defaults_used,
+        baseline=base_info,
+        saved_baseline=saved,
+    )
+
+
+def _peak(device: str, dtype: str, system: System) -> tuple[float | None, str]:
+    from hwbench.check.measure import peak_tflops
+
+    return peak_tflops(device, dtype, system)
+
+
+def _remeasure(bf: C.Figure, m: _Measurer, system: System, ctx: Any, exp: Expectations, log: Log) -> C.Figure:
+    """The same figure measured now, on the same device, the same way."""
+    if bf.name.endswith("_tflops"):
+        dtype = bf.name.removesuffix("_tflops")
+        if bf.device.startswith("cuda") and ctx is None and bf.device not in m.cuda():
+            return C.Figure(
+                bf.device, bf.name, None, "", error=f"{bf.device} is not a GPU torch can use here"
+            )
+        dev = ctx.device_for(bf.device) if ctx is not None else bf.device
+        fig = m.matmul(dev, dtype)
+        floor = (bf.value or 0.0) * (1.0 - exp.max_regression_pct / 100.0)
+        if fig.value is not None and fig.value < floor:
+            # A regression must reproduce: one stalled VM or a neighbour's job can halve a single
+            # quick measurement, so measure once more and keep the better of the two runs.
+            from hwbench.check.measure import measure_matmul
+
+            log(f"{bf.name} on {dev} below the baseline: measuring again to confirm...")
+            again = measure_matmul(dev, dtype, exp.level, m.threads)
+            if again.value is not None and again.value > fig.value:
+                fig = C.Figure(dev, fig.name, again.value, again.source, None)
+            fig = C.Figure(dev, fig.name, fig.value, f"best of 2 runs; {fig.source}", None)
+            m.put(fig)
+        return C.Figure(bf.device, bf.name, fig.value, fig.source, fig.error)
+    if bf.name == "mfu_fraction":
+        key = (bf.device, bf.name)
+        if key not in m.figures:
+            from hwbench.check.measure import measure_mfu
+
+            log(f"re-measuring MFU on {bf.device}...")
+            v, detail = measure_mfu(bf.device, exp.preset, exp.level, system)
+            m.put(C.Figure(bf.device, bf.name, v, detail, None if v is not None else detail))
+        return m.figures[key]
+    if bf.name == "busbw_gbps":
+        key = ("all", bf.name)
+        if key not in m.figures:
+            from hwbench.check.measure import measure_busbw
+
+            v, detail = measure_busbw(ctx)
+            m.put(C.Figure("all", bf.name, v, detail, None if v is not None else detail))
+        return m.figures[key]
+    return C.Figure(
+        bf.device, bf.name, None, "", error=f"hwbench {bf.name!r} is not a figure this version measures"
+    )
+
+
+def _under_load(
+    exp: Expectations, system: System, m: _Measurer, replay: bool, devices: list[str], log: Log
+) -> list[CheckResult]:
+    """--pcie-full / --no-throttle: NVML samples while a matmul keeps each GPU busy."""
+    gpus = C.nvml_gpus(system)
+    wanted = [
+        (exp.pcie_full, C.check_pcie_full, "pcie_full"),
+        (exp.no_throttle, C.check_no_throttle, "no_throttle"),
+    ]
+    out: list[CheckResult] = []
+
+    def skip_all(why: str, device: str | None = None) -> None:
+        for on, _, name in wanted:
+            if on:
+                out.append(
+                    CheckResult(
+                        f"{name}@{device}" if device else name, "skip", None, None, why, device=device
+                    )
+                )
+
+    if not gpus:
+        skip_all("no NVIDIA GPU with NVML: nothing to put under load and sample (CPU-only machine?)")
+        return out
+    if replay:
+        for i, g in gpus:
+            for on, fn, _ in wanted:
+                if on:
+                    r = fn(f"gpu{i}", [g.nvml or {}])
+                    out.append(
+                        _with_note(
+                            r,
+                            f"from {system.source}, one snapshot as recorded (hwbench did not load the GPU)",
+                        )
+                    )
+        return out
+    from hwbench.check.load import matmul_load, nvml_sampler, sample_while
+    from hwbench.check.measure import LOAD_SECONDS, nvml_bus_id
+
+    cuda = [d for d in (devices if any(d.startswith("cuda") for d in devices) else m.cuda())]
+    if not cuda:
+        skip_all("torch cannot use the GPU(s) here, so hwbench cannot load them (see torch_can_use)")
+        return out
+    by_bus = {g.pci_slot: (i, g) for i, g in gpus}
+    nvml_list = [(g.pci_slot, g.nvml or {}) for _, g in gpus]
+    seconds = LOAD_SECONDS[exp.level]
+    for dev in cuda:
+        bus = nvml_bus_id(dev, nvml_list)
+        if bus is None or bus not in by_bus:
+            skip_all(f"cannot tell which NVML GPU torch's {dev} is (set CUDA_DEVICE_ORDER=PCI_BUS_ID)", dev)
+            continue
+        sampler = nvml_sampler(bus)
+        if sampler is None:
+            skip_all("NVML could not be opened for sampling", dev)
+            continue
+        log(f"loading {dev} ({bus}) for {seconds:g} s while sampling NVML...")
+        try:
+            samples = sample_while(matmul_load(dev, seconds), sampler)
+        except Exception as e:
+            skip_all(f"the load could not run on {dev}: {type(e).__name__}: {e}", dev)
+            continue
+        i, _ = by_bus[bus]
+        for on, fn, _ in wanted:
+            if on:
+                r = fn(dev, samples)
+                out.append(
+                    _with_note(
+                        r, f"{len(samples)} NVML sample(s) over {seconds:g} s of matmul load, gpu{i} {bus}"
+                    )
+                )
+    return out
+
+
+def _with_note(r: CheckResult, source: str) -> CheckResult:
+    import dataclasses
+
+    return dataclasses.replace(r, source=source)
