@@ -242,7 +242,8 @@ def _cpuinfo_blocks(text: str) -> list[dict[str, str]]:
 
 
 def looks_like_cpuinfo(text: str) -> bool:
-    return bool(re.search(r"^\s*(processor|vendor_id|cpu family|CPU implementer)\s*:", text, re.M | re.I))
+    # "processor\t: 0" / "vendor_id" / "CPU implementer" (lscpu says "Vendor ID", never these)
+    return bool(re.search(r"^[ \t>]*(processor|vendor_id|CPU implementer)[ \t]*:", text, re.M))
 
 
 def parse_cpuinfo(text: str) -> Cpu:
@@ -377,170 +378,20 @@ def _clock_from_text(model: str, cpu_mhz: str | None, virtualized: bool) -> tupl
         return brand, "brand string (base clock, not the boost max)"
     mhz = _to_float(cpu_mhz)
     if mhz is not None and mhz > 0:
-        if virtualized:
+        if virtualized:  # a guest sees no cpufreq; its 'cpu MHz' is the TSC rate, about the nominal clock
             return mhz, "cpuinfo 'cpu MHz' in a VM: the TSC/current clock, not a max"
-        return mhz, "cpuinfo 'cpu MHz': the current clock of one CPU, not a max"
+        return None, f"unknown (cpuinfo 'cpu MHz' {mhz:g} is the current clock of one CPU, not a max)"
     return None, "unknown"
 
 
 # --------------------------------------------------------------------------------------------- lscpu
-# lscpu labels as util-linux translates them (po/*.po), to our canonical English keys. Keys are
-# compared case-folded, with trailing ':'/'：' and spaces removed. Collected from real pastes (see
-# tests/fixtures/cpu/README.md) and util-linux translations.
-_LSCPU_KEYS: dict[str, tuple[str, ...]] = {
-    "architecture": (
-        "architecture",
-        "architektur",
-        "arquitectura",
-        "架构",
-        "架構",
-        "アーキテクチャ",
-        "architettura",
-        "arquitetura",
-        "архитектура",
-        "architektura",
-    ),
-    "cpu(s)": ("cpu(s)", "cpu", "processeur(s)", "cpu(s)", "cpu 数", "处理器", "процессор(ы)", "процессоров"),
-    "on-line cpu(s) list": (
-        "on-line cpu(s) list",
-        "liste der online-cpu(s)",
-        "liste de processeur(s) en ligne",
-        "lista de la(s) cpu(s) en línea",
-        "在线 cpu 列表",
-        "オンラインになっている cpu のリスト",
-        "список активных процессоров",
-    ),
-    "thread(s) per core": (
-        "thread(s) per core",
-        "thread(s) pro kern",
-        "thread(s) par cœur",
-        "thread(s) par coeur",
-        "hilo(s) de procesamiento por núcleo",
-        "每个核的线程数",
-        "每個核心執行緒",
-        "コアあたりのスレッド数",
-        "потоков на ядро",
-    ),
-    "core(s) per socket": (
-        "core(s) per socket",
-        "kern(e) pro sockel",
-        "kern(e) pro socket",
-        "cœur(s) par socket",
-        "coeur(s) par socket",
-        "núcleo(s) por «socket»",
-        "núcleo(s) por socket",
-        "每个座的核数",
-        "每個插槽的核心數",
-        "ソケットあたりのコア数",
-        "ядер на сокет",
-    ),
-    "core(s) per cluster": (
-        "core(s) per cluster",
-        "kern(e) pro cluster",
-        "cœur(s) par grappe",
-        "每个簇的核数",
-    ),
-    "socket(s)": ("socket(s)", "sockel", "«socket(s)»", "socket(s) :", "座", "插槽", "ソケット数", "сокетов"),
-    "cluster(s)": ("cluster(s)", "簇"),
-    "numa node(s)": (
-        "numa node(s)",
-        "numa-knoten",
-        "nœud(s) numa",
-        "noeud(s) numa",
-        "modo(s) numa",
-        "nodo(s) numa",
-        "numa 节点",
-        "numa 節點",
-        "numa ノード数",
-        "numa-узлов",
-        "узлов numa",
-    ),
-    "vendor id": (
-        "vendor id",
-        "anbieterkennung",
-        "hersteller-id",
-        "identifiant constructeur",
-        "id de fabricante",
-        "id del fabricante",
-        "厂商 id",
-        "廠商 id",
-        "ベンダー id",
-        "id прроизводителя",
-        "id прроизводителя",
-        "id производителя",
-    ),
-    "cpu family": (
-        "cpu family",
-        "prozessorfamilie",
-        "cpu-familie",
-        "famille de processeur",
-        "familia de cpu",
-        "cpu 系列",
-        "cpu ファミリー",
-        "семейство процессоров",
-        "семейство цп",
-    ),
-    "model": ("model", "modell", "modèle", "modelo", "型号", "型號", "モデル", "модель"),
-    "model name": (
-        "model name",
-        "modellname",
-        "nom de modèle",
-        "nombre del modelo",
-        "型号名称",
-        "型號名稱",
-        "モデル名",
-        "имя модели",
-    ),
-    "stepping": ("stepping", "révision", "revisión", "步进", "ステッピング", "степпинг"),
-    "cpu max mhz": (
-        "cpu max mhz",
-        "maximale taktfrequenz der cpu",
-        "vitesse maximale du processeur en mhz",
-        "cpu mhz máx.",
-        "cpu mhz máx",
-        "cpu 最大 mhz",
-        "cpu 最大 mhz",
-        "максимальная частота mhz",
-        "cpu max mhz",
-    ),
-    "cpu mhz": ("cpu mhz", "vitesse du processeur en mhz", "cpu 兆赫", "cpu mhz:"),
-    "hypervisor vendor": (
-        "hypervisor vendor",
-        "hypervisor-anbieter",
-        "anbieter des hypervisors",
-        "constructeur d'hyperviseur",
-        "fabricante del hipervisor",
-        "超管理器厂商",
-        "超管理器廠商",
-        "ハイパーバイザのベンダー",
-        "производитель гипервизора",
-    ),
-    "virtualization type": (
-        "virtualization type",
-        "virtualisierungstyp",
-        "type de virtualisation",
-        "tipo de virtualización",
-        "虚拟化类型",
-        "仮想化タイプ",
-        "тип виртуализации",
-    ),
-    "flags": (
-        "flags",
-        "markierungen",
-        "drapaux",
-        "drapeaux",
-        "indicadores",
-        "标记",
-        "旗標",
-        "フラグ",
-        "флаги",
-    ),
-    "l1d cache": ("l1d cache", "l1d", "l1d-cache", "cache l1d", "caché l1d", "l1d 缓存", "l1d キャッシュ"),
-    "l1i cache": ("l1i cache", "l1i", "l1i-cache", "cache l1i", "caché l1i", "l1i 缓存", "l1i キャッシュ"),
-    "l2 cache": ("l2 cache", "l2", "l2-cache", "cache l2", "caché l2", "l2 缓存", "l2 キャッシュ"),
-    "l3 cache": ("l3 cache", "l3", "l3-cache", "cache l3", "caché l3", "l3 缓存", "l3 キャッシュ"),
-}
-_LSCPU_LOOKUP = {alias: key for key, aliases in _LSCPU_KEYS.items() for alias in aliases}
+# lscpu labels in every language util-linux translates them to (data/lscpu_keys.csv, generated from its
+# po files), mapped to the English label; loaded only when lscpu text is parsed.
+@lru_cache(maxsize=1)
+def _lscpu_lookup() -> dict[str, str]:
+    return {r["label"]: r["canonical"] for r in _csv_rows("lscpu_keys.csv")}
+
+
 _LSCPU_LINE = r"^\s*([^:：]{1,80}?)\s*[:：]\s*(.*?)\s*$"
 
 
@@ -548,27 +399,47 @@ def _norm_key(k: str) -> str:
     return re.sub(r"\s+", " ", k.replace("\u00a0", " ")).strip().casefold()
 
 
+def _lscpu_lines(text: str) -> list[tuple[str, str]]:
+    """(label, value) pairs; quote/prompt prefixes ("> ", "$ ") dropped, wrapped Flags lines re-joined.
+
+    lscpu wraps long values at the terminal width, even inside a word ("sysc" / "all"): a continuation
+    line aligned with the value column continues the word, one indented further starts a new word.
+    """
+    out: list[tuple[str, str]] = []
+    col = -1
+    for raw in text.splitlines():
+        line = raw.replace("\u00a0", " ").rstrip()
+        stripped = line.lstrip()
+        while stripped.startswith(">"):
+            stripped = stripped[1:].lstrip()
+        line = line[: len(line) - len(stripped)].replace(">", " ") + stripped if stripped else ""
+        m = re.match(_LSCPU_LINE, line)
+        has_colon = ":" in stripped or "：" in stripped
+        if m:
+            out.append((m.group(1), m.group(2)))
+            col = m.start(2) if m.group(2) else -1
+            continue
+        if out and col >= 0 and stripped and not has_colon:
+            indent = len(line) - len(stripped)
+            sep = "" if indent <= col else " "
+            label, value = out[-1]
+            out[-1] = (label, value + sep + stripped)
+        else:
+            col = -1
+    return out
+
+
 def _lscpu_fields(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
-    for raw in text.splitlines():
-        m = re.match(_LSCPU_LINE, raw)
-        if not m:
-            continue
-        key, value = _norm_key(m.group(1)), m.group(2)
-        canon = _LSCPU_LOOKUP.get(key)
+    lookup = _lscpu_lookup()
+    for label, value in _lscpu_lines(text):
+        canon = lookup.get(_norm_key(label))
         if canon is None:
             # unknown locale: recognise a few lines by their value
             toks = value.split()
             if len(toks) > 15 and ("fpu" in toks or "fp" in toks or "asimd" in toks):
                 canon = "flags"
-            elif value in _X86_VENDORS or value in {
-                "ARM",
-                "Apple",
-                "Ampere",
-                "HiSilicon",
-                "Qualcomm",
-                "NVIDIA",
-            }:
+            elif value in _X86_VENDORS or value in {"ARM", "Apple", "Ampere", "HiSilicon", "Qualcomm", "NVIDIA"}:
                 canon = "vendor id"
             elif value in {"x86_64", "aarch64", "i686", "armv7l", "riscv64", "ppc64le", "s390x"}:
                 canon = "architecture"
@@ -605,9 +476,9 @@ def parse_lscpu(text: str) -> Cpu:
         rows = [r for r in (lookup_arm_name(n) for n in names) if r]
         # newer lscpu prints one "Model name:" per core type; gather them all
         extra = [
-            m.group(2).strip()
-            for m in (re.match(_LSCPU_LINE, line) for line in text.splitlines())
-            if m and _LSCPU_LOOKUP.get(_norm_key(m.group(1))) == "model name"
+            value.strip()
+            for label, value in _lscpu_lines(text)
+            if _lscpu_lookup().get(_norm_key(label)) == "model name"
         ]
         for n in extra:
             r = lookup_arm_name(n)
@@ -624,14 +495,19 @@ def parse_lscpu(text: str) -> Cpu:
         if rows:
             model_number = None
     logical = _to_int(f.get("cpu(s)")) or len(parse_cpulist(f.get("on-line cpu(s) list", ""))) or 1
-    sockets = _to_int(f.get("socket(s)")) or _to_int(f.get("cluster(s)"))
-    cps = _to_int(f.get("core(s) per socket")) or _to_int(f.get("core(s) per cluster"))
+    sockets = _to_int(f.get("socket(s)"))
+    cps = _to_int(f.get("core(s) per socket"))
+    cpc, clusters = _to_int(f.get("core(s) per cluster")), _to_int(f.get("cluster(s)"))
     tpc = _to_int(f.get("thread(s) per core"))
     physical = None
     if cps and sockets:
         physical = cps * sockets
+    elif cpc and clusters:
+        physical = cpc * clusters
     elif tpc and logical:
         physical = logical // tpc
+    if len(_lscpu_model_names(text)) > 1 and tpc and logical:
+        physical = logical // tpc  # one block per core type (big.LITTLE): per-socket counts are per type
     virt = bool(f.get("hypervisor vendor")) or "hypervisor" in isa
     max_mhz = _to_float(f.get("cpu max mhz"))
     src = "lscpu 'CPU max MHz' (cpufreq)"
@@ -671,8 +547,16 @@ def parse_lscpu(text: str) -> Cpu:
     )
 
 
+def _lscpu_model_names(text: str) -> list[str]:
+    lookup = _lscpu_lookup()
+    return [v.strip() for k, v in _lscpu_lines(text) if lookup.get(_norm_key(k)) == "model name"]
+
+
 def parse_cpu_text(text: str, name: str = "file") -> Cpu:
     """A saved /proc/cpuinfo or lscpu output (decided by content); InputError when it is neither."""
+    if "architecture" in _lscpu_fields(text):
+        cpu = parse_lscpu(text)
+        return dataclasses.replace(cpu, source=f"--cpuinfo {name} (lscpu)")
     if looks_like_cpuinfo(text):
         cpu = parse_cpuinfo(text)
         return dataclasses.replace(cpu, source=f"--cpuinfo {name} (/proc/cpuinfo)")
