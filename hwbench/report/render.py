@@ -1,0 +1,232 @@
+"""Drawing the report with rich: the waterfall as bars, time vs FLOPs per category, explanations,
+and the ranked, measured suggestions with their exact commands. Presentation only."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from hwbench.report.explain import pct, tf
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from hwbench.report import Advice
+
+BLOCKS = " ▏▎▍▌▋▊▉█"
+VERDICT_STYLE = {
+    "gain": "bold green",
+    "no change": "yellow",
+    "slower": "red",
+    "failed": "red",
+    "not measured": "dim",
+}
+
+
+def bar(fraction: float, width: int, style: str = "cyan") -> RenderableType:
+    """A horizontal bar `fraction` of `width` cells long, in eighths of a cell; never empty above 0."""
+    from rich.text import Text
+
+    f = max(0.0, min(1.0, fraction))
+    eighths = round(f * width * 8)
+    if f > 0 and eighths == 0:
+        eighths = 1
+    full, part = divmod(eighths, 8)
+    s = "█" * full + (BLOCKS[part] if part else "")
+    return Text(s.ljust(width), style=style)
+
+
+def waterfall_table(advice: Advice, width: int = 36) -> RenderableType:
+    from rich.table import Table
+
+    w = advice.waterfall
+    top = max((lv.tflops for lv in w.levels), default=0.0) or 1.0
+    t = Table(
+        title=f"Where the {w.dtype} FLOP/s go on {w.device}",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        show_edge=False,
+    )
+    t.add_column("level", style="bold", no_wrap=True)
+    t.add_column("", no_wrap=True)
+    t.add_column("TFLOP/s", justify="right")
+    t.add_column("of peak", justify="right")
+    t.add_column("vs above", justify="right")
+    prev = None
+    styles = {
+        "peak": "bright_black",
+        "best_gemm": "blue",
+        "torch_gemm": "cyan",
+        "model_gemms": "magenta",
+        "step": "green",
+    }
+    for lv in w.levels:
+        rel = f"{lv.tflops / prev.tflops:.2f}x" if prev is not None and prev.tflops > 0 else ""
+        t.add_row(
+            lv.label,
+            bar(lv.tflops / top, width, styles.get(lv.key, "cyan")),
+            tf(lv.tflops),
+            pct(lv.fraction_of_peak),
+            rel,
+        )
+        prev = lv
+    return t
+
+
+def waterfall_notes(advice: Advice) -> list[str]:
+    lines = []
+    prev = None
+    for lv in advice.waterfall.levels:
+        s = f"[bold]{lv.label}[/]: {lv.source}"
+        if prev is not None:
+            s += f"\n    [dim]lost vs above: {lv.lost}[/]"
+        lines.append(s)
+        prev = lv
+    if advice.waterfall.note:
+        lines.append(f"[yellow]{advice.waterfall.note}[/]")
+    return lines
+
+
+def category_table(advice: Advice, width: int = 24) -> RenderableType | None:
+    from rich.table import Table
+
+    cats = [c for c in advice.waterfall.categories if c.share_time > 0 or c.share_flops > 0]
+    if not cats:
+        return None
+    prof = advice.profile
+    t = Table(
+        title=f"Training step by op category (torch.profiler, {prof.steps if prof else '?'} steps): "
+        "share of time vs share of the FLOPs MFU counts",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        show_edge=False,
+    )
+    t.add_column("category", style="bold", no_wrap=True)
+    t.add_column("time", no_wrap=True)
+    t.add_column("", justify="right")
+    t.add_column("FLOPs", no_wrap=True)
+    t.add_column("", justify="right")
+    t.add_column("ms/step", justify="right")
+    for c in sorted(cats, key=lambda c: -c.share_time):
+        t.add_row(
+            c.category,
+            bar(c.share_time, width, "yellow"),
+            pct(c.share_time),
+            bar(c.share_flops, width, "green"),
+            pct(c.share_flops),
+            f"{c.time_s_per_step * 1e3:.1f}",
+        )
+    return t
+
+
+def suggestion_table(advice: Advice) -> RenderableType | None:
+    from rich.table import Table
+    from rich.text import Text
+
+    if not advice.suggestion_items:
+        return None
+    t = Table(
+        title="Measured suggestions (A/B against the same baseline, interleaved; ranked by gain)",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        show_edge=False,
+    )
+    t.add_column("#", justify="right")
+    t.add_column("change")
+    t.add_column("speedup", justify="right", no_wrap=True)
+    t.add_column("verdict", no_wrap=True)
+    t.add_column("new MFU", justify="right", no_wrap=True)
+    for i, s in enumerate(advice.suggestion_items, 1):
+        sp = (
+            f"{s.measured_speedup:.2f}x ±{s.noise_pct:.0f}%"
+            if s.measured_speedup is not None and s.noise_pct is not None
+            else "-"
+        )
+        t.add_row(
+            str(i),
+            s.change,
+            sp,
+            Text(s.verdict, style=VERDICT_STYLE.get(s.verdict, "")),
+            pct(s.new_mfu) if s.new_mfu is not None else "-",
+        )
+    return t
+
+
+def render(advice: Advice, console: Console | None = None) -> None:
+    """Print the whole report to `console` (default: hwbench's stdout console)."""
+    from rich.padding import Padding
+    from rich.rule import Rule
+
+    if console is None:
+        from hwbench.console import stdout
+
+        console = stdout()
+    f = advice.facts
+    console.print(
+        Rule(
+            f"[bold]hwbench report[/]: {f.device_name}, {f.dtype}, "
+            f"{f.config.get('n_layer')}L {f.config.get('n_embd')}C T{f.config.get('block_size')} "
+            f"B{f.config.get('batch_size')}"
+        )
+    )
+    console.print(waterfall_table(advice))
+    for line in waterfall_notes(advice):
+        console.print(Padding(line, (0, 0, 0, 2)), highlight=False)
+    cats = category_table(advice)
+    if cats is not None:
+        console.print()
+        console.print(cats)
+    console.print()
+    console.print("[bold]Why[/]")
+    for e in advice.explanation_items:
+        console.print(Padding(f"- {e.text}", (0, 0, 0, 2)), highlight=False)
+    table = suggestion_table(advice)
+    if table is not None:
+        console.print()
+        console.print(table)
+        for i, s in enumerate(advice.suggestion_items, 1):
+            if s.verdict == "not measured":
+                console.print(Padding(f"{i}. [dim]{s.note}[/]", (0, 0, 0, 2)), highlight=False)
+                continue
+            console.print(Padding(f"{i}. [bold]{s.change}[/]", (0, 0, 0, 2)), highlight=False)
+            console.print(
+                Padding(f"nanoGPT: [cyan]{s.command}[/]", (0, 0, 0, 5)), highlight=False, soft_wrap=True
+            )
+            console.print(
+                Padding(f"hwbench: [cyan]{s.hwbench_command}[/]", (0, 0, 0, 5)),
+                highlight=False,
+                soft_wrap=True,
+            )
+            detail = []
+            if s.step_time_s is not None and s.baseline_step_time_s is not None:
+                detail.append(
+                    f"step {s.step_time_s * 1e3:.1f} ms vs baseline {s.baseline_step_time_s * 1e3:.1f} ms"
+                )
+            if s.new_mfu_source:
+                detail.append(f"new MFU against {s.new_mfu_source}")
+            if s.note:
+                detail.append(s.note)
+            if detail:
+                console.print(Padding(f"[dim]{'; '.join(detail)}[/]", (0, 0, 0, 5)), highlight=False)
+    ex = advice.experiments
+    if ex is not None:
+        spread = (
+            f"±{ex.run_to_run_spread_pct:.1f}%"
+            if ex.run_to_run_spread_pct is not None
+            else "not known (one round)"
+        )
+        console.print(
+            f"[dim]Experiments: {ex.rounds} interleaved round(s) in {ex.wall_s:.1f} s "
+            f"(budget {ex.budget_s:.0f} s); "
+            f"baseline run-to-run spread {spread}; a change is a gain only beyond its noise band "
+            f"(at least ±3%).[/]",
+            highlight=False,
+        )
+        for note in ex.skipped:
+            if not note.startswith("torch.compile"):
+                console.print(f"[dim]{note}[/]", highlight=False)
+    elif advice.notes:
+        for note in advice.notes:
+            console.print(f"[dim]{note}[/]", highlight=False)

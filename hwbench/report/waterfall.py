@@ -1,0 +1,155 @@
+"""The waterfall: from the device's peak down to the training step's rate, every level measured.
+
+    peak (hwbench.peaks, for the dtype that ran)
+      -> the best GEMM any library reaches here (library / instruction-path efficiency)
+      -> torch's best GEMM (when another library beat it)
+      -> torch's GEMMs at the model's own shapes (small-matrix efficiency), FLOP-weighted
+      -> the training step (time outside GEMMs: attention, LayerNorm, GELU, optimizer, framework)
+
+Pure: RunFacts (+ ProfileResult) in, a Waterfall out. A level that was not measured in this run is left
+out rather than guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwbench.report.explain import pct, tf
+from hwbench.report.facts import RunFacts
+from hwbench.report.profile import CategoryShare, ProfileResult
+
+
+@dataclass(frozen=True)
+class Level:
+    key: str  # peak | best_gemm | torch_gemm | model_gemms | step
+    label: str
+    tflops: float
+    fraction_of_peak: float | None
+    source: str  # where the number comes from
+    lost: str  # why this level is below the one above it ("" for the first)
+
+
+@dataclass(frozen=True)
+class Waterfall:
+    device: str
+    dtype: str
+    levels: tuple[Level, ...]
+    categories: tuple[CategoryShare, ...] = ()  # the step's time outside GEMMs, from the profiler
+    note: str = ""
+
+    def level(self, key: str) -> Level | None:
+        for lv in self.levels:
+            if lv.key == key:
+                return lv
+        return None
+
+
+def _lib(g_library: str, backend: str | None) -> str:
+    return f"{g_library} ({backend})" if backend else g_library
+
+
+def build_waterfall(facts: RunFacts, profile: ProfileResult | None = None) -> Waterfall:
+    peak = facts.peak_tflops
+    levels: list[Level] = []
+
+    def frac(x: float) -> float | None:
+        return x / peak if peak else None
+
+    if peak:
+        levels.append(
+            Level(
+                key="peak",
+                label=f"{facts.dtype} peak",
+                tflops=peak,
+                fraction_of_peak=1.0,
+                source=("estimated" if facts.peak_estimated else "datasheet")
+                + f": {facts.peak_source or 'hwbench peaks'}"
+                + (f"; clock: {facts.peak_clock_source}" if facts.peak_clock_source else ""),
+                lost="",
+            )
+        )
+    best = facts.best_ceiling()
+    torch_best = facts.torch_ceiling()
+    if best:
+        why = "the best library's kernels on this instruction path"
+        if facts.is_cpu and facts.cpu is not None:
+            isa = set(facts.cpu.isa)
+            width = "AVX-512" if "avx512f" in isa else "AVX2+FMA" if "avx2" in isa else "SSE/NEON"
+            why = f"library/instruction-path efficiency ({width} here; clock under load, memory traffic)"
+        levels.append(
+            Level(
+                key="best_gemm",
+                label=f"best GEMM, {best.library}",
+                tflops=best.tflops,
+                fraction_of_peak=frac(best.tflops),
+                source=f"measured: {_lib(best.library, best.backend)}, {best.m}x{best.k} @ {best.k}x{best.n}"
+                f" {best.dtype}",
+                lost=why,
+            )
+        )
+    if torch_best and best and torch_best is not best and torch_best.tflops < best.tflops:
+        levels.append(
+            Level(
+                key="torch_gemm",
+                label="torch's best GEMM",
+                tflops=torch_best.tflops,
+                fraction_of_peak=frac(torch_best.tflops),
+                source=f"measured: {_lib(torch_best.library, torch_best.backend)}, "
+                f"{torch_best.m}x{torch_best.k} @ {torch_best.k}x{torch_best.n}",
+                lost=f"torch's BLAS ({torch_best.backend or 'its library'}) is slower than {best.library}'s "
+                f"on the same cores",
+            )
+        )
+    model_rate = facts.model_gemm_tflops_for("torch")
+    if model_rate:
+        shapes = sorted({(g.m, g.k, g.n) for g in facts.model_gemms if g.library == "torch"})
+        levels.append(
+            Level(
+                key="model_gemms",
+                label="GEMMs at the model's shapes",
+                tflops=model_rate,
+                fraction_of_peak=frac(model_rate),
+                source=f"measured: torch, {len(shapes)} shapes ("
+                + ", ".join(f"{m}x{k}@{k}x{n}" for m, k, n in shapes[:5])
+                + "), FLOP-weighted by how often each runs per step",
+                lost="small matrices: too little work per call to fill the cores and amortize packing",
+            )
+        )
+    cats = profile.categories if profile else ()
+    lost_step = "time outside the GEMMs: attention, LayerNorm, GELU, optimizer, framework overhead"
+    if profile and cats:
+        non_mm = sorted((c for c in cats if c.category != "matmul"), key=lambda c: -c.share_time)
+        lost_step = "time outside the GEMMs (profiler): " + ", ".join(
+            f"{c.category} {pct(c.share_time)}" for c in non_mm if c.share_time >= 0.01
+        )
+    levels.append(
+        Level(
+            key="step",
+            label="training step",
+            tflops=facts.achieved_tflops,
+            fraction_of_peak=frac(facts.achieved_tflops),
+            source=f"measured: median of {len(facts.step_samples_s) or '?'} steps, "
+            f"{facts.flops_per_step / 1e9:.2f} GFLOP/step / {facts.step_time_s * 1e3:.1f} ms",
+            lost=lost_step,
+        )
+    )
+    note = ""
+    if not peak:
+        note = f"no {facts.dtype} peak known for {facts.device_name}: the waterfall starts at the best GEMM"
+    return Waterfall(
+        device=facts.device_name, dtype=facts.dtype, levels=tuple(levels), categories=tuple(cats), note=note
+    )
+
+
+def describe(w: Waterfall) -> list[str]:
+    """The waterfall as plain sentences (for --json consumers and the terminal summary)."""
+    out = []
+    prev = None
+    for lv in w.levels:
+        share = f" = {pct(lv.fraction_of_peak)} of peak" if lv.fraction_of_peak is not None else ""
+        line = f"{lv.label}: {tf(lv.tflops)} TFLOP/s{share} ({lv.source})"
+        if prev is not None and prev.tflops > 0:
+            line += f"; {lv.tflops / prev.tflops:.2f}x the level above: {lv.lost}"
+        out.append(line)
+        prev = lv
+    return out
