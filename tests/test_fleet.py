@@ -91,6 +91,18 @@ def test_recorded_two_rank_cpu_run() -> None:
     assert again["total_achieved_tflops"] == pytest.approx(doc["total_achieved_tflops"])
 
 
+def test_recorded_two_rank_mfu_run() -> None:
+    """The issue's command, recorded here: torchrun --standalone --nproc-per-node 2 -m hwbench mfu
+    --device cpu --preset nanogpt-cpu --quick --json (peaks were not in the build yet: MFU null)."""
+    doc = load("mfu_2rank_cpu_gloo.json")
+    assert doc["command"] == "mfu" and doc["fleet"]["world_size"] == 2
+    assert [r["rank"] for r in doc["ranks"]] == [0, 1]
+    for r in doc["ranks"]:
+        assert r["device"] == "cpu" and r["achieved_tflops"] > 0
+        assert r["result"]["command"] == "mfu" and r["result"]["threads"] == len(r["cpus"]) == 1
+    assert "stragglers" in doc and doc["fingerprint_mismatches"] == []
+
+
 def test_two_ranks_both_directions() -> None:
     figs = [RankFigure(0, "h", "cpu", 1.0), RankFigure(1, "h", "cpu", 0.85)]
     (s,) = find_stragglers(figs)
