@@ -1,0 +1,172 @@
+"""peak_for_device: "cpu" / "cuda:N" on this machine -> DevicePeak, from detect's System + torch (lazily)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from hwbench.errors import HwbenchError
+from hwbench.model import Cpu, Gpu, System
+from hwbench.peaks.cpu import count_cores, cpu_peak
+from hwbench.peaks.gpu import gpu_peak
+from hwbench.peaks.types import DevicePeak
+
+_VENDOR_BY_ID = {0x10DE: "nvidia", 0x1002: "amd", 0x8086: "intel"}
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(str(v), 16) if isinstance(v, str) else int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _clock_untrusted(cpu: Cpu) -> bool:
+    src = (cpu.max_mhz_source or "").lower()
+    return cpu.virtualized or "cpufreq" not in src or cpu.max_mhz is None
+
+
+def measured_cpu_peak(
+    cpu: Cpu,
+    threads: int | None = None,
+    measure: bool | None = None,
+    measured_tflops: Mapping[str, float] | None = None,
+    measured_sources: Mapping[str, str] | None = None,
+) -> DevicePeak:
+    """cpu_peak for THIS machine's CPU: where the clock cannot be trusted (VM, no cpufreq), measure it, and
+    the AVX2 FMA kernel's throughput is a measured floor like any GEMM."""
+    counts, _ = count_cores(cpu)
+    cores_total = sum(c.cores for c in counts)
+    cores = None
+    if threads is not None and threads < cores_total:
+        cores = threads  # the run uses fewer cores than the machine has: its peak is theirs
+    floors = dict(measured_tflops or {})
+    sources = dict(measured_sources or {})
+    clock_mhz = clock_src = None
+    notes: list[str] = []
+    if measure is None:
+        measure = _clock_untrusted(cpu)
+    if measure:
+        from hwbench.peaks.clock import measure_cpu
+
+        cpus = list(cpu.usable_cpus) or None
+        isa = {f.lower() for f in cpu.isa}
+        m = measure_cpu(cpus, fma={"avx2", "fma"} <= isa)
+        if m is not None:
+            clock_mhz, clock_src = m.clock_mhz, m.describe()
+            if m.fma_fp32_tflops:
+                per_core = ", ".join(f"{g:.1f}" for g in m.fma_gflops_per_thread)
+                notes.append(
+                    f"AVX2 FMA throughput kernel: {m.fma_fp32_tflops * 1000:.1f} GFLOP/s on {m.threads} "
+                    f"thread(s) ({per_core} GFLOP/s each = "
+                    f"{m.fma_gflops_per_thread[0] * 1e3 / m.clock_mhz:.1f} FLOP/cycle at the measured clock)"
+                )
+                if cores is None and floors.get("fp32", 0.0) < m.fma_fp32_tflops:
+                    floors["fp32"] = m.fma_fp32_tflops
+                    sources["fp32"] = "AVX2 FMA throughput kernel"
+        else:
+            notes.append("clock measurement unavailable here (needs x86-64 Linux and executable memory)")
+    peak = cpu_peak(
+        cpu,
+        cores=cores,
+        measured_tflops=floors,
+        measured_clock_mhz=clock_mhz,
+        measured_clock_source=clock_src,
+        measured_sources=sources,
+    )
+    return dataclasses.replace(peak, notes=(*peak.notes, *notes)) if notes else peak
+
+
+def _torch_props(index: int) -> dict[str, Any] | None:
+    """Name, SM count, compute capability, PCI bus id of cuda:index from torch, or None without CUDA."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    try:
+        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
+            return None
+        p = torch.cuda.get_device_properties(index)
+    except Exception:
+        return None
+    bus = None
+    if hasattr(p, "pci_bus_id"):
+        dom, dev = getattr(p, "pci_domain_id", 0), getattr(p, "pci_device_id", 0)
+        bus = f"{dom:04x}:{p.pci_bus_id:02x}:{dev:02x}.0"
+    return {
+        "name": p.name,
+        "sm_count": p.multi_processor_count,
+        "cc": (p.major, p.minor),
+        "bus": bus,
+        "vendor": "amd" if getattr(torch.version, "hip", None) else "nvidia",
+    }
+
+
+def _nvml_clock(gpu: Gpu | None) -> float | None:
+    if gpu is None or not gpu.nvml:
+        return None
+    v = gpu.nvml.get("sm_clock_max_mhz")
+    return float(v) if isinstance(v, (int, float)) and v > 0 else None
+
+
+def gpu_for_system(gpu: Gpu, device: str) -> DevicePeak | None:
+    """A detected GPU (no torch needed): NVML name when present, else the PCI name; device id from PCI."""
+    name = gpu.nvml.get("name") if gpu.nvml and isinstance(gpu.nvml.get("name"), str) else gpu.name
+    return gpu_peak(
+        str(name),
+        device_id=_int(gpu.device_id),
+        vendor=gpu.vendor if gpu.vendor in ("nvidia", "amd", "intel") else None,
+        vendor_id=_int(gpu.vendor_id),
+        clock_mhz=_nvml_clock(gpu),
+        device=device,
+    )
+
+
+def peak_for_device(device: str, system: System | None = None, **hints: Any) -> DevicePeak | None:
+    """The peak of "cpu" or "cuda[:N]" on this machine. Hints: name, sm_count, cc, clock (GPU); threads,
+    measure (bool), measured_tflops (CPU). None when the GPU is not in the table and cannot be estimated."""
+    dev = device.strip().lower()
+    if dev == "cpu":
+        cpu = system.cpu if system is not None else None
+        if cpu is None:
+            from hwbench.detect.cpu import read_cpu
+
+            cpu = read_cpu()
+        return measured_cpu_peak(
+            cpu,
+            threads=hints.get("threads"),
+            measure=hints.get("measure"),
+            measured_tflops=hints.get("measured_tflops"),
+            measured_sources=hints.get("measured_sources"),
+        )
+    if dev == "cuda" or dev.startswith("cuda:"):
+        index = int(dev.partition(":")[2] or 0) if dev != "cuda" else 0
+        props = _torch_props(index) or {}
+        name = hints.get("name") or props.get("name")
+        gpu: Gpu | None = None
+        if system is not None:
+            bus = props.get("bus")
+            gpu = next((g for g in system.gpus if bus and g.pci_slot.lower() == bus), None)
+            if gpu is None and not props:
+                usable = [g for g in system.gpus if g.vendor in ("nvidia", "amd") and g.kind == "discrete"]
+                gpu = usable[index] if index < len(usable) else None
+        if name is None and gpu is not None:
+            name = gpu.nvml.get("name") if gpu.nvml and isinstance(gpu.nvml.get("name"), str) else gpu.name
+        if name is None:
+            raise HwbenchError(
+                f"{device}: no such CUDA device here",
+                hint="check `hwbench detect`: is there a GPU, and can this torch build use it?",
+            )
+        vendor = props.get("vendor") or (gpu.vendor if gpu is not None else None)
+        return gpu_peak(
+            str(name),
+            device_id=_int(gpu.device_id) if gpu is not None else None,
+            sm_count=hints.get("sm_count") or props.get("sm_count"),
+            compute_capability=hints.get("cc") or props.get("cc"),
+            clock_mhz=hints.get("clock") or _nvml_clock(gpu),
+            vendor=vendor,
+            vendor_id=_int(gpu.vendor_id) if gpu is not None else None,
+            device=f"cuda:{index}",
+        )
+    raise HwbenchError(f"unknown device {device!r}", hint="use cpu or cuda[:N]")

@@ -1,0 +1,347 @@
+"""GPU peaks: the table in data/gpus.csv, identification from the names NVML and torch print, and an
+estimate (units x per-unit rate x clock) for GPUs the table does not know.
+
+Identification never uses substring matches: a name is normalised and compared whole against every row's
+names and aliases ("L4" can never catch "L40S"); ambiguity is settled by PCI device id, then SM/CU count,
+then compute capability, and if it is still ambiguous no row is chosen.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from hwbench.peaks.types import DTYPES, DevicePeak
+
+_DATA = "hwbench.peaks.data"
+
+
+@dataclass(frozen=True)
+class GpuRow:
+    model: str
+    names: tuple[str, ...]
+    aliases: tuple[str, ...]
+    vendor: str
+    arch: str
+    cc: tuple[int, int] | None
+    pci_ids: tuple[tuple[int, int], ...]  # (vendor_id, device_id)
+    units: int | None
+    clock_mhz: float | None
+    peaks: dict[str, float | None]
+    fp16_acc16: float | None
+    mem_bw_gbps: float | None
+    consumer: bool
+    estimated: bool
+    source: str
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ArchRate:
+    vendor: str
+    cc: tuple[int, int]
+    arch: str
+    segment: str  # "datacenter" | "consumer"
+    per_unit: dict[str, float | None]  # FLOP per clock per SM/CU
+    derived_from: str
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What identification found: exactly one row, or why not."""
+
+    row: GpuRow | None
+    how: str  # "name", "name + device id", "device id", ...
+    candidates: tuple[GpuRow, ...] = ()
+    reason: str | None = None  # why no row (unknown / ambiguous / mismatch)
+
+
+def _float(cell: str) -> float | None:
+    cell = cell.strip()
+    return float(cell) if cell else None
+
+
+def _cc(cell: str) -> tuple[int, int] | None:
+    cell = cell.strip()
+    if not cell:
+        return None
+    major, _, minor = cell.partition(".")
+    return int(major), int(minor or 0)
+
+
+def _csv_rows(filename: str) -> list[dict[str, str]]:
+    text = resources.files(_DATA).joinpath(filename).read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    return list(csv.DictReader(lines))
+
+
+def _split(cell: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in cell.split("|") if p.strip())
+
+
+@lru_cache(maxsize=1)
+def gpu_table() -> tuple[GpuRow, ...]:
+    rows = []
+    for r in _csv_rows("gpus.csv"):
+        pci = []
+        for item in _split(r["pci_ids"]):
+            v, _, d = item.partition(":")
+            pci.append((int(v, 16), int(d, 16)))
+        rows.append(
+            GpuRow(
+                model=r["model"],
+                names=_split(r["names"]),
+                aliases=_split(r["aliases"]),
+                vendor=r["vendor"],
+                arch=r["arch"],
+                cc=_cc(r["cc"]),
+                pci_ids=tuple(pci),
+                units=int(r["units"]) if r["units"].strip() else None,
+                clock_mhz=_float(r["clock_mhz"]),
+                peaks={d: _float(r[d]) for d in DTYPES},
+                fp16_acc16=_float(r["fp16_acc16"]),
+                mem_bw_gbps=_float(r["mem_bw_gbps"]),
+                consumer=r["consumer"].strip() == "yes",
+                estimated=r["estimated"].strip() == "yes",
+                source=r["source"].strip(),
+                notes=tuple(n.strip() for n in r["notes"].split(";") if n.strip()),
+            )
+        )
+    return tuple(rows)
+
+
+@lru_cache(maxsize=1)
+def arch_rates() -> tuple[ArchRate, ...]:
+    out = []
+    for r in _csv_rows("gpu_arch_rates.csv"):
+        cc = _cc(r["cc"])
+        assert cc is not None
+        out.append(
+            ArchRate(
+                vendor=r["vendor"],
+                cc=cc,
+                arch=r["arch"],
+                segment=r["segment"],
+                per_unit={d: _float(r[d]) for d in DTYPES},
+                derived_from=r["derived_from"],
+            )
+        )
+    return tuple(out)
+
+
+_VENDOR_WORDS = ("nvidia", "amd", "intel", "apple")
+_DECORATION = re.compile(r"\((?:tm|r)\)")
+
+
+def normalize_name(name: str) -> str:
+    """Lower-case, drop (TM)/(R), treat '-', '_' and runs of spaces alike: 'NVIDIA A100-SXM4-40GB' ->
+    'nvidia a100 sxm4 40gb'. Whole-string comparison only; never used for substring tests."""
+    s = _DECORATION.sub(" ", name.lower())
+    s = re.sub(r"[-_/,]+", " ", s)
+    return " ".join(s.split())
+
+
+def _keys(name: str) -> set[str]:
+    """The normalised name, and the same without a leading vendor word ('nvidia h100 pcie' -> 'h100 pcie')."""
+    n = normalize_name(name)
+    keys = {n}
+    first, _, rest = n.partition(" ")
+    if first in _VENDOR_WORDS and rest:
+        keys.add(rest)
+    return keys
+
+
+@lru_cache(maxsize=1)
+def _name_index() -> dict[str, tuple[GpuRow, ...]]:
+    index: dict[str, list[GpuRow]] = {}
+    for row in gpu_table():
+        keys: set[str] = set()
+        for n in (row.model, *row.names, *row.aliases):
+            keys |= _keys(n)
+        for k in keys:
+            index.setdefault(k, []).append(row)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+def identify(
+    name: str | None,
+    device_id: int | None = None,
+    sm_count: int | None = None,
+    compute_capability: tuple[int, int] | None = None,
+    vendor_id: int | None = None,
+) -> Lookup:
+    """Find the table row for a GPU: exact name/alias first, then PCI device id, each candidate checked
+    against SM count and compute capability where those are known."""
+    candidates: tuple[GpuRow, ...] = ()
+    how = ""
+    if name:
+        index = _name_index()
+        found: dict[str, GpuRow] = {}
+        for k in _keys(name):
+            for row in index.get(k, ()):
+                found[row.model] = row
+        candidates = tuple(found.values())
+        how = "name"
+    if not candidates and device_id is not None:
+        candidates = tuple(
+            row
+            for row in gpu_table()
+            if any(d == device_id and (vendor_id is None or v == vendor_id) for v, d in row.pci_ids)
+        )
+        how = "PCI device id"
+    if not candidates:
+        what = f"'{name}'" if name else f"device id 0x{device_id:04x}" if device_id is not None else "?"
+        return Lookup(None, how, reason=f"no peak known for {what}")
+
+    def narrow(rows: tuple[GpuRow, ...], keep: list[GpuRow], label: str) -> tuple[tuple[GpuRow, ...], str]:
+        return (tuple(keep), f"{label}") if keep else (rows, "")
+
+    steps = [how]
+    if len(candidates) > 1 and device_id is not None:
+        keep = [r for r in candidates if any(d == device_id for _, d in r.pci_ids)]
+        candidates, s = narrow(candidates, keep, "PCI device id")
+        steps.append(s)
+    if len(candidates) > 1 and sm_count is not None:
+        keep = [r for r in candidates if r.units == sm_count]
+        candidates, s = narrow(candidates, keep, "SM/CU count")
+        steps.append(s)
+    if len(candidates) > 1 and compute_capability is not None:
+        keep = [r for r in candidates if r.cc == compute_capability]
+        candidates, s = narrow(candidates, keep, "compute capability")
+        steps.append(s)
+    how = " + ".join(s for s in steps if s)
+    if len(candidates) > 1:
+        models = ", ".join(r.model for r in candidates)
+        return Lookup(None, how, candidates, reason=f"'{name}' is ambiguous: {models}")
+    row = candidates[0]
+    # A named row whose compute capability contradicts the device is not that device.
+    if compute_capability is not None and row.cc is not None and row.cc != compute_capability:
+        return Lookup(
+            None,
+            how,
+            candidates,
+            reason=f"'{name}' matches {row.model} (cc {row.cc[0]}.{row.cc[1]}) but the device reports "
+            f"cc {compute_capability[0]}.{compute_capability[1]}",
+        )
+    return Lookup(row, how, candidates)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) -> DevicePeak:
+    peaks = dict(row.peaks)
+    notes = list(row.notes)
+    estimated = row.estimated
+    source = row.source
+    notes.insert(0, f"identified as {row.model} by {lookup.how}")
+    if row.consumer and row.fp16_acc16 is not None:
+        notes.append(
+            f"bf16/fp16 = FP32-accumulate tensor rate {_fmt(row.peaks['bf16'] or 0)} "
+            f"(FP16-accumulate rate {_fmt(row.fp16_acc16)} is not what training uses)"
+        )
+    units = row.units
+    if sm_count is not None and row.units is not None and sm_count != row.units:
+        # A binned or partitioned part (MIG slice, 7-core M1): same per-unit rate, fewer units.
+        scale = sm_count / row.units
+        peaks = {d: (v * scale if v is not None else None) for d, v in peaks.items()}
+        estimated = True
+        notes.append(
+            f"device reports {sm_count} SMs/CUs, the table row has {row.units}: figures scaled by "
+            f"{sm_count}/{row.units} (estimated)"
+        )
+        units = sm_count
+    return DevicePeak(
+        device=device,
+        name=row.model,
+        peaks_tflops=peaks,
+        source=source,
+        estimated=estimated,
+        notes=tuple(notes),
+        clock_mhz=row.clock_mhz,
+        clock_source="boost clock the datasheet figures assume" if row.clock_mhz else None,
+        memory_bandwidth_gbps=row.mem_bw_gbps,
+        sm_count=units,
+    )
+
+
+def _has_word(name: str, word: str) -> bool:
+    return word in normalize_name(name).split()
+
+
+def estimate_gpu_peak(
+    name: str,
+    vendor: str | None,
+    sm_count: int | None,
+    compute_capability: tuple[int, int] | None,
+    clock_mhz: float | None,
+    device: str = "gpu",
+) -> DevicePeak | None:
+    """units x per-unit rate of the architecture x clock; None when any of the three is unknown."""
+    if vendor is None or sm_count is None or compute_capability is None or not clock_mhz:
+        return None
+    rates = [r for r in arch_rates() if r.vendor == vendor and r.cc == compute_capability]
+    if not rates:
+        return None
+    # GeForce/Radeon cards run fp32-accumulate tensor math at half rate; the product line is read from the
+    # name as a whole word (the vendor never is).
+    consumer = _has_word(name, "geforce") or _has_word(name, "radeon")
+    segment = "consumer" if consumer else "datacenter"
+    rate = next((r for r in rates if r.segment == segment), rates[0])
+    peaks: dict[str, float | None] = {}
+    for d in DTYPES:
+        per = rate.per_unit.get(d)
+        peaks[d] = sm_count * per * clock_mhz * 1e6 / 1e12 if per is not None else None
+    formula = (
+        f"{sm_count} units x per-unit rate of {rate.arch} cc {compute_capability[0]}.{compute_capability[1]} "
+        f"({rate.segment}; derived from {rate.derived_from}) x {clock_mhz:.0f} MHz"
+    )
+    bf = rate.per_unit.get("bf16")
+    notes = [
+        f"'{name}' is not in the peak table: estimated",
+        f"bf16 = {sm_count} x {bf:g} FLOP/clk x {clock_mhz:.0f} MHz" if bf else "no bf16 tensor path",
+    ]
+    if rate.segment == "datacenter" and vendor == "nvidia":
+        notes.append("assumes full-rate FP32 accumulate (a GeForce-class part runs tensor math at half this)")
+    return DevicePeak(
+        device=device,
+        name=name,
+        peaks_tflops=peaks,
+        source=f"estimated: {formula}",
+        estimated=True,
+        notes=tuple(notes),
+        clock_mhz=clock_mhz,
+        clock_source="reported by the device (max SM clock)",
+        sm_count=sm_count,
+    )
+
+
+def gpu_peak(
+    name: str,
+    device_id: int | None = None,
+    sm_count: int | None = None,
+    compute_capability: tuple[int, int] | None = None,
+    clock_mhz: float | None = None,
+    *,
+    vendor: str | None = None,
+    vendor_id: int | None = None,
+    device: str = "gpu",
+) -> DevicePeak | None:
+    """The dense peak of a GPU from its name (as NVML/torch print it) and whatever else is known.
+
+    Table row when identified; else an estimate when vendor, SM count, compute capability and clock are all
+    known; else None (the caller says "no peak known" -- never an A100 default)."""
+    lookup = identify(name, device_id, sm_count, compute_capability, vendor_id)
+    if lookup.row is not None:
+        return _row_peak(lookup.row, lookup, sm_count, device)
+    return estimate_gpu_peak(name, vendor, sm_count, compute_capability, clock_mhz, device)
+
+
+def why_no_peak(name: str, device_id: int | None = None, **hints: object) -> str:
+    """The one-line reason gpu_peak returned None."""
+    lookup = identify(name, device_id)
+    return lookup.reason or f"no peak known for '{name}'"

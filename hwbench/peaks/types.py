@@ -1,0 +1,32 @@
+"""The peak record every command shares (no I/O, no heavy imports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The dtypes every peak answers for, in display order. int8 is in TOPS, the rest in TFLOP/s; all DENSE.
+DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+
+
+@dataclass(frozen=True)
+class DevicePeak:
+    """Theoretical dense peak of one device, per dtype, with where every number came from.
+
+    `peaks_tflops[d] is None` means the hardware (or the math library) has no path for dtype `d`;
+    a peak of None is never "unknown": an unknown device has no DevicePeak at all.
+    """
+
+    device: str  # "cpu", "cuda:0", or "gpu" for a --gpu lookup
+    name: str
+    peaks_tflops: dict[str, float | None]  # keys exactly DTYPES; dense; int8 in TOPS
+    source: str  # "NVIDIA H100 ... datasheet ...", "computed: 2 cores x 32 FLOP/cycle x 3.03 GHz (measured)"
+    estimated: bool
+    notes: tuple[str, ...] = ()
+    clock_mhz: float | None = None
+    clock_source: str | None = None
+    memory_bandwidth_gbps: float | None = None
+    sm_count: int | None = None
+    dtype_sources: dict[str, str] = field(default_factory=dict)  # per-dtype source where it differs
+
+    def peak(self, dtype: str) -> float | None:
+        return self.peaks_tflops.get(dtype)
