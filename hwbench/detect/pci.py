@@ -738,8 +738,12 @@ def classify_gpus(functions: Sequence[PciFunction], ids: PciIds | None = None) -
 
 
 def display_functions(functions: Iterable[PciFunction]) -> list[PciFunction]:
-    """The GPU functions (classes 0300/0301/0302/0380, and AMD's 1200), in slot order."""
-    return sorted((f for f in functions if is_display(f)), key=lambda f: f.slot)
+    """The GPU functions (classes 0300/0301/0302/0380, and AMD's 1200), in slot order, one per slot."""
+    seen: dict[str, PciFunction] = {}
+    for f in functions:
+        if is_display(f):
+            seen.setdefault(f.slot, f)
+    return sorted(seen.values(), key=lambda f: f.slot)
 
 
 __all__ = [
