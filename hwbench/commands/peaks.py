@@ -1,10 +1,283 @@
-"""`hwbench peaks` (stub: to be written)."""
+"""`hwbench peaks`: the dense theoretical peak of this machine's devices, or of `--gpu NAME` /
+`--device cpu|cuda:N`, per dtype, with the source and clock beside every figure (presentation only; the
+work is in hwbench.peaks).
+
+JSON (`--json`, DESIGN.md): {"devices": [DevicePeak...]}; a device with no known peak is an entry with
+`"peaks_tflops": null` and a `reason`.
+"""
 
 from __future__ import annotations
 
-from hwbench.errors import HwbenchError
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from hwbench.errors import HwbenchError, InputError
+
+if TYPE_CHECKING:
+    from hwbench.model import System
+    from hwbench.peaks import DevicePeak
 
 
-def command() -> None:
-    """Not implemented yet."""
-    raise HwbenchError("hwbench peaks is not implemented yet")
+@dataclasses.dataclass(frozen=True)
+class Unknown:
+    """A device asked about whose peak is not known (not in the table, not estimable)."""
+
+    device: str
+    name: str
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "name": self.name,
+            "peaks_tflops": None,
+            "source": None,
+            "estimated": None,
+            "notes": [self.reason],
+            "reason": self.reason,
+        }
+
+
+Entry = "DevicePeak | Unknown"
+
+_HINT = "pass --peak-tflops bf16=VALUE (TFLOP/s) from your GPU's datasheet"
+
+
+def _parse_cc(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    major, _, minor = text.strip().partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        raise InputError(f"--cc expects MAJOR.MINOR (e.g. 8.9), got {text!r}") from None
+
+
+def _cpu_gemm_floors(quick: bool = True) -> tuple[dict[str, float], dict[str, str], list[str]]:
+    """Best fp32 / bf16 GEMM on this CPU (hwbench.bench.matmul), as floors for the CPU peak."""
+    floors: dict[str, float] = {}
+    sources: dict[str, str] = {}
+    notes: list[str] = []
+    try:
+        from hwbench.bench.matmul import best_gemm
+    except ImportError as e:
+        return floors, sources, [f"GEMM measurement unavailable ({e})"]
+    for dtype in ("fp32", "bf16"):
+        try:
+            point: Any = best_gemm(device="cpu", dtype=dtype, quick=quick)
+        except Exception as e:  # a dtype the build cannot run is a note, not a failure
+            notes.append(f"{dtype} GEMM not measured ({type(e).__name__}: {e})")
+            continue
+        tflops = float(getattr(point, "tflops", point))
+        floors[dtype] = tflops
+        lib = getattr(point, "library", "GEMM")
+        shape = getattr(point, "shape", "")
+        sources[dtype] = f"best {dtype} GEMM ({lib}{', ' + shape if shape else ''})"
+    return floors, sources, notes
+
+
+def collect(
+    gpus: list[str],
+    device: str | None,
+    overrides: dict[str, float],
+    sm_count: int | None = None,
+    cc: tuple[int, int] | None = None,
+    clock_mhz: float | None = None,
+    gemm: bool = False,
+    measure: bool | None = None,
+    system: System | None = None,
+) -> list[DevicePeak | Unknown]:
+    """The entries to show, overrides applied."""
+    from hwbench.peaks import gpu_peak, override_only_peak, peak_for_device, with_overrides
+    from hwbench.peaks.gpu import identify
+
+    entries: list[DevicePeak | Unknown] = []
+
+    def cpu_entry(sys_: System | None) -> DevicePeak | None:
+        floors: dict[str, float] = {}
+        sources: dict[str, str] = {}
+        notes: list[str] = []
+        if gemm:
+            floors, sources, notes = _cpu_gemm_floors()
+        p = peak_for_device("cpu", sys_, measure=measure, measured_tflops=floors, measured_sources=sources)
+        if p is not None and notes:
+            p = dataclasses.replace(p, notes=(*p.notes, *notes))
+        return p
+
+    for name in gpus:
+        p = gpu_peak(
+            name,
+            sm_count=sm_count,
+            compute_capability=cc,
+            clock_mhz=clock_mhz,
+            vendor="nvidia" if cc is not None else None,
+        )
+        if p is not None:
+            entries.append(p)
+            continue
+        reason = identify(name).reason or f"no peak known for '{name}'"
+        if cc is None or sm_count is None or clock_mhz is None:
+            reason += " (an estimate needs --sm-count, --cc and --clock-mhz)"
+        entries.append(Unknown("gpu", name, reason))
+    if device is not None:
+        if device.strip().lower() == "cpu":
+            p = cpu_entry(system)
+        else:
+            p = peak_for_device(device, system, sm_count=sm_count, cc=cc, clock=clock_mhz)
+        entries.append(p if p is not None else Unknown(device, device, f"no peak known for {device}"))
+    if not gpus and device is None:
+        if system is None:
+            from hwbench.detect import detect_system
+
+            system = detect_system()
+        if system.cpu is not None:
+            p = cpu_entry(system)
+            if p is not None:
+                entries.append(p)
+        entries.extend(_system_gpus(system))
+
+    out: list[DevicePeak | Unknown] = []
+    for e in entries:
+        if isinstance(e, Unknown):
+            if overrides:
+                out.append(override_only_peak(e.device, e.name, overrides, e.reason))
+            else:
+                out.append(e)
+        else:
+            out.append(with_overrides(e, overrides))
+    return out
+
+
+def _system_gpus(system: System) -> list[DevicePeak | Unknown]:
+    from hwbench.peaks import peak_for_device
+    from hwbench.peaks.device import gpu_for_system
+    from hwbench.peaks.gpu import identify
+
+    out: list[DevicePeak | Unknown] = []
+    gpus = [g for g in system.gpus if g.kind not in ("bmc", "virtual")]
+    if "cuda" in system.torch.usable_devices:
+        try:
+            import torch
+
+            n = torch.cuda.device_count()
+        except Exception:
+            n = 0
+        for i in range(n):
+            dev = f"cuda:{i}"
+            p = peak_for_device(dev, system)
+            out.append(p if p is not None else Unknown(dev, dev, f"no peak known for {dev}"))
+        if n:
+            return out
+    for g in gpus:
+        dev = f"gpu:{g.pci_slot}"
+        p = gpu_for_system(g, dev)
+        if p is None:
+            reason = identify(g.name).reason or f"no peak known for '{g.name}'"
+            out.append(Unknown(dev, g.name, reason))
+        else:
+            out.append(p)
+    return out
+
+
+# --------------------------------------------------------------------------------------------- present
+def _fmt_value(v: float | None, dtype: str) -> str:
+    if v is None:
+        return "-"
+    unit = "OP/s" if dtype == "int8" else "FLOP/s"
+    if v < 1:
+        return f"{v * 1000:,.1f} G{unit}"
+    return f"{v:,.1f} T{unit}"
+
+
+def render(entries: list[DevicePeak | Unknown]) -> None:
+    from rich.table import Table
+
+    from hwbench.console import stdout
+    from hwbench.peaks import DTYPES
+
+    con = stdout()
+    for e in entries:
+        if isinstance(e, Unknown):
+            con.print(f"[bold]{e.device}[/bold]  {e.name}: [yellow]no peak known[/yellow] — {e.reason}")
+            con.print(f"  {_HINT}")
+            continue
+        kind = "[yellow]estimated[/yellow]" if e.estimated else "datasheet/computed"
+        con.print(f"[bold]{e.device}[/bold]  {e.name}  ({kind}, dense)")
+        con.print(f"  source: {e.source}")
+        if e.clock_mhz:
+            con.print(f"  clock:  {e.clock_mhz:.0f} MHz — {e.clock_source}")
+        if e.memory_bandwidth_gbps:
+            con.print(f"  memory bandwidth: {e.memory_bandwidth_gbps:g} GB/s")
+        t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        t.add_column("dtype")
+        t.add_column("dense peak", justify="right")
+        t.add_column("source / path")
+        for d in DTYPES:
+            v = e.peaks_tflops.get(d)
+            src = e.dtype_sources.get(d, "")
+            if v is None and not src:
+                src = "no path on this hardware"
+            t.add_row(d, _fmt_value(v, d), src)
+        con.print(t)
+        for n in e.notes:
+            con.print(f"  note: {n}")
+        con.print()
+
+
+def run(
+    gpus: list[str],
+    device: str | None,
+    peak_tflops: list[str],
+    json_out: bool,
+    sm_count: int | None = None,
+    cc: str | None = None,
+    clock_mhz: float | None = None,
+    gemm: bool = False,
+    measure: bool | None = None,
+) -> int:
+    from hwbench.peaks import parse_peak_overrides
+
+    overrides = parse_peak_overrides(peak_tflops)
+    entries = collect(gpus, device, overrides, sm_count, _parse_cc(cc), clock_mhz, gemm, measure)
+    unknown = [e for e in entries if isinstance(e, Unknown)]
+    if json_out:
+        from hwbench.jsonout import document, emit, to_jsonable
+
+        devices = [e.as_json() if isinstance(e, Unknown) else to_jsonable(e) for e in entries]
+        emit(document("peaks", {"devices": devices}))
+    else:
+        render([e for e in entries if not (isinstance(e, Unknown) and e.device == "gpu")])
+    # An unknown --gpu NAME is bad input: one line and exit 2 (the JSON above still says null + reason).
+    asked = [e for e in unknown if e.device == "gpu"]
+    if asked:
+        raise HwbenchError(asked[0].reason, hint=_HINT)
+    return 0
+
+
+def command(
+    gpu: list[str] = typer.Option(
+        [], "--gpu", help="A GPU name as NVML/torch print it, e.g. 'NVIDIA H100 80GB HBM3' (repeatable)."
+    ),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda[:N] on this machine."),
+    peak_tflops: list[str] = typer.Option(
+        [], "--peak-tflops", help="Override a peak: DTYPE=TFLOPS, e.g. bf16=989.4 (repeatable)."
+    ),
+    sm_count: int | None = typer.Option(None, "--sm-count", help="SM count, to estimate an unknown GPU."),
+    cc: str | None = typer.Option(None, "--cc", help="Compute capability, e.g. 8.9 (unknown GPU estimate)."),
+    clock_mhz: float | None = typer.Option(None, "--clock-mhz", help="Max SM clock (unknown GPU estimate)."),
+    gemm: bool = typer.Option(
+        False, "--gemm", help="CPU: also time the best fp32/bf16 GEMM here; the peak is never below it."
+    ),
+    measure: bool | None = typer.Option(
+        None,
+        "--measure/--no-measure",
+        help="CPU: measure the clock (default: only when it cannot be read, e.g. in a VM).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+) -> None:
+    """Theoretical dense peak FLOP/s per dtype, with the source and clock of every figure."""
+    rc = run(gpu, device, peak_tflops, json_out, sm_count, cc, clock_mhz, gemm, measure)
+    if rc:
+        raise typer.Exit(rc)

@@ -255,6 +255,23 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
             f"{sm_count}/{row.units} (estimated)"
         )
         units = sm_count
+    dtype_sources: dict[str, str] = {}
+    base = "estimated (no vendor datasheet)" if row.estimated else "datasheet, dense"
+    for d, v in peaks.items():
+        if v is None:
+            dtype_sources[d] = "no path on this hardware"
+        elif d == "fp64" and any("fp64 computed" in n for n in row.notes):
+            dtype_sources[d] = "computed from the fp32 rate (not on the datasheet)"
+        elif d == "fp64" and any("fp64 = FP64 Tensor" in n for n in row.notes):
+            dtype_sources[d] = f"{base}: FP64 Tensor Core"
+        elif row.consumer and row.fp16_acc16 is not None and d in ("bf16", "fp16", "fp8"):
+            dtype_sources[d] = f"{base}: FP32-accumulate tensor rate (GeForce half rate)"
+        elif d in ("fp32", "fp64"):
+            dtype_sources[d] = f"{base}: non-tensor" if row.vendor == "nvidia" else base
+        else:
+            dtype_sources[d] = f"{base}: tensor/matrix" if row.vendor != "apple" else base
+        if units != row.units and v is not None:
+            dtype_sources[d] += f", scaled to {units} units"
     return DevicePeak(
         device=device,
         name=row.model,
@@ -266,6 +283,7 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
         clock_source="boost clock the datasheet figures assume" if row.clock_mhz else None,
         memory_bandwidth_gbps=row.mem_bw_gbps,
         sm_count=units,
+        dtype_sources=dtype_sources,
     )
 
 
@@ -293,9 +311,15 @@ def estimate_gpu_peak(
     segment = "consumer" if consumer else "datacenter"
     rate = next((r for r in rates if r.segment == segment), rates[0])
     peaks: dict[str, float | None] = {}
+    dtype_sources: dict[str, str] = {}
     for d in DTYPES:
         per = rate.per_unit.get(d)
         peaks[d] = sm_count * per * clock_mhz * 1e6 / 1e12 if per is not None else None
+        dtype_sources[d] = (
+            f"estimated: {sm_count} x {per:g} FLOP/clk x {clock_mhz:.0f} MHz"
+            if per is not None
+            else "no path on this architecture"
+        )
     formula = (
         f"{sm_count} units x per-unit rate of {rate.arch} cc {compute_capability[0]}.{compute_capability[1]} "
         f"({rate.segment}; derived from {rate.derived_from}) x {clock_mhz:.0f} MHz"
@@ -317,6 +341,7 @@ def estimate_gpu_peak(
         clock_mhz=clock_mhz,
         clock_source="reported by the device (max SM clock)",
         sm_count=sm_count,
+        dtype_sources=dtype_sources,
     )
 
 
