@@ -1,0 +1,232 @@
+"""`hwbench check` end to end: exit codes, --json, --junit, baselines, replayed nvidia-smi outputs.
+
+Measurements are replaced by fixed figures in-process (the measuring code has its own tests and a
+benchmark script); one test runs the real CLI and a real CPU matmul.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hwbench.check.measure as measure
+import hwbench.detect
+from hwbench.check.checks import Figure
+from hwbench.cli import main
+from hwbench.model import Cpu, System, TorchInfo
+
+FIX = Path(__file__).parent / "fixtures" / "check"
+
+
+def this_vm_cpu() -> Cpu:
+    text = (FIX / "this_vm_cpuinfo_flags.txt").read_text()
+    flags = tuple(next(ln for ln in text.splitlines() if ln.startswith("flags")).split(":", 1)[1].split())
+    return Cpu(
+        vendor="AuthenticAMD",
+        model="AMD EPYC",
+        microarchitecture="Zen 3",
+        sockets=1,
+        physical_cores=2,
+        logical_cpus=2,
+        usable_cpus=(0, 1),
+        p_cores=None,
+        e_cores=None,
+        isa=flags,
+        max_mhz=None,
+        max_mhz_source="unknown",
+        virtualized=True,
+    )
+
+
+VM = System(
+    cpu=this_vm_cpu(),
+    memory=None,
+    gpus=(),
+    torch=TorchInfo(installed=True, version="2.13.0+cpu", build="cpu", usable_devices=("cpu",)),
+    source="recorded: this VM (no GPU)",
+)
+
+
+@pytest.fixture
+def vm(monkeypatch: pytest.MonkeyPatch) -> dict[str, float]:
+    """This GPU-less VM as detect saw it, with a CPU fp32 matmul of `rate["fp32"]` TFLOP/s."""
+    rate = {"fp32": 0.2}
+    calls: list[str] = []
+
+    def fake_matmul(device: str, dtype: str, level: str, threads: int | None = None) -> Figure:
+        calls.append(device)
+        if dtype not in rate:
+            return Figure(device, f"{dtype}_tflops", None, "fake", error=f"{dtype} not measurable here")
+        return Figure(device, f"{dtype}_tflops", rate[dtype], "fake matmul (test)")
+
+    monkeypatch.setattr(hwbench.detect, "detect_system", lambda *a, **k: VM)
+    monkeypatch.setattr(measure, "measure_matmul", fake_matmul)
+    monkeypatch.setattr(measure, "cuda_devices", lambda: [])
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    return rate
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main(["check", *args])
+    out, err = capsys.readouterr()
+    return int(e.value.code or 0), out, err
+
+
+def test_min_gpus_fails_with_json_and_junit(vm: Any, capsys: Any, tmp_path: Path) -> None:
+    junit = tmp_path / "check.xml"
+    rc, out, _ = run(["--min-gpus", "1", "--json", "--junit", str(junit)], capsys)
+    assert rc == 1
+    doc = json.loads(out)
+    assert doc["command"] == "check" and doc["schema_version"] == 1
+    (c,) = doc["checks"]
+    assert (c["name"], c["status"], c["measured"], c["expected"]) == ("min_gpus", "fail", 0, 1)
+    assert c["message"] and doc["summary"]["failed"] == 1 and doc["summary"]["exit_code"] == 1
+    case = ET.parse(junit).getroot().find("testsuite/testcase")
+    assert case is not None and case.get("name") == "min_gpus" and case.find("failure") is not None
+
+
+def test_require_isa(vm: Any, capsys: Any) -> None:
+    assert run(["--require-isa", "avx2"], capsys)[0] == 0
+    rc, out, _ = run(["--require-isa", "avx2", "--require-isa", "avx512f", "--json"], capsys)
+    assert rc == 1
+    assert [(c["name"], c["status"]) for c in json.loads(out)["checks"]] == [
+        ("require_isa[avx2]", "pass"),
+        ("require_isa[avx512f]", "fail"),
+    ]
+
+
+def test_min_tflops_on_cpu(vm: Any, capsys: Any) -> None:
+    assert run(["--device", "cpu", "--min-tflops", "fp32=0.05"], capsys)[0] == 0
+    rc, out, _ = run(["--device", "cpu", "--min-tflops", "fp32=50", "--json"], capsys)
+    assert rc == 1
+    doc = json.loads(out)
+    assert doc["checks"][0]["status"] == "fail" and doc["achieved_tflops"] == 0.2 and doc["device"] == "cpu"
+
+
+def test_usage_errors_exit_2_with_one_line(vm: Any, capsys: Any, tmp_path: Path) -> None:
+    rc, _, err = run(["--min-tflops", "fp33=1"], capsys)
+    assert rc == 2 and err.startswith("error: --min-tflops: unknown dtype 'fp33'")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("min-gpu = 1\n")
+    rc, _, err = run(["--config", str(bad)], capsys)
+    assert rc == 2 and "unknown key 'min-gpu'" in err and "Traceback" not in err
+    assert run(["--level", "soak"], capsys)[0] == 2
+    assert run(["--no-such-flag"], capsys)[0] == 2
+
+
+def test_baseline_self_tripled_truncated(vm: Any, capsys: Any, tmp_path: Path) -> None:
+    base = tmp_path / "base.json"
+    rc, _, err = run(["--device", "cpu", "--save-baseline", str(base)], capsys)
+    assert rc == 0 and base.exists()
+    doc = json.loads(base.read_text())
+    assert [f["name"] for f in doc["figures"]] == ["fp32_tflops"]
+    assert doc["fingerprint"]["cpu_model"] == "AMD EPYC" and doc["fingerprint"]["hwbench_version"]
+    assert run(["--baseline", str(base)], capsys)[0] == 0  # against itself
+    for f in doc["figures"]:
+        f["value"] *= 3
+    tripled = tmp_path / "tripled.json"
+    tripled.write_text(json.dumps(doc))
+    rc, out, _ = run(["--baseline", str(tripled), "--json"], capsys)
+    assert rc == 1
+    (c,) = json.loads(out)["checks"]
+    assert c["name"] == "baseline[fp32_tflops]@cpu" and c["status"] == "fail" and "regression" in c["message"]
+    trunc = tmp_path / "trunc.json"
+    trunc.write_text(base.read_text()[:40])
+    rc, out, err = run(["--baseline", str(trunc)], capsys)
+    assert rc == 2 and out == "" and err.splitlines()[0].startswith(f"error: baseline {trunc} is truncated")
+
+
+def test_fingerprint_mismatch_warns(vm: Any, capsys: Any, tmp_path: Path) -> None:
+    base = tmp_path / "base.json"
+    run(["--device", "cpu", "--save-baseline", str(base)], capsys)
+    doc = json.loads(base.read_text())
+    doc["fingerprint"]["cpu_model"] = "Intel(R) Xeon(R) Platinum 8480+"
+    base.write_text(json.dumps(doc))
+    rc, out, err = run(["--baseline", str(base), "--json"], capsys)
+    assert rc == 0 and "cpu_model: Intel(R) Xeon(R) Platinum 8480+ -> AMD EPYC" in err
+    assert json.loads(out)["baseline"]["fingerprint_differences"]
+
+
+def test_replayed_nvidia_smi_outputs(vm: Any, capsys: Any) -> None:
+    h100 = str(FIX / "h100x8_nvidia-smi-q.txt")
+    args = ["--nvidia-smi-q", h100, "--min-gpus", "8", "--gpu-model", "*H100*", "--min-driver", "550"]
+    assert run([*args, "--pcie-full", "--no-throttle", "--max-ecc-errors", "0"], capsys)[0] == 0
+    rc, out, _ = run(
+        ["--nvidia-smi-q", str(FIX / "a10g_x8_link_nvidia-smi-q.txt"), "--pcie-full", "--json"], capsys
+    )
+    assert rc == 1 and json.loads(out)["checks"][0]["measured"] == "gen4 x8"
+    assert (
+        run(["--nvidia-smi-q", str(FIX / "v100_power_brake_nvidia-smi-q.txt"), "--no-throttle"], capsys)[0]
+        == 1
+    )
+    assert (
+        run(["--nvidia-smi-q", str(FIX / "k80x4_azure_nvidia-smi.txt"), "--max-ecc-errors", "0"], capsys)[0]
+        == 1
+    )
+
+
+def test_strict_fails_what_could_not_be_evaluated(vm: Any, capsys: Any) -> None:
+    assert run(["--pcie-full"], capsys)[0] == 0  # a CPU-only machine: skipped, with the reason
+    rc, out, _ = run(["--pcie-full", "--strict", "--json"], capsys)
+    assert rc == 1 and "--strict" in json.loads(out)["checks"][0]["message"]
+
+
+def test_github_step_summary(vm: Any, capsys: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    run(["--min-gpus", "1"], capsys)
+    assert "| `min_gpus` | ❌ fail |" in summary.read_text()
+
+
+def test_config_file_and_no_expectations(vm: Any, capsys: Any, tmp_path: Path) -> None:
+    cfg = tmp_path / "runner.toml"
+    cfg.write_text('[check]\nrequire-isa = ["avx2", "fma"]\nmin-tflops = { fp32 = 0.05 }\ndevice = "cpu"\n')
+    rc, out, _ = run(["--config", str(cfg), "--json"], capsys)
+    assert rc == 0 and len(json.loads(out)["checks"]) == 3
+    rc, out, _ = run(["--json"], capsys)  # no expectations: the default health checks
+    doc = json.loads(out)
+    assert rc == 0 and doc["defaults_used"] and doc["checks"][0]["name"] == "torch_can_use[cpu]"
+
+
+def test_real_cli_real_matmul_and_truncated_baseline(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    env.pop("GITHUB_ACTIONS", None)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hwbench",
+            "check",
+            "--device",
+            "cpu",
+            "--min-tflops",
+            "fp32=0.0001",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["measurements"][0]["source"].startswith("measured: torch")
+    bad = tmp_path / "b.json"
+    bad.write_text('{"kind": "hwbench-check-baseline", "figures": [')
+    r = subprocess.run(
+        [sys.executable, "-m", "hwbench", "check", "--baseline", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.startswith("error: baseline")
