@@ -18,11 +18,9 @@ Rules that the classic scripts get wrong, and why this module looks the way it d
 
 from __future__ import annotations
 
-import csv
 import os
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -60,22 +58,47 @@ SYSFS_FILES: tuple[str, ...] = (
 )
 SYSFS_LINKS: tuple[str, ...] = ("driver", "physfn")
 
+
+class _LazyRe:
+    """A regex compiled on first use: `detect` reads sysfs and need not pay for the lspci patterns."""
+
+    __slots__ = ("_pattern", "_rx")
+
+    def __init__(self, pattern: str) -> None:
+        self._pattern = pattern
+        self._rx: re.Pattern[str] | None = None
+
+    def _get(self) -> re.Pattern[str]:
+        if self._rx is None:
+            self._rx = re.compile(self._pattern)
+        return self._rx
+
+    def match(self, text: str) -> re.Match[str] | None:
+        return self._get().match(text)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self._get().search(text)
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self._get().finditer(text)
+
+
 # A PCI address: optional domain (4 hex digits; 5 behind Intel VMD: 10000:e1:00.0), bus, device, function.
 _SLOT = r"(?:[0-9a-fA-F]{4,8}:)?[0-9a-fA-F]{2}:[0-1][0-9a-fA-F]\.[0-7]"
-_SLOT_RE = re.compile(r"^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])\.([0-7])$")
+_SLOT_RE = _LazyRe(r"^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])\.([0-7])$")
 # Around pasted lines: indentation, e-mail/markdown quotes, table pipes, backticks, list bullets.
 _PASTE_PREFIX = " \t>|*`-+\u2022\ufeff"
-_HEADER_RE = re.compile(r"^(" + _SLOT + r")[ \t]+(\S.*)$")
-_VMM_RE = re.compile(r"^([A-Za-z][A-Za-z ]{0,20}):[ \t]*(.*)$")
-_HEX4 = re.compile(r"^[0-9a-fA-F]{4}$")
-_NN_IDS_RE = re.compile(r"\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]\s*$")
-_PAIR_RE = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
-_UNNAMED_RE = re.compile(r"^(?:Device )?([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
-_DEVICE_ONLY_RE = re.compile(r"^Device ([0-9a-fA-F]{4})$")
-_TRAILING_CODE_RE = re.compile(r"^(.*?)\s*\[([0-9a-fA-F]{2,4})\]$")
-_REV_RE = re.compile(r"\(rev ([0-9a-fA-F]{1,2})\)")
-_PROGIF_RE = re.compile(r"\(prog-if ([0-9a-fA-F]{1,2})")
-_MM_TOKEN_RE = re.compile(r'"([^"]*)"|(\S+)')
+_HEADER_RE = _LazyRe(r"^(" + _SLOT + r")[ \t]+(\S.*)$")
+_VMM_RE = _LazyRe(r"^([A-Za-z][A-Za-z ]{0,20}):[ \t]*(.*)$")
+_HEX4 = _LazyRe(r"^[0-9a-fA-F]{4}$")
+_NN_IDS_RE = _LazyRe(r"\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]\s*$")
+_PAIR_RE = _LazyRe(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
+_UNNAMED_RE = _LazyRe(r"^(?:Device )?([0-9a-fA-F]{4}):([0-9a-fA-F]{4})$")
+_DEVICE_ONLY_RE = _LazyRe(r"^Device ([0-9a-fA-F]{4})$")
+_TRAILING_CODE_RE = _LazyRe(r"^(.*?)\s*\[([0-9a-fA-F]{2,4})\]$")
+_REV_RE = _LazyRe(r"\(rev ([0-9a-fA-F]{1,2})\)")
+_PROGIF_RE = _LazyRe(r"\(prog-if ([0-9a-fA-F]{1,2})")
+_MM_TOKEN_RE = _LazyRe(r'"([^"]*)"|(\S+)')
 
 
 def normalise_slot(text: str) -> str | None:
@@ -100,14 +123,18 @@ def slot_parts(slot: str) -> tuple[str, int, int, int] | None:
 # --------------------------------------------------------------------------------------------- data tables
 
 
-@dataclass(frozen=True)
 class _Vendor:
-    vendor_id: int
-    gpu_vendor: GpuVendor
-    kind: GpuKind | None  # fixed kind for every display device of this vendor (BMCs, hypervisors)
+    __slots__ = ("gpu_vendor", "kind", "vendor_id")
+
+    def __init__(self, vendor_id: int, gpu_vendor: GpuVendor, kind: GpuKind | None) -> None:
+        self.vendor_id = vendor_id
+        self.gpu_vendor = gpu_vendor
+        self.kind = kind  # fixed kind for every display device of this vendor (BMCs, hypervisors)
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
+    import csv  # only when a table is first needed
+
     with open(DATA_DIR / name, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(line for line in f if not line.startswith("#")))
 
@@ -312,23 +339,39 @@ def dump_sysfs_pci(root: Path, dest: Path) -> None:
 # ------------------------------------------------------------------------------------------------- lspci
 
 
-@dataclass
 class _Fn:
     """A PciFunction being assembled from lspci lines (mutable; frozen at the end)."""
 
-    slot: str
-    vendor_id: int | None = None
-    device_id: int | None = None
-    pci_class: int | None = None
-    class_name: str | None = None
-    vendor_name: str | None = None
-    device_name: str | None = None
-    subsystem_vendor_id: int | None = None
-    subsystem_device_id: int | None = None
-    revision: int | None = None
-    driver: str | None = None
-    prog_if: int | None = None
-    class16: int | None = None
+    __slots__ = (
+        "class16",
+        "class_name",
+        "device_id",
+        "device_name",
+        "driver",
+        "pci_class",
+        "prog_if",
+        "revision",
+        "slot",
+        "subsystem_device_id",
+        "subsystem_vendor_id",
+        "vendor_id",
+        "vendor_name",
+    )
+
+    def __init__(self, slot: str) -> None:
+        self.slot = slot
+        self.vendor_id: int | None = None
+        self.device_id: int | None = None
+        self.pci_class: int | None = None
+        self.class_name: str | None = None
+        self.vendor_name: str | None = None
+        self.device_name: str | None = None
+        self.subsystem_vendor_id: int | None = None
+        self.subsystem_device_id: int | None = None
+        self.revision: int | None = None
+        self.driver: str | None = None
+        self.prog_if: int | None = None
+        self.class16: int | None = None
 
 
 def _hex(text: str) -> int | None:
@@ -540,9 +583,9 @@ def parse_lspci(text: str) -> list[PciFunction]:
 
 
 def _merge(old: _Fn, new: _Fn) -> _Fn:
-    for f in fields(_Fn):
-        if getattr(old, f.name) is None:
-            setattr(old, f.name, getattr(new, f.name))
+    for name in _Fn.__slots__:
+        if getattr(old, name) is None:
+            setattr(old, name, getattr(new, name))
     return old
 
 

@@ -25,7 +25,7 @@ CANDIDATES: tuple[str, ...] = (
     "usr/share/pci.ids.gz",
 )
 
-_VENDOR_LINE = re.compile(rb"\n[0-9a-fA-F]{4}  |\nC [0-9a-fA-F]{2}  ")
+_VENDOR_LINE = rb"\n[0-9a-fA-F]{4}  |\nC [0-9a-fA-F]{2}  "  # compiled on first lookup (re caches it)
 
 
 class PciIds:
@@ -72,7 +72,7 @@ class PciIds:
         if 0 <= vendor_id <= 0xFFFF:
             start = data.find(b"\n%04x  " % vendor_id)
             if start >= 0:
-                nxt = _VENDOR_LINE.search(data, start + 1)
+                nxt = re.compile(_VENDOR_LINE).search(data, start + 1)
                 block = (start, nxt.start() if nxt else len(data))
         self._vendor_cache[vendor_id] = block
         return block
