@@ -64,6 +64,15 @@ class CorePath:
 
 
 def _isa(cpu: Cpu) -> frozenset[str]:
+    if not cpu.isa and cpu.microarchitecture is not None:
+        # Flags not recorded (some lscpu outputs): assume everything the micro-architecture's rows need.
+        return frozenset(
+            f
+            for r in cpu_rates()
+            if r.microarchitecture == cpu.microarchitecture
+            for group in r.requires
+            for f in group
+        )
     flags = {f.lower() for f in cpu.isa}
     # Arm kernels name NEON "asimd" (arm64) or "neon" (arm32); treat them alike. bf16 on Arm is "bf16".
     if "neon" in flags:
@@ -115,13 +124,18 @@ class CoreCount:
 
 
 def _physical_cores(cpu: Cpu, cpus: tuple[int, ...]) -> int:
-    if cpu.smt_siblings:
-        usable = set(cpus)
+    usable = set(cpus)
+    covered = {c for group in cpu.smt_siblings for c in group}
+    if cpu.smt_siblings and usable <= covered:
         return sum(1 for group in cpu.smt_siblings if usable & set(group)) or len(cpus)
     if cpu.physical_cores and cpu.logical_cpus:
         per_core = max(1, cpu.logical_cpus // cpu.physical_cores)
         return max(1, -(-len(cpus) // per_core))
     return len(cpus)
+
+
+def _is_hybrid(uarch: str | None) -> bool:
+    return any(r.microarchitecture == uarch and r.role in ("P", "E") for r in cpu_rates())
 
 
 def count_cores(cpu: Cpu, cores: int | None = None) -> tuple[list[CoreCount], list[str]]:
@@ -145,6 +159,20 @@ def count_cores(cpu: Cpu, cores: int | None = None) -> tuple[list[CoreCount], li
         counts = [CoreCount("P", float(cpu.p_cores or 0)), CoreCount("E", float(cpu.e_cores or 0))]
         if len(usable) < cpu.logical_cpus:
             notes.append("hybrid core lists unknown: counted all P and E cores, not only the usable ones")
+    elif _is_hybrid(cpu.microarchitecture) and cpu.physical_cores and cpu.logical_cpus:
+        # A recording without the P/E split (a /proc/cpuinfo paste): on Intel hybrids only P-cores have SMT,
+        # so logical = 2P + E and physical = P + E.
+        p = cpu.logical_cpus - cpu.physical_cores
+        e = cpu.physical_cores - p
+        if p > 0 and e >= 0 and len(usable) == cpu.logical_cpus:
+            counts = [CoreCount("P", float(p)), CoreCount("E", float(e))]
+            notes.append(
+                f"P/E split not recorded: {p} P + {e} E from {cpu.physical_cores} cores / "
+                f"{cpu.logical_cpus} threads (only P-cores have SMT)"
+            )
+        else:
+            counts = [CoreCount("P", float(_physical_cores(cpu, tuple(usable))))]
+            notes.append("P/E split unknown: every core counted at the P-core rate (an upper bound)")
     else:
         counts = [CoreCount("all", float(_physical_cores(cpu, tuple(usable))))]
     total = sum(c.cores for c in counts)
@@ -201,12 +229,22 @@ def cpu_peak(
     measured_clock_mhz: float | None = None,
     measured_clock_source: str | None = None,
     measured_sources: Mapping[str, str] | None = None,
+    clock_mhz: float | None = None,
+    clock_source: str | None = None,
     device: str = "cpu",
 ) -> DevicePeak:
     """The dense peak of a CPU, per dtype. `measured_tflops` (best GEMM per dtype, this device) is a floor."""
     isa = _isa(cpu)
     counts, notes = count_cores(cpu, cores)
-    clock_mhz, clock_source, estimated, clock_notes = _clock(cpu, measured_clock_mhz, measured_clock_source)
+    if not cpu.isa:
+        notes.append("ISA flags not recorded: assumed the micro-architecture's documented paths")
+    if clock_mhz is not None:  # given by the caller (a spec sheet's boost clock for a recorded CPU)
+        clock_notes: list[str] = []
+        clock_source, estimated = clock_source or "given", False
+    else:
+        clock_mhz, clock_source, estimated, clock_notes = _clock(
+            cpu, measured_clock_mhz, measured_clock_source
+        )
     notes.extend(clock_notes)
     uarch = cpu.microarchitecture
     if uarch is None or not any(r.microarchitecture == uarch for r in cpu_rates()):
@@ -224,7 +262,7 @@ def cpu_peak(
         total = 0.0
         has_path = False
         for c in counts:
-            path = per_role[c.role][dtype]
+            path = per_role[c.role].get(dtype, CorePath(None, f"no {dtype} path", ""))
             if path.flop_per_cycle is None:
                 continue
             has_path = True
@@ -234,8 +272,8 @@ def cpu_peak(
             terms.append(f"{c.cores:g} {role}cores x {path.flop_per_cycle:g} {unit}/cycle ({path.path})")
         if not has_path:
             peaks[dtype] = None
-            first = next(iter(per_role.values()))[dtype]
-            dtype_sources[dtype] = first.path
+            first = next(iter(per_role.values())).get(dtype)
+            dtype_sources[dtype] = first.path if first else f"no {dtype} path"
             continue
         if clock_mhz is None:
             peaks[dtype] = None
