@@ -62,7 +62,11 @@ def test_run_mfu_tiny_payload() -> None:
     assert p["peak_tflops"] == 1000 and p["mfu"] == pytest.approx(p["achieved_tflops"] / 1000)
     assert p["matmul_ceiling_tflops"] > 0
     assert p["mfu_vs_ceiling"] == pytest.approx(p["achieved_tflops"] / p["matmul_ceiling_tflops"])
-    assert {g["label"] for g in p["model_gemms"]} >= {"model attn.qkv", "model lm_head"}
+    # every model GEMM is either measured or named as skipped (the sweep is time-bounded)
+    measured = {g["label"] for g in p["model_gemms"]}
+    for name in ("attn.qkv", "attn.proj", "mlp.fc", "mlp.proj", "lm_head"):
+        label = f"model {name}"
+        assert label in measured or any(label in n for n in p["ceiling"]["notes"]), label
     assert p["explanation"] == [] and p["suggestions"] == []
     json.dumps(p)  # plain JSON types only
 

@@ -248,7 +248,11 @@ def _parse_overrides_local(items: tuple[str, ...]) -> dict[str, float]:
 
 
 def lookup_peak(
-    device: str, system: Any, threads: int | None, overrides: tuple[str, ...] = ()
+    device: str,
+    system: Any,
+    threads: int | None,
+    overrides: tuple[str, ...] = (),
+    measured_tflops: dict[str, float] | None = None,
 ) -> tuple[PeakInfo | None, list[str]]:
     """The device's peak from hwbench.peaks (plus --peak-tflops overrides); never raises for a miss."""
     notes: list[str] = []
@@ -260,7 +264,13 @@ def lookup_peak(
     finder = getattr(peaks_mod, "peak_for_device", None)
     if finder is not None and system is not None:
         try:
-            hints: dict[str, Any] = {"threads": threads} if device == "cpu" and threads else {}
+            # hints for CPU peaks: the cores this run may use, and the measured GEMM rates (a floor
+            # for a computed peak: a CPU that turbos past its listed clock must not show > 100%)
+            hints: dict[str, Any] = {}
+            if device == "cpu" and threads:
+                hints["cores"] = threads
+            if device == "cpu" and measured_tflops:
+                hints["measured_tflops"] = dict(measured_tflops)
             try:
                 peak_obj = finder(device, system, **hints)
             except TypeError:
@@ -479,7 +489,8 @@ def run_mfu(
         warnings.append("interrupted: figures are from what was measured before Ctrl-C")
     # 3. the three denominators
     say("peaks", None)
-    run.peak, notes = lookup_peak(device, system, opts.threads, opts.peak_overrides)
+    measured = {dt: p.tflops for dt, p in run.ceiling.best.items()} if run.ceiling else None
+    run.peak, notes = lookup_peak(device, system, opts.threads, opts.peak_overrides, measured)
     warnings.extend(notes)
     _finish(run)
     run.elapsed_s = time.perf_counter() - t_start

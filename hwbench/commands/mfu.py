@@ -21,6 +21,8 @@ import typer
 from hwbench.errors import HwbenchError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from hwbench.bench.mfu import MfuRun, PhaseFn
 
 
@@ -127,10 +129,16 @@ def run_command(
         advice = None
         if advise and run.step is not None and not run.interrupted:
             phase("explaining the gap (reporter)", None)
-            advice = _advise(run)
+            # the experiments get what is left of the run's time goal (60 s, --quick 20 s)
+            budget_s = max(4.0, (18.0 if run.options.quick else 55.0) - run.elapsed_s)
+            advice = _advise(run, budget_s, lambda what: phase(what, None))
             if advice is not None:
-                payload["explanation"] = list(_field(advice, "explanation") or [])
-                payload["suggestions"] = list(_field(advice, "suggestions") or [])
+                to_json = getattr(advice, "to_json", None)
+                if callable(to_json):
+                    payload.update(to_json())
+                else:
+                    payload["explanation"] = list(_field(advice, "explanation") or [])
+                    payload["suggestions"] = list(_field(advice, "suggestions") or [])
     doc = jsonout.document("mfu", payload)
     rc = 130 if run.interrupted and run.step is None else 0
     return doc, rc, run, advice
@@ -155,7 +163,7 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _advise(run: MfuRun) -> Any:
+def _advise(run: MfuRun, budget_s: float, progress: Any) -> Any:
     try:
         import hwbench.report as report
     except ImportError:
@@ -164,7 +172,10 @@ def _advise(run: MfuRun) -> Any:
     if advise is None:
         return None
     try:
-        return advise(run)
+        try:
+            return advise(run, system=run.system, budget_s=budget_s, progress=progress)
+        except TypeError:  # an older reporter without these keywords
+            return advise(run)
     except KeyboardInterrupt:
         return None
     except HwbenchError:
@@ -182,17 +193,25 @@ def _field(obj: Any, name: str) -> Any:
 
 
 def _save(path: Path, doc: dict[str, Any], run: Any, advice: Any) -> None:
+    """.json: the JSON document; .svg/.html: the terminal report (tables, advice) as rendered."""
+    suffix = path.suffix.lower()
     try:
-        import hwbench.report as report
-
-        saver = getattr(report, "save_report", None)
-    except ImportError:
-        saver = None
-    try:
-        if saver is not None:
-            saver(path, doc=doc, run=run, advice=advice)
-        else:
+        if suffix == ".json":
             path.write_text(json.dumps(doc, indent=2) + "\n")
+        elif suffix in (".svg", ".html"):
+            import io
+
+            from rich.console import Console
+
+            con = Console(record=True, width=120, file=io.StringIO(), force_terminal=True)
+            render(run, doc, advice, console=con)
+            text = con.export_svg(title="hwbench mfu") if suffix == ".svg" else con.export_html()
+            path.write_text(text, encoding="utf-8")
+        else:
+            raise HwbenchError(
+                f"cannot write a report as {suffix or 'a file without a suffix'}: {path}",
+                hint="use a .json, .svg or .html file name",
+            )
     except OSError as e:
         raise HwbenchError(f"cannot write report {path}: {e.strerror or e}") from e
     sys.stderr.write(f"report written to {path}\n")
@@ -243,12 +262,12 @@ def _pct(x: float | None) -> str:
     return f"{x * 100:.1f}%"
 
 
-def render(run: MfuRun, doc: dict[str, Any], advice: Any = None) -> None:
+def render(run: MfuRun, doc: dict[str, Any], advice: Any = None, console: Console | None = None) -> None:
     from rich.table import Table
 
     from hwbench.console import stdout
 
-    con = stdout()
+    con = console or stdout()
     cfg = run.config
     st = run.step
     head = (
@@ -334,7 +353,10 @@ def render(run: MfuRun, doc: dict[str, Any], advice: Any = None) -> None:
         except ImportError:
             renderer = None
         if renderer is not None:
-            renderer(advice)
+            try:
+                renderer(advice, con)
+            except TypeError:
+                renderer(advice)
         else:
             for line in doc.get("explanation", []):
                 con.print(f"- {line}")
