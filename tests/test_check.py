@@ -372,7 +372,7 @@ def test_toml_config_same_keys_and_flags_win(tmp_path: Path) -> None:
         "level = 'soak'\n",
         "pcie-full = 1\n",
         "[check]\nmin-gpus = 1\n[other]\nx = 1\n",
-        "max-spread-pct = 150\n",
+        "max-spread = 150\n",
         "device = 'tpu'\n",
     ],
 )

@@ -190,7 +190,14 @@ _KEYS: dict[str, Any] = {
     "strict": _bool,
     "max_regression_pct": _pct,
 }
-KEYS = tuple(k.replace("_", "-") for k in _KEYS)
+# Flags whose name leaves the unit out: the TOML key is the flag's name, as everywhere.
+_FLAG_NAMES = {
+    "max_spread": "max_spread_pct",
+    "min_busbw": "min_busbw_gbps",
+    "max_regression": "max_regression_pct",
+}
+_FLAG_OF = {v: k for k, v in _FLAG_NAMES.items()}
+KEYS = tuple(_FLAG_OF.get(k, k).replace("_", "-") for k in _KEYS)
 
 
 def _fail_type(key: str, value: Any, what: str) -> Any:
@@ -209,11 +216,11 @@ def from_mapping(values: Mapping[str, Any], where: str = "config") -> dict[str, 
     out: dict[str, Any] = {}
     for raw_key, value in values.items():
         key = raw_key.strip().replace("-", "_")
+        key = _FLAG_NAMES.get(key, key)
         if key not in _KEYS:
             raise InputError(f"{where}: unknown key {raw_key!r}", hint=f"known keys: {', '.join(KEYS)}")
-        out[key] = _KEYS[key](
-            f"{where}: {raw_key}" if where != "flags" else f"--{key.replace('_', '-')}", value
-        )
+        flag = _FLAG_OF.get(key, key).replace("_", "-")
+        out[key] = _KEYS[key](f"--{flag}" if where == "flags" else f"{where}: {raw_key}", value)
     return out
 
 
