@@ -1,0 +1,293 @@
+"""The GPU peak table (hwbench/peaks/data/gpus.csv) against cited datasheet figures, and its rules:
+dense everywhere, the GeForce FP32-accumulate rule, exact-name identification (L4 is never L40S)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hwbench.peaks import gpu_peak, identify, normalize_name
+from hwbench.peaks.gpu import arch_rates, gpu_table
+
+# (model row, dtype, figure as printed, printed "with sparsity"?, where it is printed)
+# A sparse figure must appear in the table halved; a dense one as is (within 0.6% for rounding).
+DATASHEET = [
+    (
+        "NVIDIA H100 SXM5",
+        "bf16",
+        1979,
+        True,
+        "NVIDIA H100 Tensor Core GPU datasheet, SXM column, BF16 Tensor Core*",
+    ),
+    ("NVIDIA H100 SXM5", "tf32", 989, True, "NVIDIA H100 datasheet, SXM column, TF32 Tensor Core*"),
+    ("NVIDIA H100 SXM5", "fp8", 3958, True, "NVIDIA H100 datasheet, SXM column, FP8 Tensor Core*"),
+    ("NVIDIA H100 SXM5", "fp32", 67, False, "NVIDIA H100 datasheet, SXM column, FP32"),
+    ("NVIDIA H100 SXM5", "fp64", 67, False, "NVIDIA H100 datasheet, SXM column, FP64 Tensor Core"),
+    ("NVIDIA H100 PCIe", "bf16", 1513, True, "NVIDIA H100 datasheet, PCIe column, BF16 Tensor Core*"),
+    ("NVIDIA H100 PCIe", "fp32", 51, False, "NVIDIA H100 datasheet, PCIe column, FP32"),
+    ("NVIDIA H100 NVL", "bf16", 1671, True, "NVIDIA H100 datasheet (2024), H100 NVL column, BF16*"),
+    ("NVIDIA H200 SXM", "bf16", 1979, True, "NVIDIA H200 datasheet, H200 SXM column, BF16*"),
+    ("NVIDIA H200 NVL", "fp8", 3341, True, "NVIDIA H200 datasheet, H200 NVL column, FP8*"),
+    ("NVIDIA A100 SXM4 80GB", "bf16", 624, True, "NVIDIA A100 datasheet, BF16 Tensor Core 312 | 624*"),
+    ("NVIDIA A100 SXM4 80GB", "tf32", 156, False, "NVIDIA A100 datasheet, TF32 Tensor Core 156 | 312*"),
+    ("NVIDIA A100 SXM4 40GB", "fp64", 19.5, False, "NVIDIA A100 datasheet, FP64 Tensor Core"),
+    ("NVIDIA A100 PCIe 80GB", "int8", 1248, True, "NVIDIA A100 datasheet, INT8 Tensor Core 624 | 1248*"),
+    ("NVIDIA A10", "bf16", 125, False, "NVIDIA A10 datasheet, BF16 Tensor Core 125 | 250*"),
+    ("NVIDIA A30", "bf16", 165, False, "NVIDIA A30 datasheet, BF16 Tensor Core 165 | 330*"),
+    ("NVIDIA A40", "bf16", 149.7, False, "NVIDIA A40 datasheet, Peak BF16 Tensor TFLOPS 149.7 | 299.4*"),
+    ("NVIDIA A40", "tf32", 74.8, False, "NVIDIA A40 datasheet, Peak TF32 Tensor 74.8 | 149.6*"),
+    ("NVIDIA L4", "bf16", 242, True, "NVIDIA L4 datasheet, BF16 Tensor Core 242*"),
+    ("NVIDIA L4", "fp8", 485, True, "NVIDIA L4 datasheet, FP8 Tensor Core 485*"),
+    ("NVIDIA L40", "bf16", 362.1, True, "NVIDIA L40 datasheet, BF16 181.05 | 362.1*"),
+    ("NVIDIA L40S", "bf16", 733, True, "NVIDIA L40S datasheet, BF16 Tensor Core 733*"),
+    ("NVIDIA L40S", "fp32", 91.6, False, "NVIDIA L40S datasheet, FP32"),
+    ("NVIDIA T4", "fp16", 65, False, "NVIDIA T4 datasheet, Mixed Precision (FP16/FP32) 65"),
+    ("NVIDIA T4", "int8", 130, False, "NVIDIA T4 datasheet, INT8 130 TOPS"),
+    ("NVIDIA V100 SXM2", "fp16", 125, False, "NVIDIA V100 datasheet, SXM2 Tensor Performance 125"),
+    ("NVIDIA B200", "bf16", 4500, True, "NVIDIA Blackwell datasheet, HGX B200 per GPU FP16/BF16 4.5 PF*"),
+    ("NVIDIA GB200", "bf16", 5000, True, "NVIDIA GB200 NVL72 datasheet, per GPU FP16/BF16 5 PF*"),
+    ("NVIDIA RTX 6000 Ada Generation", "fp8", 1457.0, True, "RTX 6000 Ada datasheet, Tensor Perf 1457.0*"),
+    ("NVIDIA RTX A6000", "fp16", 309.7, True, "RTX A6000 datasheet, Tensor Performance 309.7*"),
+    (
+        "NVIDIA GeForce RTX 4090",
+        "bf16",
+        165.2,
+        False,
+        "Ada whitepaper appendix, RTX 4090, FP16/BF16 FP32-acc",
+    ),
+    ("NVIDIA GeForce RTX 4090", "fp32", 82.6, False, "Ada whitepaper appendix, RTX 4090, Peak FP32 TFLOPS"),
+    ("NVIDIA GeForce RTX 4070 Ti", "bf16", 80.2, False, "Ada whitepaper appendix, RTX 4080 12GB (= 4070 Ti)"),
+    ("NVIDIA GeForce RTX 3090", "fp16", 71, False, "Ampere GA102 whitepaper, RTX 3090, FP16 Tensor FP32-acc"),
+    (
+        "NVIDIA GeForce RTX 2080 Ti",
+        "fp16",
+        53.8,
+        False,
+        "Turing whitepaper, RTX 2080 Ti, FP16 Tensor FP32-acc",
+    ),
+    ("NVIDIA GeForce RTX 5090", "fp32", 104.8, False, "RTX Blackwell whitepaper appendix, RTX 5090 FP32"),
+    ("AMD Instinct MI300X", "bf16", 1307.4, False, "AMD Instinct MI300X datasheet, Peak BF16 1307.4"),
+    ("AMD Instinct MI300X", "fp8", 5229.8, True, "AMD Instinct MI300X datasheet, Peak FP8 with sparsity"),
+    ("AMD Instinct MI210", "bf16", 181, False, "AMD Instinct MI210 datasheet, Peak BF16 181"),
+    ("AMD Instinct MI250X (per GCD)", "bf16", 383 / 2, False, "AMD MI250X datasheet 383 (OAM), per GCD"),
+    ("AMD Radeon RX 7900 XTX", "fp16", 122.8, False, "AMD RX 7900 XTX product page, Peak Half Precision"),
+    ("Apple M1 Max GPU (32-core)", "fp32", 10.4, False, "Apple M1 Pro/Max press release, 10.4 TFLOPS"),
+]
+
+ROWS = {r.model: r for r in gpu_table()}
+
+
+def test_enough_citations() -> None:
+    assert len(DATASHEET) >= 25
+    assert len({(m, d) for m, d, *_ in DATASHEET}) == len(DATASHEET)
+
+
+@pytest.mark.parametrize(("model", "dtype", "figure", "sparse", "where"), DATASHEET)
+def test_table_matches_datasheet_dense(
+    model: str, dtype: str, figure: float, sparse: bool, where: str
+) -> None:
+    dense = figure / 2 if sparse else figure
+    value = ROWS[model].peaks[dtype]
+    assert value is not None, where
+    assert value == pytest.approx(dense, rel=0.006), f"{model} {dtype}: table {value}, {where} -> {dense}"
+    # Dense everywhere: never the 2:4-sparse figure (H100 bf16 is 989.4, never 1979).
+    assert value < 1.2 * dense
+
+
+def test_every_row_has_a_source_and_sane_units() -> None:
+    for r in gpu_table():
+        assert r.source, r.model
+        assert r.peaks["fp32"] is not None and r.peaks["fp32"] > 0, r.model
+        assert r.vendor in ("nvidia", "amd", "intel", "apple")
+
+
+def test_dense_ratios_hold_on_every_row() -> None:
+    """The tensor rates of one GPU stand in fixed ratios: tf32 = bf16/2, fp8 = 2 x bf16, fp16 = bf16. A
+    sparse figure slipped into one column breaks them."""
+    for r in gpu_table():
+        p = r.peaks
+        if p["bf16"] is not None and p["tf32"] is not None:
+            assert p["tf32"] == pytest.approx(p["bf16"] / 2, rel=0.03), r.model
+        if p["bf16"] is not None and p["fp8"] is not None:
+            assert p["fp8"] == pytest.approx(2 * p["bf16"], rel=0.01), r.model
+        if p["bf16"] is not None:
+            assert p["fp16"] == pytest.approx(p["bf16"], rel=0.001), r.model
+
+
+def test_geforce_rule_bf16_is_the_fp32_accumulate_rate() -> None:
+    geforce = [r for r in gpu_table() if r.consumer and r.vendor == "nvidia"]
+    assert len(geforce) >= 15
+    for r in geforce:
+        assert r.fp16_acc16 is not None, r.model
+        assert r.peaks["fp16"] == pytest.approx(r.fp16_acc16 / 2, rel=0.01), r.model
+        if r.peaks["bf16"] is not None:
+            assert r.peaks["bf16"] == pytest.approx(r.fp16_acc16 / 2, rel=0.01), r.model
+    # the motivating user's card: 80.2, not 160.4; and the 4090: 165.2, not 330.3
+    assert gpu_peak("NVIDIA GeForce RTX 4070 Ti").peaks_tflops["bf16"] == 80.2  # type: ignore[union-attr]
+    assert gpu_peak("NVIDIA GeForce RTX 4090").peaks_tflops["bf16"] == 165.2  # type: ignore[union-attr]
+
+
+def test_no_bf16_before_ampere() -> None:
+    for name in ("Tesla T4", "Tesla V100-SXM2-16GB", "NVIDIA GeForce RTX 2080 Ti"):
+        p = gpu_peak(name)
+        assert p is not None and p.peaks_tflops["bf16"] is None and p.peaks_tflops["tf32"] is None
+
+
+def test_arch_rates_rederive_their_rows() -> None:
+    """Each per-SM rate used for estimates reproduces the datasheet row it was derived from."""
+    for rate in arch_rates():
+        model = rate.derived_from.split(" (")[0]
+        row = ROWS[model]
+        assert row.units is not None and row.clock_mhz is not None
+        for dtype, per in rate.per_unit.items():
+            table = row.peaks[dtype]
+            if per is None or table is None or (dtype == "fp64" and per <= 8):
+                continue  # fp64 on consumer parts is computed, not a datasheet figure
+            est = row.units * per * row.clock_mhz * 1e6 / 1e12
+            tol = 0.12 if model in ("NVIDIA B200", "NVIDIA H100 SXM5") and dtype in ("fp32", "fp64") else 0.03
+            assert est == pytest.approx(table, rel=tol), (model, dtype, est, table)
+
+
+# --------------------------------------------------------------------------------------------- names
+@pytest.mark.parametrize(
+    ("printed", "model"),
+    [
+        ("NVIDIA H100 80GB HBM3", "NVIDIA H100 SXM5"),  # what nvidia-smi prints for the SXM part
+        ("NVIDIA H100 PCIe", "NVIDIA H100 PCIe"),
+        ("NVIDIA H100 NVL", "NVIDIA H100 NVL"),
+        ("Tesla T4", "NVIDIA T4"),
+        ("NVIDIA A100-SXM4-40GB", "NVIDIA A100 SXM4 40GB"),
+        ("NVIDIA A100-SXM4-80GB", "NVIDIA A100 SXM4 80GB"),
+        ("NVIDIA A100 80GB PCIe", "NVIDIA A100 PCIe 80GB"),
+        ("NVIDIA A100-PCIE-40GB", "NVIDIA A100 PCIe 40GB"),
+        ("NVIDIA GeForce RTX 4090", "NVIDIA GeForce RTX 4090"),
+        ("NVIDIA GeForce RTX 4090 D", "NVIDIA GeForce RTX 4090 D"),
+        ("NVIDIA GeForce RTX 4070 Laptop GPU", "NVIDIA GeForce RTX 4070 Laptop GPU"),
+        ("NVIDIA L4", "NVIDIA L4"),
+        ("NVIDIA L40", "NVIDIA L40"),
+        ("NVIDIA L40S", "NVIDIA L40S"),
+        ("NVIDIA A10", "NVIDIA A10"),
+        ("NVIDIA A10G", "NVIDIA A10G"),
+        ("Tesla V100-SXM2-32GB", "NVIDIA V100 SXM2"),
+        ("NVIDIA RTX 6000 Ada Generation", "NVIDIA RTX 6000 Ada Generation"),
+        ("AMD Instinct MI300X", "AMD Instinct MI300X"),
+        ("Radeon RX 7900 XTX", "AMD Radeon RX 7900 XTX"),
+        ("Intel(R) Data Center GPU Max 1550", "Intel Data Center GPU Max 1550"),
+        ("Intel(R) Arc(TM) A770 Graphics", "Intel Arc A770"),
+        ("nvidia geforce rtx 4070 ti", "NVIDIA GeForce RTX 4070 Ti"),  # case and spacing do not matter
+        ("RTX 4070 Ti", "NVIDIA GeForce RTX 4070 Ti"),
+    ],
+)
+def test_names_nvml_and_torch_print(printed: str, model: str) -> None:
+    lookup = identify(printed)
+    assert lookup.row is not None, lookup.reason
+    assert lookup.row.model == model
+
+
+def test_l4_never_catches_l40s() -> None:
+    assert identify("NVIDIA L4").row.model == "NVIDIA L4"  # type: ignore[union-attr]
+    assert identify("NVIDIA L40S").row.model == "NVIDIA L40S"  # type: ignore[union-attr]
+    assert identify("NVIDIA L40").row.model == "NVIDIA L40"  # type: ignore[union-attr]
+    l4, l40s = gpu_peak("NVIDIA L4"), gpu_peak("NVIDIA L40S")
+    assert l4 is not None and l40s is not None
+    assert l4.peaks_tflops["bf16"] == 121 and l40s.peaks_tflops["bf16"] == 366.5
+    assert identify("NVIDIA L4 something").row is None  # whole names only
+
+
+def test_h100_variants_by_device_id_when_the_name_is_ambiguous() -> None:
+    amb = identify("H100")
+    assert amb.row is None and amb.reason is not None and "ambiguous" in amb.reason
+    assert identify("H100", device_id=0x2330).row.model == "NVIDIA H100 SXM5"  # type: ignore[union-attr]
+    assert identify("H100", device_id=0x2331).row.model == "NVIDIA H100 PCIe"  # type: ignore[union-attr]
+    assert identify("H100", device_id=0x2321).row.model == "NVIDIA H100 NVL"  # type: ignore[union-attr]
+    assert identify(None, device_id=0x2330, vendor_id=0x10DE).row.model == "NVIDIA H100 SXM5"  # type: ignore[union-attr]
+
+
+def test_4090_vs_4090d_by_name_and_device_id() -> None:
+    assert gpu_peak("NVIDIA GeForce RTX 4090").peaks_tflops["bf16"] == 165.2  # type: ignore[union-attr]
+    assert gpu_peak("NVIDIA GeForce RTX 4090 D").peaks_tflops["bf16"] == 147.1  # type: ignore[union-attr]
+    assert identify(None, device_id=0x2684).row.model == "NVIDIA GeForce RTX 4090"  # type: ignore[union-attr]
+    assert identify(None, device_id=0x2685).row.model == "NVIDIA GeForce RTX 4090 D"  # type: ignore[union-attr]
+    # the SM count NVML/torch report settles a name that lost its suffix
+    assert identify("RTX 4090", sm_count=114).row.model == "NVIDIA GeForce RTX 4090"  # type: ignore[union-attr]
+
+
+def test_mi250x_vs_mi250_by_cu_count() -> None:
+    assert identify("AMD Instinct MI250X/MI250").row is None
+    assert identify("AMD Instinct MI250X/MI250", sm_count=110).row.model == "AMD Instinct MI250X (per GCD)"  # type: ignore[union-attr]
+    assert identify("AMD Instinct MI250X/MI250", sm_count=104).row.model == "AMD Instinct MI250 (per GCD)"  # type: ignore[union-attr]
+
+
+def test_compute_capability_contradiction_rejects_the_row() -> None:
+    assert identify("NVIDIA H100 PCIe", compute_capability=(8, 0)).row is None
+
+
+def test_binned_part_scales_by_units_and_says_estimated() -> None:
+    p = gpu_peak("Apple M1", sm_count=7)
+    assert p is not None and p.estimated
+    assert p.peaks_tflops["fp32"] == pytest.approx(2.6 * 7 / 8)
+
+
+def test_unknown_name_is_none_never_an_a100_default() -> None:
+    assert gpu_peak("NVIDIA Made Up 9000") is None
+    assert gpu_peak("Intel(R) Iris(R) Xe Graphics") is None
+
+
+def test_unknown_name_estimated_from_sm_count_cc_and_clock() -> None:
+    p = gpu_peak(
+        "NVIDIA Future GPU", sm_count=132, compute_capability=(9, 0), clock_mhz=1830, vendor="nvidia"
+    )
+    assert p is not None and p.estimated
+    assert p.peaks_tflops["bf16"] == pytest.approx(989.4, rel=0.01)
+    assert "132" in p.source and "1830 MHz" in p.source
+    g = gpu_peak(
+        "NVIDIA GeForce RTX 4075", sm_count=60, compute_capability=(8, 9), clock_mhz=2610, vendor="nvidia"
+    )
+    assert g is not None and g.peaks_tflops["bf16"] == pytest.approx(80.2, rel=0.01)  # GeForce half rate
+    # no clock, no estimate
+    assert gpu_peak("NVIDIA Future GPU", sm_count=132, compute_capability=(9, 0), vendor="nvidia") is None
+
+
+def test_name_keys_collide_only_where_meant_to() -> None:
+    from hwbench.peaks.gpu import _name_index
+
+    ambiguous = {k for k, rows in _name_index().items() if len(rows) > 1}
+    assert ambiguous == {
+        "h100",
+        "a100",
+        "a100 40gb",
+        "a100 80gb",
+        "a100 pcie",
+        "v100",
+        "amd instinct mi250x mi250",
+        "instinct mi250x mi250",
+    }
+
+
+def test_pci_ids_are_unique_except_shared_dies() -> None:
+    seen: dict[tuple[int, int], str] = {}
+    for r in gpu_table():
+        for pid in r.pci_ids:
+            if pid in seen:
+                assert pid == (0x1002, 0x740C), (pid, seen[pid], r.model)  # MI250X and MI250 share 740c
+            seen[pid] = r.model
+
+
+@given(st.text(max_size=40))
+def test_identification_is_whole_name_only(text: str) -> None:
+    lookup = identify(text)
+    if lookup.row is not None:
+        keys = {normalize_name(n) for n in (lookup.row.model, *lookup.row.names, *lookup.row.aliases)}
+        n = normalize_name(text)
+        assert n in keys or n.partition(" ")[2] in keys
+
+
+@given(st.sampled_from([r for r in gpu_table() if r.names]), st.booleans(), st.booleans())
+def test_case_and_separators_do_not_matter(row: object, upper: bool, dashes: bool) -> None:
+    name = row.names[0]  # type: ignore[attr-defined]
+    variant = name.upper() if upper else name.lower()
+    if dashes:
+        variant = variant.replace(" ", "-")
+    found = identify(variant, sm_count=row.units)  # type: ignore[attr-defined]
+    assert found.row is row
