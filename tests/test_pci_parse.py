@@ -387,3 +387,28 @@ def test_pci_ids_gz_and_missing(tmp_path: Path) -> None:
     (dest.parent / "hwdata").mkdir()
     (dest.parent / "hwdata" / "pci.ids").mkdir()  # a directory is not a pci.ids
     assert PciIds.find(tmp_path) is None
+
+
+# ------------------------------------------------------------------- datacenter accelerators (records)
+
+
+def test_instinct_and_other_accelerators_from_recorded_ids() -> None:
+    """Ids and classes as recorded in public reports (JSON from GPU-discovery tools, not lspci text).
+
+    MI325X: apache/cloudstack#11701 (05:00.0 1002:74a5 "Processing accelerators [1200]", driver amdgpu).
+    MI50/MI60: akash-network/provider-configs#40 (84:00.0 1002:66a1 class 03 subclass 80, driver amdgpu).
+    ASPEED: akash-network/provider-configs#7 (12:00.0 1a03:2000 class 03 subclass 00, driver ast).
+    A Habana Gaudi (vendor 1da3) is also class 1200 but not a GPU: only AMD's 1200 devices are taken.
+    """
+    fns = [
+        PciFunction("0000:05:00.0", 0x1002, 0x74A5, 0x120000, driver="amdgpu"),
+        PciFunction("0000:84:00.0", 0x1002, 0x66A1, 0x038000, driver="amdgpu"),
+        PciFunction("0000:12:00.0", 0x1A03, 0x2000, 0x030000, driver="ast"),
+        PciFunction("0000:33:00.0", 0x1DA3, 0x1020, 0x120000, driver="habanalabs"),
+    ]
+    got = {g.pci_slot: (g.vendor, g.kind, g.pci_class) for g in classify_gpus(fns)}
+    assert got == {
+        "0000:05:00.0": ("amd", "discrete", "0x120000"),
+        "0000:84:00.0": ("amd", "discrete", "0x038000"),
+        "0000:12:00.0": ("aspeed", "bmc", "0x030000"),
+    }

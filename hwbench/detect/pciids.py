@@ -34,7 +34,7 @@ class PciIds:
     def __init__(self, path: Path, data: bytes | None = None) -> None:
         self.path = path
         self._data = data
-        self._vendor_cache: dict[int, tuple[int, int] | None] = {}
+        self._vendor_cache: dict[int, int | None] = {}
 
     @classmethod
     def find(cls, root: Path = Path("/")) -> PciIds | None:
@@ -63,40 +63,49 @@ class PciIds:
             self._data = b"\n" + raw
         return self._data
 
-    def _vendor_block(self, vendor_id: int) -> tuple[int, int] | None:
-        """(start, end) offsets of the vendor line and its device lines."""
+    def _vendor_start(self, vendor_id: int) -> int | None:
+        """Offset of the vendor's line (its leading newline), or None."""
         if vendor_id in self._vendor_cache:
             return self._vendor_cache[vendor_id]
-        data = self._bytes()
-        block: tuple[int, int] | None = None
+        start: int | None = None
         if 0 <= vendor_id <= 0xFFFF:
-            start = data.find(b"\n%04x  " % vendor_id)
-            if start >= 0:
-                nxt = re.compile(_VENDOR_LINE).search(data, start + 1)
-                block = (start, nxt.start() if nxt else len(data))
-        self._vendor_cache[vendor_id] = block
-        return block
+            pos = self._bytes().find(b"\n%04x  " % vendor_id)
+            start = pos if pos >= 0 else None
+        self._vendor_cache[vendor_id] = start
+        return start
+
+    def _same_block(self, start: int, end: int) -> bool:
+        """No vendor line (nor the class section) between start and end.
+
+        Inside a vendor block every line starts with a tab or '#': counting newlines at C speed is exact
+        and ~100x faster than scanning the block with a regex; only when the counts disagree (a blank line,
+        or really another vendor) does the regex decide.
+        """
+        data = self._bytes()
+        lines = data.count(b"\n", start + 1, end)
+        if lines == data.count(b"\n\t", start + 1, end) + data.count(b"\n#", start + 1, end):
+            return True
+        return re.compile(_VENDOR_LINE).search(data, start + 1, end) is None
 
     def vendor_name(self, vendor_id: int) -> str | None:
-        block = self._vendor_block(vendor_id)
-        if block is None:
+        start = self._vendor_start(vendor_id)
+        if start is None:
             return None
         data = self._bytes()
-        start = block[0] + 7  # b"\nvvvv  "
-        end = data.find(b"\n", start)
-        return _decode(data[start : end if end >= 0 else len(data)])
+        end = data.find(b"\n", start + 7)  # b"\nvvvv  "
+        return _decode(data[start + 7 : end if end >= 0 else len(data)])
 
     def device_name(self, vendor_id: int, device_id: int) -> str | None:
-        block = self._vendor_block(vendor_id)
-        if block is None or not 0 <= device_id <= 0xFFFF:
+        start = self._vendor_start(vendor_id)
+        if start is None or not 0 <= device_id <= 0xFFFF:
             return None
         data = self._bytes()
-        pos = data.find(b"\n\t%04x  " % device_id, block[0], block[1])
-        if pos < 0:
+        # The first such line after the vendor's is either in its block or past it (then none is in it).
+        pos = data.find(b"\n\t%04x  " % device_id, start + 1)
+        if pos < 0 or not self._same_block(start, pos):
             return None
-        start = pos + 8  # b"\n\tdddd  "
-        end = data.find(b"\n", start)
-        return _decode(data[start : end if end >= 0 else len(data)])
+        end = data.find(b"\n", pos + 8)  # b"\n\tdddd  "
+        return _decode(data[pos + 8 : end if end >= 0 else len(data)])
 
 
 def _decode(raw: bytes) -> str | None:
