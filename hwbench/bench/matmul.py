@@ -377,9 +377,10 @@ def torch_gemm(
     tdt = torch_dtype(dtype)
     elt = torch.tensor([], dtype=tdt).element_size()
     nbuf = _n_buffers((m * k + k * n) * elt, device)
-    gen = torch.Generator(device="cpu").manual_seed(0)
-    a_s = [torch.randn(m, k, generator=gen).to(device=device, dtype=tdt) for _ in range(nbuf)]
-    b_s = [torch.randn(k, n, generator=gen).to(device=device, dtype=tdt) for _ in range(nbuf)]
+    # randn made on the device itself (a CPU randn of 8192^2 then a copy costs seconds per buffer)
+    gen = torch.Generator(device=device).manual_seed(0)
+    a_s = [torch.randn(m, k, generator=gen, device=device, dtype=tdt) for _ in range(nbuf)]
+    b_s = [torch.randn(k, n, generator=gen, device=device, dtype=tdt) for _ in range(nbuf)]
     out = torch.empty(m, n, device=device, dtype=tdt)
 
     def call(i: int) -> None:

@@ -326,17 +326,22 @@ def render(run: MfuRun, doc: dict[str, Any], advice: Any = None, console: Consol
         g = Table(title="GEMM ceiling (median TFLOP/s, min-max)", title_justify="left")
         for col in ("library", "dtype", "shape", "TFLOP/s", "min-max", "IQR"):
             g.add_column(col)
+        legend: dict[str, str] = {}
         for p in sorted(run.ceiling.points, key=lambda p: (p.dtype, p.library, p.m * p.n * p.k)):
             best = run.ceiling.best.get(p.dtype) is p
+            short = p.library.split(" ", 1)[0]
+            if legend.setdefault(short, p.library) != p.library:
+                short = p.library  # two builds of one library: show both in full
             g.add_row(
-                p.library,
+                short,
                 p.dtype,
-                f"{p.label} ({p.shape})",
+                p.label if p.label.startswith("square") else f"{p.label[6:]} {p.m}x{p.k}@{p.k}x{p.n}",
                 f"[bold]{p.tflops:.3g}[/bold]" if best else f"{p.tflops:.3g}",
                 f"{p.tflops_min:.3g}-{p.tflops_max:.3g}",
                 f"{p.timing.spread_pct:.0f}%",
             )
         con.print(g)
+        con.print("; ".join(f"{k} = {v}" for k, v in legend.items()))
         if run.ceiling.env_overrides:
             con.print(
                 "BLAS environment: " + ", ".join(f"{k}={v}" for k, v in run.ceiling.env_overrides.items())
