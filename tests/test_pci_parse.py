@@ -412,3 +412,22 @@ def test_instinct_and_other_accelerators_from_recorded_ids() -> None:
         "0000:84:00.0": ("amd", "discrete", "0x038000"),
         "0000:12:00.0": ("aspeed", "bmc", "0x030000"),
     }
+
+
+@pytest.mark.parametrize(
+    ("vendor_id", "device_id", "vendor", "kind"),
+    [  # hypervisor and BMC display devices, ids as pci.ids (pciutils/pciids@c1c12547) names them
+        (0x15AD, 0x0405, "virtual", "virtual"),  # VMware SVGA II Adapter
+        (0x1414, 0x5353, "virtual", "virtual"),  # Microsoft Corporation Hyper-V virtual VGA
+        (0x80EE, 0xBEEF, "virtual", "virtual"),  # InnoTek VirtualBox Graphics Adapter
+        (0x1B36, 0x0100, "virtual", "virtual"),  # Red Hat QXL paravirtual graphic card
+        (0x1AB8, 0x4005, "virtual", "virtual"),  # Parallels Accelerated Virtual Video Adapter
+        (0x1AF4, 0x1050, "virtual", "virtual"),  # Red Hat Virtio 1.0 GPU
+        (0x1013, 0x00B8, "virtual", "virtual"),  # Cirrus Logic GD 5446 (QEMU's emulation)
+        (0x102B, 0x0536, "matrox", "bmc"),  # Integrated Matrox G200eW3 Graphics Controller
+        (0x1A03, 0x2000, "aspeed", "bmc"),  # ASPEED Graphics Family
+    ],
+)
+def test_hypervisor_and_bmc_displays_by_id(vendor_id: int, device_id: int, vendor: str, kind: str) -> None:
+    (gpu,) = classify_gpus([PciFunction("0000:00:02.0", vendor_id, device_id, 0x030000)])
+    assert (gpu.vendor, gpu.kind) == (vendor, kind)  # at the Intel iGPU slot: the vendor id decides
