@@ -110,6 +110,8 @@ def detect_system(
             from hwbench.detect.cpu import read_cpu
 
             cpu = read_cpu(root)
+        except OSError:
+            warnings.append(f"no CPU information: {root / 'proc/cpuinfo'} unreadable")
         except Exception as e:
             warnings.append(f"no CPU information: {_short(e)}")
 
@@ -120,6 +122,8 @@ def detect_system(
             from hwbench.detect.memory import read_memory
 
             memory = read_memory(root)
+        except OSError:
+            warnings.append(f"no memory information: {root / 'proc/meminfo'} unreadable")
         except Exception as e:
             warnings.append(f"no memory information: {_short(e)}")
 

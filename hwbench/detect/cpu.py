@@ -407,8 +407,10 @@ def _lscpu_lines(text: str) -> list[tuple[str, str]]:
     """
     out: list[tuple[str, str]] = []
     col = -1
+    trailing_space = False  # a wrapped line that ended in a space ended a word
     for raw in text.splitlines():
         line = raw.replace("\u00a0", " ").rstrip()
+        ended_in_space, trailing_space = trailing_space, raw[-1:].isspace()
         stripped = line.lstrip()
         while stripped.startswith(">"):
             stripped = stripped[1:].lstrip()
@@ -421,7 +423,7 @@ def _lscpu_lines(text: str) -> list[tuple[str, str]]:
             continue
         if out and col >= 0 and stripped and not has_colon:
             indent = len(line) - len(stripped)
-            sep = "" if indent <= col else " "
+            sep = "" if indent <= col and not ended_in_space else " "
             label, value = out[-1]
             out[-1] = (label, value + sep + stripped)
         else:
@@ -439,7 +441,14 @@ def _lscpu_fields(text: str) -> dict[str, str]:
             toks = value.split()
             if len(toks) > 15 and ("fpu" in toks or "fp" in toks or "asimd" in toks):
                 canon = "flags"
-            elif value in _X86_VENDORS or value in {"ARM", "Apple", "Ampere", "HiSilicon", "Qualcomm", "NVIDIA"}:
+            elif value in _X86_VENDORS or value in {
+                "ARM",
+                "Apple",
+                "Ampere",
+                "HiSilicon",
+                "Qualcomm",
+                "NVIDIA",
+            }:
                 canon = "vendor id"
             elif value in {"x86_64", "aarch64", "i686", "armv7l", "riscv64", "ppc64le", "s390x"}:
                 canon = "architecture"

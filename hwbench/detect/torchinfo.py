@@ -240,14 +240,15 @@ def read_torch_info(
                     f"{g.name} is an AMD {what} GPU: PyTorch can use it only through a ROCm build (Linux)"
                 )
     for g in intel:
+        label = g.name if not re.fullmatch(r"[0-9a-f?]{4}:[0-9a-f?]{4}", g.name) else f"Intel GPU {g.name}"
         if build == "xpu":
             if "xpu" not in usable:
                 usable.append("xpu")
-            msgs.append(f"{g.name}: usable through this XPU build if Intel's GPU driver supports it")
+            msgs.append(f"{label}: usable through this XPU build if Intel's GPU driver supports it")
         elif g.kind == "integrated":
-            msgs.append(f"{g.name} is integrated: PyTorch can use it only through an XPU build")
+            msgs.append(f"{label} is integrated: PyTorch can use it only through an XPU build")
         else:
-            msgs.append(f"{g.name} is an Intel discrete GPU: PyTorch can use it only through an XPU build")
+            msgs.append(f"{label} is an Intel discrete GPU: PyTorch can use it only through an XPU build")
     if build == "mps" and meta.system == "darwin":
         usable.append("mps")
     if usable == ["cpu"]:
