@@ -1,9 +1,10 @@
 """Fleet mode end to end under torchrun with gloo: 2 ranks on this machine's CPUs.
 
-Kept few and short (each launches torchrun and two Python processes that import torch): a comm
-sweep with the DDP step (init, store check-ins, gather to rank 0, one document on stdout), a killed
-rank and a stalled rank ending the job in time. The `mfu` path through the same hooks is the
-recorded fixture mfu_2rank_cpu_gloo.json (tests/test_fleet.py).
+Kept few and short (each starts two Python processes that import torch): a comm sweep with the DDP
+step (init, store check-ins, gather to rank 0, one document on stdout) and a stalled rank named
+within the timeout, both launched as an srun script would (env:// variables, no launcher, which
+saves a third torch import), and a killed rank under torchrun itself. The `mfu` path through the
+same hooks is the recorded fixture mfu_2rank_cpu_gloo.json (tests/test_fleet.py).
 """
 
 from __future__ import annotations
@@ -28,13 +29,43 @@ def torchrun(*args: str, timeout: float = 120, **env: str) -> tuple[subprocess.C
     return r, time.monotonic() - t0
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch_direct(*args: str, timeout: float = 120, **env: str) -> tuple[list[subprocess.Popen[str]], float]:
+    """Start 2 ranks without the torchrun launcher (as an srun script would: rank 0 hosts the store).
+
+    Saves the launcher's own torch import; the ranks go through the same env:// rendezvous.
+    """
+    base = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
+    base.update(
+        env, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, *args],
+            env={**base, "RANK": str(r), "LOCAL_RANK": str(r)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for r in range(2)
+    ]
+    return procs, time.monotonic()
+
+
 def test_comm_sweep_and_ddp_step() -> None:
-    r, _ = torchrun(
+    procs, _ = launch_direct(
         "-m", "hwbench", "comm", "--json", "--min-bytes", "1K", "--max-bytes", "256K",
         "--iters", "3", "--warmup", "1", "--ddp", "--steps", "1",
     )  # fmt: skip
-    assert r.returncode == 0, r.stderr[-2000:]
-    doc = json.loads(r.stdout)  # exactly one JSON document: rank 1 printed nothing on stdout
+    (out, err), (out1, _) = (p.communicate(timeout=120) for p in procs)
+    assert [p.returncode for p in procs] == [0, 0], err[-2000:]
+    assert out1 == ""  # rank 1: nothing on stdout
+    doc = json.loads(out)  # exactly one JSON document: rank 1 printed nothing on stdout
     assert doc["backend"] == "gloo" and doc["world_size"] == 2
     assert [x["rank"] for x in doc["ranks"]] == [0, 1]
     assert {x["host"] for x in doc["ranks"]} == {socket.gethostname()}
@@ -63,11 +94,21 @@ def test_killed_rank_ends_the_job() -> None:
 
 
 def test_stalled_rank_is_named_within_the_timeout() -> None:
-    r, elapsed = torchrun(
+    procs, t0 = launch_direct(
         "-m", "hwbench.fleet.selftest", "--json", HWBENCH_TEST_STALL_RANK="1", HWBENCH_DIST_TIMEOUT_S="3"
     )
-    assert r.returncode != 0
-    assert r.stdout == ""
+    try:
+        out, err = procs[0].communicate(timeout=90)
+        waited = time.monotonic() - t0
+        assert procs[1].poll() is None  # still asleep: torchrun would now stop it with SIGTERM
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        stalled_err = procs[1].communicate()[1]
+    assert procs[0].returncode == 2
+    assert out == ""
     line = f"error: rank 1 on {socket.gethostname()} did not reach 'gather' within 3 s (died or stalled)"
-    assert line in r.stderr
-    assert elapsed < 45  # start-up of two torch processes on a loaded 2-core machine + 3 s
+    assert line in err
+    assert "test hook: stalling rank 1" in stalled_err
+    assert waited < 60  # start-up of torch on a loaded 2-core machine + the 3 s timeout

@@ -176,6 +176,7 @@ def _render(doc: dict[str, Any]) -> None:
             f"{d['comm_share']:.0%}); {d['achieved_tflops_total']:.4g} TFLOP/s summed over ranks, "
             f"MFU {mfu} TFLOP/s (summed peaks)"
         )
+        con.print(f"peak source: {'; '.join(d['peak_sources'])}")
     for m in doc.get("fingerprint_mismatches", []):
         from hwbench.fleet.fingerprint import Mismatch, describe
 

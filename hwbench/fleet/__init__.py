@@ -14,7 +14,6 @@ HWBENCH_NO_AFFINITY=1 keeps torchrun's CPU placement instead of giving each loca
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from hwbench.fleet.dist import DEFAULT_TIMEOUT_S, FleetContext, FleetError, env_world_size
@@ -74,9 +73,7 @@ def finish(
     from hwbench.fleet.dist import destroy, fault_point
     from hwbench.fleet.gather import combine, gather_records
     from hwbench.fleet.local import fingerprint
-    from hwbench.fleet.stragglers import parse_threshold
 
-    threshold = parse_threshold(os.environ.get("HWBENCH_STRAGGLER_THRESHOLD"))
     fault_point(ctx, "finish")
     device = doc.get("device") if isinstance(doc, dict) else None
     record = {
@@ -94,7 +91,12 @@ def finish(
     if ctx.rank != 0 or records is None:
         return None, 0
     payload = combine(
-        command, records, threshold=threshold, backend=ctx.backend, timeout_s=ctx.timeout_s, metric=metric
+        command,
+        records,
+        threshold=ctx.straggler_threshold,
+        backend=ctx.backend,
+        timeout_s=ctx.timeout_s,
+        metric=metric,
     )
     return jsonout.document(command, payload), int(payload["exit_code"])
 

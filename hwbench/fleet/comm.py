@@ -149,7 +149,7 @@ def run_op(ctx: Any, op: str, nbytes: int, device: str, iters: int = 10, warmup:
     for i in range(warmup + iters):
         prepare()
         sync()
-        dist.barrier()
+        dist.barrier(group=ctx.object_group)  # CPU-side (gloo) barrier: every rank starts together
         t0 = time.perf_counter()
         call()
         sync()

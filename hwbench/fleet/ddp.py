@@ -60,16 +60,17 @@ def fleet_figures(
     return achieved, total, achieved / total
 
 
-def _own_peak(device: str, dtype: str) -> tuple[float | None, str]:
-    """This rank's peak for the dtype from hwbench.peaks, or (None, why)."""
+def _own_peak(device: str, dtype: str, threads: int | None) -> tuple[float | None, str]:
+    """This rank's peak for the dtype from hwbench.peaks (CPU: for its share of the cores), or (None, why)."""
     try:
-        from hwbench.detect import detect_system
-        from hwbench.peaks import peak_for_device  # type: ignore[attr-defined]
+        from hwbench.peaks import peak_for_device
 
-        peak = peak_for_device(device, detect_system())
-        tflops = getattr(peak, "peaks_tflops", {}) or {}
-        value = tflops.get(dtype) if isinstance(tflops, dict) else None
-        return (float(value) if value else None), str(getattr(peak, "source", "hwbench.peaks"))
+        hints = {"threads": threads} if device == "cpu" and threads else {}
+        peak = peak_for_device(device, None, **hints)
+        if peak is None:
+            return None, f"no peak known for {device}"
+        value = peak.peaks_tflops.get(dtype)
+        return (float(value) if value else None), str(peak.source)
     except Exception as e:  # peaks unavailable for this device: say so, MFU becomes n/a
         return None, f"no peak ({type(e).__name__}: {str(e)[:80]})"
 
@@ -127,7 +128,7 @@ def measure_ddp_step(
     def step(i: int, communicate: bool) -> float:
         x, y = batches[i % len(batches)]
         sync()
-        dist.barrier()
+        dist.barrier(group=ctx.object_group)
         t0 = time.perf_counter()
         with contextlib.nullcontext() if communicate else ddp.no_sync():
             with autocast:
@@ -147,7 +148,7 @@ def measure_ddp_step(
     for i in range(steps):  # interleaved, so drift in clocks or load hits both sides alike
         with_comm.append(step(i, True))
         without.append(step(i, False))
-    peak, peak_src = _own_peak(dev, dt)
+    peak, peak_src = _own_peak(dev, dt, len(ctx.cpus) or None)
     every: list[Any] = [None] * ctx.world_size
     dist.all_gather_object(every, (with_comm, without, peak, peak_src), group=ctx.object_group)
     t_ddp = statistics.median(max(e[0][i] for e in every) for i in range(steps))

@@ -45,6 +45,7 @@ class FleetContext:
     backend: str  # "gloo" or "cpu:gloo,cuda:nccl"
     timeout_s: float
     cpus: tuple[int, ...] = ()  # the CPU share this rank is pinned to
+    straggler_threshold: float = 0.10  # HWBENCH_STRAGGLER_THRESHOLD, parsed before measuring
     hosts: tuple[str, ...] = ()  # host of every rank, by rank
     store: Any = None  # the rendezvous store (torch.distributed.Store), None if unavailable
     object_group: Any = None  # a gloo group for gather_object when the default group is NCCL
@@ -106,6 +107,9 @@ def init(environ: Mapping[str, str] | None = None) -> FleetContext:
             hint="launch with torchrun, which sets RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT",
         ) from None
     timeout_s = timeout_from_env(env)
+    from hwbench.fleet.stragglers import parse_threshold
+
+    threshold = parse_threshold(env.get("HWBENCH_STRAGGLER_THRESHOLD"))  # bad values fail before measuring
     host = hostname()
     cpus: tuple[int, ...] = ()
     if env.get("HWBENCH_NO_AFFINITY", "") not in ("1", "true", "yes"):
@@ -148,6 +152,7 @@ def init(environ: Mapping[str, str] | None = None) -> FleetContext:
         backend=backend,
         timeout_s=timeout_s,
         cpus=cpus,
+        straggler_threshold=threshold,
         store=store,
         object_group=object_group,
     )
