@@ -141,7 +141,16 @@ def peak_for_device(device: str, system: System | None = None, **hints: Any) -> 
             measured_sources=hints.get("measured_sources"),
         )
     if dev == "cuda" or dev.startswith("cuda:"):
-        index = int(dev.partition(":")[2] or 0) if dev != "cuda" else 0
+        try:
+            index = int(dev.partition(":")[2] or 0) if dev != "cuda" else 0
+        except ValueError:
+            raise HwbenchError(f"unknown device {device!r}", hint="use cpu or cuda[:N]") from None
+        if system is not None and "cuda" not in system.torch.usable_devices and not hints.get("name"):
+            why = "; ".join(system.torch.messages) or f"torch build: {system.torch.build or 'not installed'}"
+            raise HwbenchError(
+                f"{device}: CUDA is not usable here ({why})",
+                hint="check `hwbench detect`, or ask about a GPU by name: hwbench peaks --gpu NAME",
+            )
         props = _torch_props(index) or {}
         name = hints.get("name") or props.get("name")
         gpu: Gpu | None = None

@@ -1,0 +1,115 @@
+"""`hwbench peaks`: JSON shape (DESIGN.md), one-line errors with exit 2, overrides, the sources shown."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwbench.errors import HwbenchError, InputError
+from hwbench.peaks import DTYPES, parse_peak_overrides
+
+
+def hw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hwbench", "peaks", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_gpu_json_shape_and_dense_figures() -> None:
+    r = hw("--gpu", "NVIDIA H100 80GB HBM3", "--gpu", "Tesla T4", "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["command"] == "peaks" and "schema_version" in doc
+    h100, t4 = doc["devices"]
+    for d in (h100, t4):
+        assert set(d["peaks_tflops"]) == set(DTYPES)
+        assert {"device", "name", "source", "estimated", "notes"} <= set(d)
+    assert h100["peaks_tflops"]["bf16"] == 989.4 and "datasheet" in h100["source"]
+    assert t4["peaks_tflops"]["bf16"] is None  # Turing: no bf16 path -> null
+
+
+def test_unknown_gpu_one_line_error_exit_2() -> None:
+    r = hw("--gpu", "NVIDIA Made Up 9000")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert lines[0] == (
+        "error: no peak known for 'NVIDIA Made Up 9000' (an estimate needs --sm-count, --cc and --clock-mhz)"
+    )
+    assert lines[1].startswith("hint: pass --peak-tflops bf16=")
+
+
+def test_unknown_gpu_json_null_and_reason() -> None:
+    r = hw("--gpu", "NVIDIA Made Up 9000", "--json")
+    assert r.returncode == 2
+    (d,) = json.loads(r.stdout)["devices"]
+    assert d["peaks_tflops"] is None and "no peak known" in d["reason"]
+
+
+def test_bad_override_exit_2() -> None:
+    r = hw("--gpu", "NVIDIA L4", "--peak-tflops", "bf16=fast")
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: --peak-tflops: 'fast' is not a number")
+
+
+def test_override_replaces_and_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    from hwbench.commands.peaks import run
+
+    assert run(["NVIDIA GeForce RTX 4070 Ti"], None, ["bf16=70"], json_out=True) == 0
+    (d,) = json.loads(capsys.readouterr().out)["devices"]
+    assert d["peaks_tflops"]["bf16"] == 70 and d["peaks_tflops"]["fp32"] == 40.1
+    assert d["source"].startswith("user override (bf16=70)")
+    assert d["dtype_sources"]["bf16"] == "user override (--peak-tflops)"
+
+
+def test_override_gives_an_unknown_gpu_a_peak(capsys: pytest.CaptureFixture[str]) -> None:
+    from hwbench.commands.peaks import run
+
+    assert run(["NVIDIA Made Up 9000"], None, ["bf16=500"], json_out=True) == 0
+    (d,) = json.loads(capsys.readouterr().out)["devices"]
+    assert d["peaks_tflops"]["bf16"] == 500 and d["peaks_tflops"]["fp32"] is None
+
+
+def test_l4_and_l40s_terminal_output_names_the_source(capsys: pytest.CaptureFixture[str]) -> None:
+    from hwbench.commands.peaks import run
+
+    run(["NVIDIA L4", "NVIDIA L40S"], None, [], json_out=False)
+    out = capsys.readouterr().out
+    assert "NVIDIA L4 Tensor Core GPU datasheet" in out and "NVIDIA L40S GPU datasheet" in out
+    assert "121.0 TFLOP/s" in out and "366.5 TFLOP/s" in out
+
+
+def test_cpu_device_json_says_where_the_clock_came_from(capsys: pytest.CaptureFixture[str]) -> None:
+    from hwbench.commands.peaks import run
+
+    assert run([], "cpu", [], json_out=True, measure=False) == 0
+    (d,) = json.loads(capsys.readouterr().out)["devices"]
+    assert d["device"] == "cpu" and d["clock_source"]
+    assert d["peaks_tflops"]["fp32"] > 0
+
+
+def test_cuda_without_cuda_is_exit_2() -> None:
+    """Recorded: this KVM guest (tests/fixtures/machines/this-kvm-epyc), no GPU, CPU-only torch."""
+    from hwbench.detect import replay
+    from hwbench.peaks import peak_for_device
+
+    system = replay(Path(__file__).parent / "fixtures" / "machines" / "this-kvm-epyc", nvml=False)
+    with pytest.raises(HwbenchError, match="CUDA is not usable here"):
+        peak_for_device("cuda:0", system)
+
+
+@pytest.mark.parametrize("bad", ["bf16", "=3", "bf17=3", "bf16=-1", "bf16=nan", "bf16=inf", "fp32=0"])
+def test_parse_overrides_rejects(bad: str) -> None:
+    with pytest.raises(InputError):
+        parse_peak_overrides([bad])
+
+
+def test_parse_overrides_accepts() -> None:
+    assert parse_peak_overrides(["bf16=989.4", " FP32 = 67 ", "int8=1979"]) == {
+        "bf16": 989.4,
+        "fp32": 67.0,
+        "int8": 1979.0,
+    }

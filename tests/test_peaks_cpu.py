@@ -1,0 +1,172 @@
+"""CPU peaks on recorded CPUs (tests/fixtures/cpu, recorded by the detect engineer; see its README), and
+the live clock / FMA measurement on this machine."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+
+from hwbench.detect.cpu import parse_cpu_text
+from hwbench.model import Cpu
+from hwbench.peaks import cpu_peak
+from hwbench.peaks.clock import measure_cpu, supported
+
+FIX = Path(__file__).parent / "fixtures" / "cpu"
+
+
+def recorded(rel: str) -> Cpu:
+    path = FIX / rel
+    return parse_cpu_text(path.read_text(), str(path))
+
+
+def test_zen3_guest_without_measurement_flags_the_tsc() -> None:
+    cpu = recorded("cpuinfo/this-kvm-epyc-zen3.txt")
+    p = cpu_peak(cpu)
+    assert cpu.microarchitecture == "Zen 3"
+    # 2 cores x 32 FLOP/cycle (AVX2, 2 x 256-bit FMA) x 2.445 GHz TSC: said to be the TSC, and estimated
+    assert p.peaks_tflops["fp32"] == pytest.approx(2 * 32 * 2445.406e6 / 1e12)
+    assert p.estimated
+    assert "TSC" in (p.clock_source or "")
+    assert any("TSC" in n for n in p.notes)
+
+
+def test_zen3_guest_with_measured_clock() -> None:
+    cpu = recorded("cpuinfo/this-kvm-epyc-zen3.txt")
+    p = cpu_peak(cpu, measured_clock_mhz=3000.0, measured_clock_source="measured: add chain")
+    assert p.peaks_tflops["fp32"] == pytest.approx(0.192)
+    assert p.peaks_tflops["fp64"] == pytest.approx(0.096)
+    # no AVX512_BF16 / AMX: bf16 is converted to fp32, so at most the fp32 rate, and it says why
+    assert p.peaks_tflops["bf16"] == p.peaks_tflops["fp32"]
+    assert "converted to fp32" in p.dtype_sources["bf16"]
+    assert p.peaks_tflops["tf32"] is None and p.peaks_tflops["fp8"] is None
+    assert not p.estimated and p.clock_source == "measured: add chain"
+    assert any("TSC rate (2445 MHz" in n for n in p.notes)
+
+
+def test_zen4_genoa_double_pumped_avx512_and_bf16() -> None:
+    cpu = recorded("cpuinfo/epyc-9654-genoa.txt")
+    # AMD EPYC 9654 product page: 96 cores, max boost 3.7 GHz
+    p = cpu_peak(cpu, clock_mhz=3700, clock_source="AMD EPYC 9654 spec: max boost 3.7 GHz")
+    assert cpu.microarchitecture == "Zen 4"
+    assert p.peaks_tflops["fp32"] == pytest.approx(96 * 32 * 3.7e9 / 1e12)  # 512-bit ops on 256-bit pipes
+    assert p.peaks_tflops["bf16"] == pytest.approx(96 * 64 * 3.7e9 / 1e12)  # vdpbf16ps
+    assert "double-pumped" in p.dtype_sources["fp32"]
+
+
+def test_zen5_full_width_avx512() -> None:
+    cpu = recorded("cpuinfo/ryzen9-9950x-zen5.txt")
+    p = cpu_peak(cpu, clock_mhz=5700, clock_source="AMD Ryzen 9 9950X spec: max boost 5.7 GHz")
+    assert cpu.microarchitecture == "Zen 5" and cpu.physical_cores == 16
+    assert p.peaks_tflops["fp32"] == pytest.approx(16 * 64 * 5.7e9 / 1e12)  # twice Zen 4 per core-cycle
+    assert p.peaks_tflops["bf16"] == pytest.approx(16 * 128 * 5.7e9 / 1e12)
+
+
+def test_alder_lake_hybrid_sums_core_types() -> None:
+    cpu = recorded("cpuinfo/i7-1260p-alder-lake-p.txt")
+    p = cpu_peak(cpu, clock_mhz=4700, clock_source="Intel i7-1260P spec: max turbo 4.7 GHz")
+    # 4 Golden Cove P-cores x 32 + 8 Gracemont E-cores x 16 (two 128-bit pipes), SMT counted once
+    assert p.peaks_tflops["fp32"] == pytest.approx((4 * 32 + 8 * 16) * 4.7e9 / 1e12)
+    assert "4 P-cores" in p.source and "8 E-cores" in p.source
+    assert p.peaks_tflops["bf16"] == p.peaks_tflops["fp32"]  # no bf16 FMA on Alder Lake
+
+
+def test_alder_lake_desktop_split_from_lscpu() -> None:
+    cpu = recorded("lscpu/i7-12700k-alder-lake.txt")
+    p = cpu_peak(cpu)  # lscpu 'CPU max MHz' (cpufreq): 5000 MHz on the recording
+    assert p.peaks_tflops["fp32"] == pytest.approx((8 * 32 + 4 * 16) * cpu.max_mhz * 1e6 / 1e12)  # type: ignore[operator]
+    assert "cpufreq" in (p.clock_source or "")
+
+
+def test_sapphire_rapids_amx() -> None:
+    cpu = recorded("cpuinfo/xeon-8480plus-sapphire-rapids.txt")
+    p = cpu_peak(cpu, clock_mhz=3800, clock_source="Intel Xeon Platinum 8480+ spec: max turbo 3.8 GHz")
+    assert cpu.microarchitecture == "Sapphire Rapids"
+    assert p.peaks_tflops["bf16"] == pytest.approx(56 * 1024 * 3.8e9 / 1e12)  # AMX-BF16: 1024 FLOP/cycle/core
+    assert p.peaks_tflops["int8"] == pytest.approx(56 * 2048 * 3.8e9 / 1e12)
+    assert p.peaks_tflops["fp32"] == pytest.approx(56 * 64 * 3.8e9 / 1e12)  # 2 x 512-bit FMA
+    assert "AMX" in p.dtype_sources["bf16"]
+
+
+def test_sapphire_rapids_vm_without_uarch_uses_flags() -> None:
+    cpu = recorded("lscpu/aws-m7i-xeon-8488c-sapphire-rapids.txt")
+    p = cpu_peak(cpu, clock_mhz=3800)
+    assert p.peaks_tflops["bf16"] is not None
+    assert "AMX" in p.dtype_sources["bf16"]  # the amx_bf16 flag alone finds the path
+
+
+def test_neoverse_v2_grace() -> None:
+    cpu = recorded("lscpu/grace-gh200-neoverse-v2.txt")
+    p = cpu_peak(cpu)
+    assert cpu.microarchitecture == "Neoverse-V2"
+    assert p.peaks_tflops["fp32"] == pytest.approx(72 * 32 * cpu.max_mhz * 1e6 / 1e12)  # type: ignore[operator]
+    assert p.peaks_tflops["bf16"] == pytest.approx(2 * p.peaks_tflops["fp32"])  # type: ignore[operator]
+    # NVIDIA Grace datasheet: 7.1 TFLOPS FP64 per 144-core Grace Superchip -> 3.55 per 72 cores, a peak at
+    # about 3.1 GHz; ours at the recorded 3.47 GHz max must be in the same place, not 2x off.
+    assert 3.55 <= p.peaks_tflops["fp64"] <= 3.55 * 1.2  # type: ignore[operator]
+
+
+def test_measured_gemm_is_a_floor() -> None:
+    cpu = recorded("cpuinfo/this-kvm-epyc-zen3.txt")
+    p = cpu_peak(cpu, measured_tflops={"fp32": 0.2}, measured_sources={"fp32": "torch GEMM"})
+    assert p.peaks_tflops["fp32"] == 0.2  # the TSC-based 0.157 would be below what was measured
+    assert p.estimated
+    assert any("below the 200.0 measured" in n for n in p.notes)
+    q = cpu_peak(cpu, measured_clock_mhz=3000.0, measured_tflops={"fp32": 0.16})
+    assert q.peaks_tflops["fp32"] == pytest.approx(0.192)  # above the measurement: kept, ratio noted
+    assert any("83%" in n for n in q.notes)
+
+
+def test_quota_and_explicit_cores() -> None:
+    cpu = recorded("cpuinfo/epyc-9654-genoa.txt")
+    limited = dataclasses.replace(cpu, cpu_quota=4.0)
+    p = cpu_peak(limited, clock_mhz=3700)
+    assert p.peaks_tflops["fp32"] == pytest.approx(4 * 32 * 3.7e9 / 1e12)
+    assert cpu_peak(cpu, cores=8, clock_mhz=3700).peaks_tflops["fp32"] == pytest.approx(8 * 32 * 3.7e9 / 1e12)
+
+
+def test_unknown_uarch_falls_back_on_flags_and_says_so() -> None:
+    cpu = dataclasses.replace(recorded("cpuinfo/this-kvm-epyc-zen3.txt"), microarchitecture=None)
+    p = cpu_peak(cpu, clock_mhz=3000)
+    assert p.peaks_tflops["fp32"] == pytest.approx(0.192)
+    assert p.estimated and any("not in the rate table" in n for n in p.notes)
+
+
+# --------------------------------------------------------------------------------------------- live
+@pytest.mark.skipif(not supported(), reason="the clock kernels are x86-64 Linux machine code")
+def test_measured_clock_and_fma_are_sane_here() -> None:
+    m = measure_cpu(iterations=2_000_000, repeats=5)
+    assert m is not None
+    assert 800 < m.clock_mhz < 6500
+    assert m.fma_fp32_tflops is not None
+    # FLOP per cycle per thread of the AVX2 FMA kernel: 32 on two 256-bit FMA pipes, 16 on one / SMT-shared
+    per_cycle = m.fma_gflops_per_thread[0] * 1e3 / m.clock_mhz
+    assert 12 < per_cycle < 36
+
+
+@pytest.mark.skipif(not supported(), reason="the clock kernels are x86-64 Linux machine code")
+def test_this_machine_peak_is_above_a_gemm_measured_here() -> None:
+    """The computed CPU peak (measured clock, no floors) is >= a GEMM measured on this machine, and agrees
+    with the FMA throughput kernel within 1.5x (the GEMM ratio needs a quiet machine: docs/peaks.md)."""
+    import numpy as np
+
+    from hwbench.detect.cpu import read_cpu
+
+    cpu = read_cpu()
+    m = measure_cpu(sorted(cpu.usable_cpus) or None, iterations=2_000_000, repeats=5)
+    assert m is not None
+    p = cpu_peak(cpu, measured_clock_mhz=m.clock_mhz, measured_clock_source=m.describe())
+    fp32 = p.peaks_tflops["fp32"]
+    assert fp32 is not None
+    n = 512
+    a = np.ones((n, n), dtype=np.float32)
+    best = 0.0
+    for _ in range(5):
+        t0 = time.perf_counter()
+        a @ a
+        best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e12)
+    assert best <= fp32 * 1.02
+    assert m.fma_fp32_tflops is not None
+    assert m.fma_fp32_tflops / 1.5 <= fp32 <= m.fma_fp32_tflops * 1.5
