@@ -230,3 +230,16 @@ def test_real_cli_real_matmul_and_truncated_baseline(tmp_path: Path) -> None:
         env=env,
     )
     assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.startswith("error: baseline")
+
+
+def test_named_device_torch_cannot_use_fails(vm: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hwbench.check.checks import TorchRuntime
+
+    monkeypatch.setattr(
+        measure, "torch_runtime", lambda d: TorchRuntime(d, False, 0, "torch 2.13.0+cpu is a CPU-only build")
+    )
+    rc, out, _ = run(["--device", "cuda", "--min-tflops", "bf16=100", "--json"], capsys)
+    assert rc == 1
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert checks["device[cuda]"]["status"] == "fail" and "CPU-only" in checks["device[cuda]"]["message"]
+    assert checks["min_tflops[bf16]@cuda"]["status"] == "skip"

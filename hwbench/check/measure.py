@@ -17,12 +17,19 @@ from hwbench.errors import HwbenchError
 LOAD_SECONDS: dict[str, float] = {"quick": 3.0, "medium": 20.0, "long": 120.0}
 
 
+def one_line(e: BaseException, limit: int = 160) -> str:
+    """An exception as one short line (torch's CUDA errors run to a dozen lines)."""
+    first = (str(e).strip().splitlines() or [""])[0]
+    text = f"{type(e).__name__}: {first}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def torch_runtime(device: str) -> TorchRuntime:
     """Import torch and ask whether it can run on `device` (cpu, cuda, cuda:N, mps, xpu)."""
     try:
         import torch
     except Exception as e:  # ImportError, or a broken install raising OSError on a missing .so
-        return TorchRuntime(device, False, 0, f"import torch failed: {type(e).__name__}: {e}")
+        return TorchRuntime(device, False, 0, f"import torch failed: {one_line(e)}")
     kind, _, idx = device.partition(":")
     ver = torch.__version__
     if kind == "cpu":
@@ -36,7 +43,7 @@ def torch_runtime(device: str) -> TorchRuntime:
         try:
             n = torch.cuda.device_count() if torch.cuda.is_available() else 0
         except Exception as e:
-            return TorchRuntime(device, False, 0, f"CUDA initialisation failed: {e}")
+            return TorchRuntime(device, False, 0, f"CUDA initialisation failed: {one_line(e)}")
         if n == 0:
             return TorchRuntime(device, False, 0, f"torch {ver} (CUDA {built}) sees no usable GPU")
         if idx and int(idx) >= n:
@@ -89,7 +96,7 @@ def measure_matmul(device: str, dtype: str, level: Level, threads: int | None = 
     except HwbenchError as e:
         return Figure(device, name, None, "hwbench.bench.matmul", error=e.message)
     except Exception as e:  # an unsupported dtype on this device, CUDA errors: skip, with why
-        return Figure(device, name, None, "hwbench.bench.matmul", error=f"{type(e).__name__}: {e}")
+        return Figure(device, name, None, "hwbench.bench.matmul", error=one_line(e))
     t = p.timing
     src = (
         f"measured: {p.library}, {p.m}x{p.n}x{p.k} {dtype}, median of {t.n} timings "
@@ -107,7 +114,7 @@ def peak_tflops(device: str, dtype: str, system: Any) -> tuple[float | None, str
     except HwbenchError as e:
         return None, e.message
     except Exception as e:
-        return None, f"peak lookup failed: {type(e).__name__}: {e}"
+        return None, f"peak lookup failed: {one_line(e)}"
     if info is None:
         return None, "; ".join(notes) or "no peak known"
     value = info.peaks_tflops.get(dtype)
@@ -127,7 +134,7 @@ def measure_mfu(device: str, preset: str | None, level: Level, system: Any) -> t
     except HwbenchError:
         raise  # an unknown preset is a usage error: exit 2
     except Exception as e:
-        return None, f"MFU run failed: {type(e).__name__}: {e}"
+        return None, f"MFU run failed: {one_line(e)}"
     if run.mfu is None:
         return None, run.mfu_reason or "no MFU (no peak known for this device)"
     peak = run.peak_tflops
@@ -151,7 +158,7 @@ def measure_busbw(ctx: Any) -> tuple[float | None, str]:
     except HwbenchError as e:
         return None, e.message
     except Exception as e:
-        return None, f"all-reduce failed: {type(e).__name__}: {e}"
+        return None, f"all-reduce failed: {one_line(e)}"
     if not r.correct:
         return None, f"all-reduce of {r.bytes} bytes returned wrong results"
     return float(

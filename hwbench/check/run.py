@@ -132,6 +132,7 @@ class _Measurer:
         self.exp, self.system, self.replay, self.threads, self.log = exp, system, replay, threads, log
         self.figures: dict[tuple[str, str], C.Figure] = {}
         self._cuda: list[str] | None = None
+        self.unusable: str | None = None  # why the device the user asked for cannot be used
 
     def cuda(self) -> list[str]:
         if self._cuda is None:
@@ -149,6 +150,8 @@ class _Measurer:
                 self.figures[key] = C.Figure(
                     device, key[1], None, "", error="replaying a saved output: nothing measured"
                 )
+            elif self.unusable and device == self.exp.device:
+                self.figures[key] = C.Figure(device, key[1], None, "", error=f"not measured: {self.unusable}")
             elif device.startswith("cuda") and device not in self.cuda() and device != "cuda":
                 self.figures[key] = C.Figure(
                     device, key[1], None, "", error=f"{device}: no such GPU for torch here"
@@ -264,6 +267,26 @@ def run_check(
 
     # 3. measured figures
     devices = measure_devices(exp, m, ctx) if not replay else []
+    needs_device = exp.needs_matmul() or exp.min_mfu is not None or opts.save_baseline is not None
+    if needs_device and exp.device and exp.device != "cpu" and ctx is None:
+        # The user named where to measure: a device torch cannot use there fails the gate (a runner
+        # whose GPU vanished, a CPU-only wheel), instead of every measurement quietly skipping.
+        from hwbench.check.measure import torch_runtime
+
+        rt = torch_runtime(exp.device)
+        if not rt.usable:
+            results.append(
+                CheckResult(
+                    f"device[{exp.device}]",
+                    "fail",
+                    None,
+                    exp.device,
+                    rt.detail,
+                    op="has",
+                    source="torch runtime",
+                )
+            )
+            m.unusable = rt.detail
     if exp.min_tflops or exp.min_fraction_of_peak:
         for dev in devices or ["(replay)"]:
             for dtype, minimum in exp.min_tflops.items():
@@ -492,7 +515,9 @@ def _under_load(
         try:
             samples = sample_while(matmul_load(dev, seconds), sampler)
         except Exception as e:
-            skip_all(f"the load could not run on {dev}: {type(e).__name__}: {e}", dev)
+            from hwbench.check.measure import one_line
+
+            skip_all(f"the load could not run on {dev}: {one_line(e)}", dev)
             continue
         i, _ = by_bus[bus]
         for on, fn, _ in wanted:

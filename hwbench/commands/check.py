@@ -205,6 +205,11 @@ def command(
     from hwbench.check.results import summarize
 
     summary = summarize(results, strict=exp.strict)
+    if ctx is not None and doc is not None:
+        # the fleet document keeps every rank's report; add the checks of all ranks, named by rank,
+        # so that `checks` and `summary` mean the same thing with and without torchrun
+        doc["checks"] = jsonout.to_jsonable(results)
+        doc["summary"] = jsonout.to_jsonable(summary)
     if junit is not None:
         from hwbench.check.junit import to_junit, write_junit
 
