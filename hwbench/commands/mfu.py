@@ -282,7 +282,9 @@ def render(run: MfuRun, doc: dict[str, Any], advice: Any = None, console: Consol
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
-    if st is not None:
+    if st is None:
+        t.add_row("step time", "not measured: interrupted before the first timed step")
+    else:
         tm = st.timing
         t.add_row(
             "step time",
