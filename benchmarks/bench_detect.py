@@ -6,6 +6,7 @@ other processes on a shared machine hits every command alike. Usage: python benc
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import subprocess
@@ -13,10 +14,14 @@ import sys
 import time
 
 
-def _time(cmd: list[str]) -> float:
+def _time(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user+sys of the child: less sensitive to other load on a shared box)."""
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - t
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    proc.returncode = 0
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 def main(runs: int = 7) -> None:
@@ -31,13 +36,20 @@ def main(runs: int = 7) -> None:
     lspci = shutil.which("lspci")
     if lspci:
         commands["lspci -nn"] = [lspci, "-nn"]
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, cmd in commands.items():
             times[name].append(_time(cmd))
-    print(f"{runs} runs each, interleaved; median (min..max) wall seconds")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"{runs} runs each, interleaved; load average {load:.1f} on {os.cpu_count()} CPUs")
+    print("  wall median (min..max)       CPU median   command")
     for name, ts in times.items():
-        print(f"  {statistics.median(ts):7.3f} s  ({min(ts):.3f}..{max(ts):.3f})  {name}")
+        wall = [w for w, _ in ts]
+        cpu = [c for _, c in ts]
+        print(
+            f"  {statistics.median(wall):6.3f} s ({min(wall):.3f}..{max(wall):.3f})"
+            f"   {statistics.median(cpu):6.3f} s   {name}"
+        )
     if not lspci:
         print("  (lspci not installed here)")
 

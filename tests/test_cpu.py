@@ -52,6 +52,9 @@ CPUINFO = {
     "apple-m1-asahi.txt": ("Apple", "Apple M1 Icestorm", 1, None, None, {"asimd"}, {"sve"}),
     "apple-m2-asahi.txt": ("Apple", "Apple M2 Blizzard", 1, None, None, {"bf16"}, set()),
     "fujitsu-a64fx.txt": ("Fujitsu", "A64FX", 1, None, None, {"sve"}, set()),
+    "raspberry-pi4-b-rev1.5-aarch64.txt": ("ARM", "Cortex-A72", 4, None, None, {"asimd", "crc32"}, {"atomics"}),
+    "raspberry-pi4-b-rev1.2-armv7l.txt": ("ARM", "Cortex-A72", 4, None, None, {"neon", "vfpv4"}, {"asimd"}),
+    "raspberry-pi3-b-rev1.2.txt": ("ARM", "Cortex-A53", 4, None, None, {"asimd"}, set()),
 }  # fmt: skip
 
 
@@ -74,6 +77,12 @@ def test_isa_flags_are_whole_tokens() -> None:
     # 'avx512' appears inside many flags but is not a flag itself; 'amx' neither
     assert "avx512" not in cpu.isa and "amx" not in cpu.isa
     assert all(f == f.lower() and " " not in f for f in cpu.isa)
+
+
+def test_raspberry_pi_board_name_from_the_model_line() -> None:
+    cpu = parse_cpuinfo((FIX / "cpuinfo" / "raspberry-pi4-b-rev1.5-aarch64.txt").read_text())
+    assert cpu.model == "ARM Cortex-A72 (Raspberry Pi 4 Model B Rev 1.5)"
+    assert (cpu.arm_implementer, cpu.arm_part) == (0x41, 0xD08)
 
 
 def test_clock_sources_are_named() -> None:
