@@ -203,7 +203,11 @@ def render(entries: list[DevicePeak | Unknown]) -> None:
             con.print(f"[bold]{e.device}[/bold]  {e.name}: [yellow]no peak known[/yellow] — {e.reason}")
             con.print(f"  {_HINT}")
             continue
-        kind = "[yellow]estimated[/yellow]" if e.estimated else "datasheet/computed"
+        kind = (
+            "[yellow]estimated[/yellow]"
+            if e.estimated
+            else ("computed" if e.device == "cpu" else "datasheet")
+        )
         con.print(f"[bold]{e.device}[/bold]  {e.name}  ({kind}, dense)")
         con.print(f"  source: {e.source}")
         if e.clock_mhz:

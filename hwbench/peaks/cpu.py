@@ -303,6 +303,17 @@ def cpu_peak(
                 "of this peak"
             )
 
+    # bf16/fp16 computed through fp32 follow a raised fp32 floor ("at most the fp32 rate" stays true).
+    for dtype in ("bf16", "fp16"):
+        f32, v = peaks.get("fp32"), peaks.get(dtype)
+        if (
+            "converted to fp32" in dtype_sources.get(dtype, "")
+            and f32 is not None
+            and v is not None
+            and v < f32
+        ):
+            peaks[dtype] = f32
+            dtype_sources[dtype] += f"; raised to the measured fp32 {f32 * 1000:.1f} GFLOP/s"
     main = dtype_sources.get("fp32", "")
     source = f"computed: {main}" if not main.startswith("measured") else main
     return DevicePeak(
