@@ -19,7 +19,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -475,18 +475,26 @@ def ceiling(
     quick: bool = False,
     threads: int | None = None,
     libraries: bool = True,
-    budget_s: float | None = None,
+    budget_s: float | Mapping[str, float] | None = None,
     progress: Callable[[str], None] | None = None,
     squares: Sequence[int] | None = None,
 ) -> CeilingResult:
     """Sweep square sizes and the model's own GEMM shapes per dtype; the best point is the ceiling.
 
-    `model_shapes` are (m, n, k) or (name, m, n, k). `budget_s` is per dtype (default 1.5 s quick /
-    4 s full on CPU, 1 s / 3 s on GPUs); `libraries` adds numpy's BLAS on CPU (fp32).
+    `model_shapes` are (m, n, k) or (name, m, n, k). `budget_s` is per dtype: one figure for all, or a
+    mapping dtype -> seconds (default CPU 3 s, quick 1.5 s, bf16/fp16 at most 1.5 s; GPU 3 s / 1 s).
+    `libraries` adds numpy's BLAS on CPU (fp32).
     Ctrl-C returns what was measured so far with interrupted=True.
     """
-    if budget_s is None:
-        budget_s = (1.5 if quick else 4.0) if device == "cpu" else (1.0 if quick else 3.0)
+    default_s = (1.5 if quick else 3.0) if device == "cpu" else (1.0 if quick else 3.0)
+    budgets: dict[str, float] = {dt: default_s for dt in DTYPES}
+    if device == "cpu":
+        # low-precision GEMMs on CPUs without bf16/fp16 hardware are slow: a look, not a sweep
+        budgets.update(bf16=min(default_s, 1.5), fp16=min(default_s, 1.5))
+    if isinstance(budget_s, (int, float)):
+        budgets = {dt: float(budget_s) for dt in DTYPES}
+    elif budget_s is not None:
+        budgets.update(budget_s)
     repeats = 5 if quick else 10
     shapes: list[tuple[str, int, int, int]] = [
         (f"square {s}", s, s, s) for s in (square_sizes(device, quick) if squares is None else squares)
@@ -535,17 +543,18 @@ def ceiling(
     try:
         for dt, lib, runner in runners:
             t_start = time.perf_counter()
+            budget = budgets[dt]
             rate: float | None = None  # FLOP/s measured so far, to predict the next shape
             for j, (label, m, n, k) in enumerate(shapes):
                 spent = time.perf_counter() - t_start
-                left = budget_s - spent
+                left = budget - spent
                 share = left / (len(shapes) - j)  # an equal share of what is left per remaining shape
                 flops = 2.0 * m * n * k
                 # a point needs >= 2 warm-up calls + 3 samples of >= 1 call
                 predicted = 5 * flops / rate if rate else 0.0
                 if left <= 0 or predicted > left:
                     notes.append(
-                        f"{lib} {dt} {label} skipped: over the {budget_s:g} s budget"
+                        f"{lib} {dt} {label} skipped: over the {budget:g} s budget"
                         + (f" (predicted {predicted:.1f} s)" if rate else "")
                     )
                     continue
