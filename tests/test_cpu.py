@@ -247,3 +247,25 @@ def test_parsers_never_crash_on_cpu_like_lines(lines: list[str]) -> None:
     text = "\n".join(lines)
     parse_cpuinfo(text)
     parse_lscpu(text)
+
+
+def test_hypervisor_named_from_the_paravirtual_clock() -> None:
+    cpu = read_cpu(Path(__file__).parent / "fixtures" / "machines" / "this-kvm-epyc")
+    assert cpu.virtualized and cpu.hypervisor == "KVM"  # recorded 'available_clocksource: tsc kvm-clock'
+
+
+def test_py_cpuinfo_only_without_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off Linux (no /proc), py-cpuinfo answers; here a stand-in with py-cpuinfo 9's keys for a Mac mini (M1)."""
+    import sys
+    import types
+
+    from hwbench.detect import cpu as cpu_mod
+
+    fake = types.ModuleType("cpuinfo")
+    fake.get_cpu_info = lambda: {  # type: ignore[attr-defined]
+        "arch": "ARM_8", "brand_raw": "Apple M1", "count": 8, "flags": ["asimd", "fp"], "hz_advertised": None,
+    }  # fmt: skip
+    monkeypatch.setitem(sys.modules, "cpuinfo", fake)
+    cpu = cpu_mod._read_cpu_pycpuinfo()
+    assert (cpu.model, cpu.logical_cpus, cpu.source, cpu.max_mhz) == ("Apple M1", 8, "py-cpuinfo", None)
+    assert "asimd" in cpu.isa

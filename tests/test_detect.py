@@ -207,3 +207,19 @@ def test_payload_na_reasons_shape() -> None:
     nv = doc["gpus"][0]["nvml"]
     assert nv["mig_mode_current"] is None and nv["na_reasons"]["mig_mode_current"].startswith("not supported")
     json.dumps(doc)  # plain JSON all the way down
+
+
+def test_memory_from_meminfo_and_psutil_only_without_proc(tmp_path: Path) -> None:
+    from hwbench.detect.memory import parse_meminfo, read_memory
+
+    mem = read_memory(MACHINES / "this-kvm-epyc")
+    text = (MACHINES / "this-kvm-epyc" / "proc" / "meminfo").read_text()
+    assert (
+        mem.total_bytes == parse_meminfo(text).total_bytes and mem.total_bytes and mem.total_bytes > 1 << 30
+    )
+    assert (
+        parse_meminfo("MemTotal:       16117872 kB\nMemAvailable:    1000 kB\n").total_bytes
+        == 16117872 * 1024
+    )
+    with pytest.raises(OSError):
+        read_memory(tmp_path)  # a recorded tree without meminfo: detect turns this into a warning

@@ -282,6 +282,7 @@ def dump(dest: Path, root: Path = Path("/")) -> Path:
         "sys/hypervisor/type",
         "sys/devices/virtual/dmi/id/sys_vendor",
         "sys/devices/virtual/dmi/id/product_name",
+        "sys/devices/system/clocksource/clocksource0/available_clocksource",
     ):
         _copy(root, dest, rel)
     _dump_cgroup(root, dest)

@@ -678,6 +678,15 @@ def _hypervisor(root: Path, isa: tuple[str, ...]) -> tuple[bool, str | None]:
         vendor = (_read(root / "sys/devices/virtual/dmi/id/sys_vendor") or "").strip()
         product = (_read(root / "sys/devices/virtual/dmi/id/product_name") or "").strip()
         name = " ".join(x for x in (vendor, product) if x) or None
+        if name is None:
+            # no DMI (microVMs): the paravirtual clock the guest kernel registered names the hypervisor
+            clocks = (
+                _read(root / "sys/devices/system/clocksource/clocksource0/available_clocksource") or ""
+            ).split()
+            for clock, hv_name in (("kvm-clock", "KVM"), ("hyperv_clocksource_tsc_page", "Microsoft Hyper-V"),
+                                   ("xen", "Xen"), ("vmware-tsc", "VMware")):  # fmt: skip
+                if clock in clocks:
+                    return True, hv_name
         return True, name
     return False, None
 
