@@ -171,7 +171,9 @@ def advise(
                 from hwbench.report.profile import profile_step
 
                 with _quiet_stderr_fd():
-                    prof = profile_step(cfg, opts, steps=3 if facts.step_time_s < 0.5 else 2, warmup=1)
+                    # about a tenth of the budget: 1 to 3 steps after one warm-up
+                    n = max(1, min(3, int(0.1 * budget_s / max(facts.step_time_s, 1e-3)) - 1))
+                    prof = profile_step(cfg, opts, steps=n, warmup=1)
             except KeyboardInterrupt:
                 raise
             except Exception as e:
@@ -187,6 +189,7 @@ def advise(
                     baseline_step_s=facts.step_time_s,
                     budget_s=max(5.0, budget_s - spent),
                     skipped=skipped,
+                    min_noise_pct=max(3.0, (facts.step_spread_pct or 0.0) / 2.0),
                     progress=progress,
                 )
             except KeyboardInterrupt:
@@ -194,7 +197,14 @@ def advise(
         else:
             notes.append("experiments skipped (--no-advise): suggestions are not measured")
     events, pcie = mon.nvml_summary()
-    facts = replace(facts, steal_pct=mon.steal, nvml_events=tuple(events), pcie=pcie)
+    facts = replace(
+        facts,
+        steal_pct=mon.steal,
+        others_busy_pct=mon.others_busy,
+        loadavg=mon.loadavg,
+        nvml_events=tuple(events),
+        pcie=pcie,
+    )
     if report is not None:
         report = replace(report, steal_pct=mon.steal)
     return _finish(advise_facts(facts, report, prof, notes), t0)

@@ -390,11 +390,16 @@ def run_experiments(
     max_rounds: int = 3,
     chunk_s: float = 0.35,
     skipped: Sequence[str] = (),
+    min_noise_pct: float = NOISE_FLOOR_PCT,
     clock: Callable[[], float] = time.perf_counter,
     progress: Callable[[str], None] | None = None,
     max_batch_factor: int = 16,
 ) -> ExperimentsReport:
-    """Run the variants interleaved with the baseline within `budget_s`; see the module docstring."""
+    """Run the variants interleaved with the baseline within `budget_s`; see the module docstring.
+
+    `min_noise_pct` is the smallest noise band any verdict uses (e.g. the measured run's own spread).
+    A variant that does not fit the budget is reported as "not measured", never guessed.
+    """
     run = runner or measure_step_runner
     t_start = clock()
     notes = list(skipped)
@@ -403,21 +408,31 @@ def run_experiments(
     compile_arms = [_Arm(v) for v in variants if v.kind == "compile"]
     arms = [_Arm(v) for v in variants if v.kind != "compile"]
     base_batch = int(getattr(base_cfg, "batch_size", 1))
+    # how much slower than the measured run chunks really are here and now (a busy machine)
+    slowdown = [1.0]
 
     def left() -> float:
         return budget_s - (clock() - t_start)
 
+    def factor_of(arm: _Arm) -> float:
+        return float(max(1.0, arm.variant.config.get("batch_size", base_batch) / base_batch))
+
+    def predicted_wall(arm: _Arm) -> float:
+        f = factor_of(arm)
+        steps = _steps_for(baseline_step_s * f, chunk_s * f**0.5)
+        return (steps + 2) * baseline_step_s * f
+
     def est_wall(arm: _Arm) -> float:
         if arm.last_wall_s is not None:
             return arm.last_wall_s
-        factor = arm.variant.config.get("batch_size", base_batch) / base_batch
-        return (chunk_s + 2 * baseline_step_s) * max(1.0, factor)
+        return predicted_wall(arm) * slowdown[0]
 
-    def chunk(arm: _Arm, rnd: int) -> None:
-        factor = arm.variant.config.get("batch_size", base_batch) / base_batch
-        est_step = baseline_step_s * max(1.0, factor)
-        steps = _steps_for(est_step, chunk_s * max(1.0, factor**0.5))
-        cfg, opts = _apply(base_cfg, base_opts, arm.variant, steps, chunk_s * max(1.0, factor))
+    def chunk(arm: _Arm, rnd: int) -> bool:
+        f = factor_of(arm)
+        steps = _steps_for(baseline_step_s * f, chunk_s * f**0.5)
+        cfg, opts = _apply(base_cfg, base_opts, arm.variant, steps, chunk_s * f)
+        if arm is not base_arm:
+            opts = replace(opts, min_steps=2)
         if progress:
             progress(f"experiment {arm.variant.key} (round {rnd + 1})")
         t0 = clock()
@@ -428,12 +443,15 @@ def run_experiments(
         except Exception as e:  # OOM, an unsupported dtype: the variant failed, the others go on
             arm.error = f"{type(e).__name__}: {str(e)[:160]}"
             arm.decided = True
-            return
+            return False
         arm.chunks[rnd] = sample
         arm.last_wall_s = clock() - t0
+        if arm is base_arm and rnd == 0:
+            slowdown[0] = max(1.0, arm.last_wall_s / max(predicted_wall(arm), 1e-6))
+        return True
 
     rounds = 0
-    combo_reserve = 0.2 * budget_s
+    combo_reserve = 0.15 * budget_s
     for rnd in range(max_rounds):
         open_arms = [a for a in arms if not a.decided and a.error is None]
         if rnd > 0:
@@ -444,12 +462,12 @@ def run_experiments(
                     chunk(base_arm, rnd)
                     rounds = rnd + 1
                 break
-        chunk(base_arm, rnd)
-        if base_arm.error:
+        if not chunk(base_arm, rnd):
             notes.append(f"experiments stopped: the baseline failed ({base_arm.error})")
             break
         for a in open_arms:
-            if rnd > 0 and est_wall(a) > left() - combo_reserve:
+            reserve = combo_reserve if rnd > 0 else 0.0
+            if est_wall(a) > left() - reserve:
                 continue
             chunk(a, rnd)
         rounds = rnd + 1
@@ -457,37 +475,38 @@ def run_experiments(
 
     results = [_result(a, base_arm) for a in arms]
     spread = half_range_pct([c.median_s for c in base_arm.chunks.values()])
-    results = [_with_noise(r, spread) for r in results]
+    floor = max(min_noise_pct, spread or 0.0)
+    results = [_with_noise(r, floor) for r in results]
 
     combo = combine(results)
     if combo is not None:
         arm = _Arm(combo)
         for extra in range(2):
             need = est_wall(base_arm) + est_wall(arm)
-            if need > left() and extra > 0:
-                break
-            if need > left() + combo_reserve:
-                notes.append("best combination: not measured (over the time budget)")
+            if need > left():
+                if extra == 0:
+                    notes.append("best combination: not measured (over the time budget)")
                 break
             chunk(base_arm, rounds + extra)
             chunk(arm, rounds + extra)
         if arm.chunks:
-            results.append(_with_noise(_result(arm, base_arm), spread))
+            results.append(_with_noise(_result(arm, base_arm), floor))
 
-    for a in compile_arms:
+    for a in compile_arms:  # asked for explicitly: measured whatever the budget
+        slot = rounds + 10
+        chunk(base_arm, slot)
         cfg, opts = _apply(base_cfg, base_opts, a.variant, 8, max(2.0, chunk_s * 4))
-        chunk(base_arm, rounds + 10)
         t0 = clock()
         try:
             if progress:
                 progress("experiment torch.compile (compiling)")
-            a.chunks[rounds + 10] = run(cfg, opts, a.variant)
+            a.chunks[slot] = run(cfg, opts, a.variant)
             a.last_wall_s = clock() - t0
         except KeyboardInterrupt:
             raise
         except Exception as e:
             a.error = f"{type(e).__name__}: {str(e)[:160]}"
-        results.append(_with_noise(_result(a, base_arm), spread))
+        results.append(_with_noise(_result(a, base_arm), floor))
 
     base_meds = tuple(c.median_s for _, c in sorted(base_arm.chunks.items()))
     return ExperimentsReport(
@@ -543,7 +562,9 @@ def _decide_and_extend(
 def _result(arm: _Arm, base_arm: _Arm) -> ExperimentResult:
     v = arm.variant
     if arm.error is not None and not arm.chunks:
-        oom = "out of memory" in arm.error.lower() or "OutOfMemory" in arm.error
+        low = arm.error.lower()
+        # CUDA: OutOfMemoryError; CPU: "DefaultCPUAllocator: not enough memory" / "can't allocate memory"
+        oom = any(k in low for k in ("out of memory", "outofmemory", "not enough memory", "can't allocate"))
         return ExperimentResult(
             variant=v,
             verdict="failed",
@@ -552,7 +573,9 @@ def _result(arm: _Arm, base_arm: _Arm) -> ExperimentResult:
         )
     ratios = _ratios(arm, base_arm)
     if not ratios:
-        return ExperimentResult(variant=v, verdict="not measured", speedup=None, note="over the time budget")
+        return ExperimentResult(
+            variant=v, verdict="not measured", speedup=None, note="not measured: over the time budget"
+        )
     speedup = statistics.median(ratios)
     steps = [t for c in arm.chunks.values() for t in c.step_times_s]
     base_steps = [base_arm.chunks[r].median_s for r in arm.chunks if r in base_arm.chunks]
@@ -579,8 +602,8 @@ def _result(arm: _Arm, base_arm: _Arm) -> ExperimentResult:
     )
 
 
-def _with_noise(r: ExperimentResult, spread: float | None) -> ExperimentResult:
+def _with_noise(r: ExperimentResult, floor_pct: float) -> ExperimentResult:
     if r.speedup is None:
         return r
-    band = noise_band(spread, r.ratios)
+    band = noise_band(floor_pct, r.ratios)
     return replace(r, noise_pct=band, verdict=verdict(r.speedup, band))

@@ -29,6 +29,8 @@ def pct(x: float | None, digits: int | None = None) -> str:
     """A fraction as a percentage with enough digits to be non-zero (0.04%, 25%, 3.1%)."""
     if x is None:
         return "n/a"
+    if x == 0:
+        return "0%"
     v = x * 100.0
     if digits is None:
         a = abs(v)
@@ -79,7 +81,7 @@ def nanogpt_denominator(f: RunFacts) -> Explanation | None:
     if f.peak_tflops:
         parts.append(
             f"; against this {_device_word(f)}'s own {f.dtype} peak ({tf(f.peak_tflops)} TFLOP/s, "
-            f"{'estimated' if f.peak_estimated else 'datasheet'}: {f.peak_source or 'hwbench peaks'}) "
+            f"{'estimated: ' if f.peak_estimated else ''}{f.peak_source or 'hwbench peaks'}) "
             f"the same run ({tf(f.achieved_tflops)} TFLOP/s measured) is {pct(f.mfu)}"
         )
     else:
@@ -317,6 +319,23 @@ def vm_steal(f: RunFacts) -> Explanation | None:
     return None
 
 
+def machine_busy(f: RunFacts) -> Explanation | None:
+    """Other processes competing for the same CPUs while the run and the experiments measured."""
+    if not f.is_cpu or f.others_busy_pct is None or f.others_busy_pct < 15.0:
+        return None
+    n = len(f.cpu.usable_cpus) if f.cpu and f.cpu.usable_cpus else None
+    load = (
+        f" (load average {f.loadavg:.1f}" + (f" on {n} CPUs)" if n else ")") if f.loadavg is not None else ""
+    )
+    return Explanation(
+        "machine_busy",
+        f"Other processes kept {f.others_busy_pct:.0f}% of the CPUs busy while the report measured{load}: "
+        f"every OpenMP region waits for its slowest thread, and a thread that shares its core with another "
+        f"process is slow, so step times here are longer and noisier than on an idle machine (the noise "
+        f"bands below include this).",
+    )
+
+
 def vm_stalls(f: RunFacts) -> Explanation | None:
     if f.stalls <= 0:
         return None
@@ -365,22 +384,20 @@ def unusable_accelerator(f: RunFacts) -> Explanation | None:
     unusable = [
         g
         for g in f.gpus
-        if not g.usable_by_torch and g.vendor in ("nvidia", "amd", "intel") and g.kind != "bmc"
+        if not g.usable_by_torch
+        and g.vendor in ("nvidia", "amd", "intel")
+        and g.kind not in ("bmc", "virtual")
     ]
-    if f.torch_messages:
-        return Explanation(
-            "accelerator_unusable",
-            " ".join(f.torch_messages).rstrip(".")
-            + f"; this run used the CPU (torch {f.torch_version or '?'}).",
-        )
-    if unusable and any(g.vendor == "nvidia" for g in unusable):
-        names = ", ".join(g.name for g in unusable)
-        return Explanation(
-            "accelerator_unusable",
-            f"{names} is present but this torch build ({f.torch_version or '?'}) cannot use it; the run "
-            f"used the CPU.",
-        )
-    return None
+    if not unusable:
+        return None
+    why = [m for m in f.torch_messages if not m.startswith("no accelerator")]
+    names = ", ".join(g.name for g in unusable)
+    text = f"{names} {'is' if len(unusable) == 1 else 'are'} present but this torch build "
+    it = "it" if len(unusable) == 1 else "them"
+    text += f"({f.torch_version or '?'}) cannot use {it}; the run used the CPU"
+    if why:
+        text += ": " + "; ".join(m.rstrip(".") for m in why)
+    return Explanation("accelerator_unusable", text + ".")
 
 
 def profile_gap(f: RunFacts, profile: ProfileResult | None) -> Explanation | None:
@@ -397,7 +414,8 @@ def profile_gap(f: RunFacts, profile: ProfileResult | None) -> Explanation | Non
     top = others[:3]
     listing = ", ".join(f"{c.category} {pct(c.share_time)}" for c in top)
     text = (
-        f"GEMMs take {pct(mm)} of the step's time (torch.profiler, {profile.steps} steps); the rest is "
+        f"GEMMs take {pct(mm)} of the step's time (torch.profiler, {profile.steps} "
+        f"step{'s' if profile.steps != 1 else ''}); the rest is "
         f"{listing}"
     )
     not_counted = [c for c in top if c.share_flops == 0]
@@ -439,6 +457,7 @@ def explain(
         gpu_clock_events(facts),
         pcie_link(facts),
         vm_steal(facts),
+        machine_busy(facts),
         vm_stalls(facts),
         unusable_accelerator(facts),
         compile_not_measured(facts, experiments),

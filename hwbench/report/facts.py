@@ -143,6 +143,8 @@ class RunFacts:
     peak_memory_bytes: int | None = None
     memory_total_bytes: int | None = None
     steal_pct: float | None = None  # VM CPU steal over the run, from /proc/stat
+    others_busy_pct: float | None = None  # % of all CPUs other processes used during the run
+    loadavg: float | None = None
     nvml_events: tuple[str, ...] = ()  # "thermal slowdown 12% of samples", from monitor.summarize_nvml
     pcie: dict[str, Any] | None = None  # {"gen": 3, "max_gen": 4, "width": 8, "max_width": 16}
     source: str = "this run"

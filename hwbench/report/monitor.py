@@ -6,6 +6,7 @@ Parsers are pure functions of recorded text or values; only `Monitor` reads the 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ CLOCK_EVENT_BITS: tuple[tuple[int, str], ...] = (
 class CpuTimes:
     total: int  # jiffies, all columns of the aggregate "cpu" line
     steal: int
+    idle: int = 0  # idle + iowait
 
 
 def parse_proc_stat(text: str) -> CpuTimes | None:
@@ -42,7 +44,8 @@ def parse_proc_stat(text: str) -> CpuTimes | None:
                 return None
             # guest and guest_nice are already counted in user and nice
             counted = vals[:8]
-            return CpuTimes(total=sum(counted), steal=vals[7] if len(vals) > 7 else 0)
+            idle = vals[3] + (vals[4] if len(vals) > 4 else 0) if len(vals) > 3 else 0
+            return CpuTimes(total=sum(counted), steal=vals[7] if len(vals) > 7 else 0, idle=idle)
     return None
 
 
@@ -53,6 +56,23 @@ def steal_pct(before: CpuTimes | None, after: CpuTimes | None) -> float | None:
     if d_total <= 0:
         return None
     return max(0.0, (after.steal - before.steal) / d_total * 100.0)
+
+
+def others_busy_pct(
+    before: CpuTimes | None, after: CpuTimes | None, own_cpu_s: float, clk_tck: int = 100
+) -> float | None:
+    """Share of all CPUs' time that OTHER processes kept busy (not idle, not stolen) over the interval.
+
+    `own_cpu_s` is this process's user+system CPU time over the same interval (os.times()).
+    """
+    if before is None or after is None:
+        return None
+    d_total = after.total - before.total
+    if d_total <= 0:
+        return None
+    busy = d_total - (after.idle - before.idle) - (after.steal - before.steal)
+    others = busy / clk_tck - own_cpu_s
+    return max(0.0, min(100.0, others / (d_total / clk_tck) * 100.0))
 
 
 def read_proc_stat(root: Path = Path("/")) -> CpuTimes | None:
@@ -97,12 +117,17 @@ class Monitor:
     root: Path = Path("/")
     samples: list[dict[str, Any]] = field(default_factory=list)
     steal: float | None = None
+    others_busy: float | None = None  # % of all CPUs other processes used meanwhile
+    loadavg: float | None = None  # 1-minute load average at the end
     _before: CpuTimes | None = None
+    _own_before: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def __enter__(self) -> Monitor:
         self._before = read_proc_stat(self.root)
+        t = os.times()
+        self._own_before = t.user + t.system
         if self.device.startswith("cuda"):
             self._thread = threading.Thread(target=self._sample_nvml, daemon=True)
             self._thread.start()
@@ -112,7 +137,16 @@ class Monitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2.0)
-        self.steal = steal_pct(self._before, read_proc_stat(self.root))
+        after = read_proc_stat(self.root)
+        self.steal = steal_pct(self._before, after)
+        t = os.times()
+        try:
+            tck = int(os.sysconf("SC_CLK_TCK"))
+        except (ValueError, OSError, AttributeError):
+            tck = 100
+        self.others_busy = others_busy_pct(self._before, after, t.user + t.system - self._own_before, tck)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            self.loadavg = float((self.root / "proc/loadavg").read_text().split()[0])
 
     def _sample_nvml(self) -> None:
         try:

@@ -156,7 +156,17 @@ def summarize_events(
 
 
 def profile_step(cfg: Any, opts: Any, steps: int = 3, warmup: int = 2) -> ProfileResult:
-    """Profile `steps` training steps of bench.gpt.GPT(cfg) under `opts` (device, dtype, threads).
+    """Profile `steps` training steps of bench.gpt.GPT(cfg) under `opts` (device, dtype, threads)."""
+    from hwbench.bench.flops import n_params as count_params
+
+    events, wall = collect_events(cfg, opts, steps, warmup)
+    return summarize_events(events, steps, wall, cfg.as_dict(), count_params(cfg))
+
+
+def collect_events(
+    cfg: Any, opts: Any, steps: int = 3, warmup: int = 2
+) -> tuple[list[tuple[str, list[str], float]], float]:
+    """(op name, ancestor names nearest first, self seconds) for every profiled op, and the wall time.
 
     The step is the one bench.step.measure_step times (forward, loss, backward, clip 1.0, AdamW),
     built here again because the profiler has to wrap the steps and nothing else.
@@ -166,7 +176,6 @@ def profile_step(cfg: Any, opts: Any, steps: int = 3, warmup: int = 2) -> Profil
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from hwbench.bench.flops import n_params as count_params
     from hwbench.bench.gpt import GPT
     from hwbench.bench.matmul import _sync_fn, torch_threads
 
@@ -209,7 +218,7 @@ def profile_step(cfg: Any, opts: Any, steps: int = 3, warmup: int = 2) -> Profil
                 step()
             sync()
         wall = time.perf_counter() - t0
-    events = []
+    events: list[tuple[str, list[str], float]] = []
     for ev in prof.events():
         ancestors: list[str] = []
         parent = ev.cpu_parent
@@ -218,4 +227,4 @@ def profile_step(cfg: Any, opts: Any, steps: int = 3, warmup: int = 2) -> Profil
             parent = parent.cpu_parent
         self_us = ev.self_device_time_total if device.startswith("cuda") else ev.self_cpu_time_total
         events.append((ev.name, ancestors, float(self_us) / 1e6))
-    return summarize_events(events, steps, wall, cfg.as_dict(), count_params(cfg))
+    return events, wall

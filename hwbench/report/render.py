@@ -171,10 +171,10 @@ def render(advice: Advice, console: Console | None = None) -> None:
             f"B{f.config.get('batch_size')}"
         )
     )
-    console.print(waterfall_table(advice))
+    console.print(waterfall_table(advice, width=max(10, min(40, console.width - 62))))
     for line in waterfall_notes(advice):
         console.print(Padding(line, (0, 0, 0, 2)), highlight=False)
-    cats = category_table(advice)
+    cats = category_table(advice, width=max(6, min(24, (console.width - 48) // 2)))
     if cats is not None:
         console.print()
         console.print(cats)
@@ -191,14 +191,9 @@ def render(advice: Advice, console: Console | None = None) -> None:
                 console.print(Padding(f"{i}. [dim]{s.note}[/]", (0, 0, 0, 2)), highlight=False)
                 continue
             console.print(Padding(f"{i}. [bold]{s.change}[/]", (0, 0, 0, 2)), highlight=False)
-            console.print(
-                Padding(f"nanoGPT: [cyan]{s.command}[/]", (0, 0, 0, 5)), highlight=False, soft_wrap=True
-            )
-            console.print(
-                Padding(f"hwbench: [cyan]{s.hwbench_command}[/]", (0, 0, 0, 5)),
-                highlight=False,
-                soft_wrap=True,
-            )
+            # commands are printed whole (soft wrap), never cropped: they are meant to be copied
+            console.print(f"     nanoGPT: [cyan]{s.command}[/]", highlight=False, soft_wrap=True)
+            console.print(f"     hwbench: [cyan]{s.hwbench_command}[/]", highlight=False, soft_wrap=True)
             detail = []
             if s.step_time_s is not None and s.baseline_step_time_s is not None:
                 detail.append(

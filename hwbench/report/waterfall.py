@@ -62,8 +62,8 @@ def build_waterfall(facts: RunFacts, profile: ProfileResult | None = None) -> Wa
                 label=f"{facts.dtype} peak",
                 tflops=peak,
                 fraction_of_peak=1.0,
-                source=("estimated" if facts.peak_estimated else "datasheet")
-                + f": {facts.peak_source or 'hwbench peaks'}"
+                source=("estimated: " if facts.peak_estimated else "")
+                + f"{facts.peak_source or 'hwbench peaks'}"
                 + (f"; clock: {facts.peak_clock_source}" if facts.peak_clock_source else ""),
                 lost="",
             )
@@ -133,12 +133,33 @@ def build_waterfall(facts: RunFacts, profile: ProfileResult | None = None) -> Wa
             lost=lost_step,
         )
     )
+    levels = _flag_inversions(levels, facts)
     note = ""
     if not peak:
         note = f"no {facts.dtype} peak known for {facts.device_name}: the waterfall starts at the best GEMM"
     return Waterfall(
         device=facts.device_name, dtype=facts.dtype, levels=tuple(levels), categories=tuple(cats), note=note
     )
+
+
+def _flag_inversions(levels: list[Level], facts: RunFacts) -> list[Level]:
+    """A level above the one before it cannot be a loss: say it is measurement noise, not a gain."""
+    from dataclasses import replace
+
+    out: list[Level] = []
+    for lv in levels:
+        prev = out[-1] if out else None
+        if prev is not None and prev.key != "peak" and lv.tflops > prev.tflops * 1.02:
+            spread = (
+                f" (the step's own spread was {facts.step_spread_pct:.0f}%)" if facts.step_spread_pct else ""
+            )
+            lv = replace(
+                lv,
+                lost=f"higher than the level above: the two were measured at different moments on a busy "
+                f"machine{spread}, so the level above is understated; read this gap as noise",
+            )
+        out.append(lv)
+    return out
 
 
 def describe(w: Waterfall) -> list[str]:

@@ -1,0 +1,145 @@
+"""Explanations on recorded measurements: what applies is said with its numbers; what cannot is absent."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from test_report_fixtures import nvml_sample, on_machine, recorded
+
+from hwbench.report import advise_facts
+from hwbench.report.explain import cpu_list, explain, pct
+from hwbench.report.facts import GpuFacts
+from hwbench.report.monitor import summarize_nvml
+
+
+def ids(facts, ex=None, prof=None) -> set[str]:  # type: ignore[no-untyped-def]
+    return {e.id for e in explain(facts, ex, prof)}
+
+
+def text(facts, ex=None, prof=None) -> str:  # type: ignore[no-untyped-def]
+    return " ".join(e.text for e in explain(facts, ex, prof))
+
+
+def test_nanogpt_sentence_names_both_denominators_with_this_runs_numbers() -> None:
+    facts, ex, prof = recorded()
+    e = next(e for e in explain(facts, ex, prof) if e.id == "nanogpt_denominator")
+    assert f"nanoGPT would print mfu {pct(facts.achieved_tflops / 312)}" in e.text
+    assert "312 TFLOP/s" in e.text and "A100" in e.text
+    assert facts.mfu is not None and pct(facts.mfu) in e.text  # against this CPU's own fp32 peak
+    assert "CPU's own fp32 peak" in e.text
+    assert facts.peak_source and facts.peak_source in e.text  # the peak names its source
+
+
+def test_this_vm_gets_cpu_explanations_and_no_gpu_or_hybrid_ones() -> None:
+    facts, ex, prof = recorded()
+    got = ids(facts, ex, prof)
+    assert {"nanogpt_denominator", "model_size", "math_library", "cpu_no_bf16", "profile_non_matmul"} <= got
+    assert "threads_ok" in got  # 2 threads on 2 physical cores, no SMT, no E-cores
+    # cannot apply on a non-hybrid, non-SMT CPU without a GPU
+    assert not got & {
+        "threads_hybrid_ecores",
+        "threads_smt",
+        "threads_oversubscribed",
+        "cuda_tensor_cores_unused",
+        "cuda_bf16_available",
+        "gpu_clock_events",
+        "pcie_link_low",
+        "accelerator_unusable",
+        "cpu_bf16_available",
+    }
+    words = text(facts, ex, prof)
+    assert "TF32" not in words and "tensor core" not in words and "P-core" not in words
+
+
+def test_math_library_names_mkl_avx2_and_the_faster_library() -> None:
+    facts, ex, prof = recorded()
+    e = next(e for e in explain(facts, ex, prof) if e.id == "math_library")
+    assert "Intel MKL" in e.text and "AVX2" in e.text
+    assert "no AVX-512" in e.text  # Zen 3: AVX2 is the widest path for every library
+    best, torch_best = facts.best_ceiling(), facts.torch_ceiling()
+    assert best is not None and torch_best is not None
+    if best.library != "torch":
+        assert f"{best.tflops / torch_best.tflops:.2f}x torch's best" in e.text
+
+
+def test_bf16_on_zen3_is_reported_as_measured_and_not_recommended() -> None:
+    facts, ex, prof = recorded()
+    e = next(e for e in explain(facts, ex, prof) if e.id == "cpu_no_bf16")
+    assert "no bf16 arithmetic" in e.text and "fp32 is the right dtype here" in e.text
+    r = next(r for r in ex.results if r.variant.key == "dtype=bf16")  # type: ignore[union-attr]
+    assert r.speedup is not None and r.speedup < 1.0  # measured slower on this machine
+    assert f"{r.speedup:.2f}x the fp32 speed" in e.text
+
+
+def test_hybrid_alder_lake_topology_gets_the_ecore_explanation_with_exact_cpus() -> None:
+    facts, ex, prof = recorded()
+    hybrid = on_machine(facts, "alder-lake-p-laptop")  # 4 P-cores (HT) + 8 E-cores, 16 threads
+    got = {e.id: e.text for e in explain(hybrid, ex, prof)}
+    assert "threads_hybrid_ecores" in got
+    assert "CPUs 8-15" in got["threads_hybrid_ecores"]  # the E-cores, as taskset names them
+    assert "4 threads on CPUs 0,2,4,6" in got["threads_hybrid_ecores"]  # one per P-core
+    assert "threads_smt" in got  # 16 threads on 12 physical cores
+    assert "threads_ok" not in got
+
+
+def test_cpu_only_torch_with_an_nvidia_gpu_present_is_said() -> None:
+    facts, ex, prof = recorded()
+    vm = on_machine(facts, "a10-vm-cpu-torch")
+    e = next(e for e in explain(vm, ex, prof) if e.id == "accelerator_unusable")
+    assert "NVIDIA A10" in e.text and "CPU-only" in e.text and "install a CUDA build" in e.text
+    assert "no accelerator PyTorch can use" not in e.text  # detect's generic line is not repeated
+
+
+def test_gpu_rules_apply_on_cuda_only() -> None:
+    facts, _, _ = recorded()
+    # the founding story's RTX 4070 Ti run (DESIGN.md: ~31 TFLOP/s, bf16) with its datasheet peaks
+    from hwbench.peaks import gpu_peak
+
+    peak = gpu_peak("NVIDIA GeForce RTX 4070 Ti")
+    events, pcie = summarize_nvml([nvml_sample("v100-sxm2-hw-power-brake.json")])
+    cuda = replace(
+        facts,
+        device="cuda:0",
+        dtype="fp32",
+        peaks_tflops=dict(peak.peaks_tflops),
+        peak_tflops=peak.peaks_tflops["fp32"],
+        cpu=None,
+        gpus=(GpuFacts(name="NVIDIA GeForce RTX 4070 Ti", vendor="nvidia", usable_by_torch=True),),
+        nvml_events=tuple(events),
+        pcie=summarize_nvml([nvml_sample("a10g-x8-of-x16.json")])[1],
+    )
+    got = {e.id: e.text for e in explain(cuda)}
+    assert "cuda_tensor_cores_unused" in got and "TF32" in got["cuda_tensor_cores_unused"]
+    assert "hardware slowdown" in got["gpu_clock_events"] and "power brake" in got["gpu_clock_events"]
+    assert "x8 of x16" in got["pcie_link_low"]
+    assert not {"cpu_no_bf16", "threads_ok", "math_library", "accelerator_unusable"} & set(got)
+    # the same NVML data on a CPU run says nothing about GPUs
+    assert not {"gpu_clock_events", "pcie_link_low"} & ids(replace(cuda, device="cpu"))
+    assert pcie is None or pcie.get("gen")  # the V100 recording has no link fields
+
+
+def test_vm_steal_only_when_there_was_some() -> None:
+    facts, _, _ = recorded()
+    assert "vm_steal" not in ids(replace(facts, steal_pct=0.2))
+    e = next(e for e in explain(replace(facts, steal_pct=7.5)) if e.id == "vm_steal")
+    assert "7.5%" in e.text and "/proc/stat" in e.text
+
+
+def test_compile_is_said_not_measured_with_its_flag() -> None:
+    facts, ex, prof = recorded()
+    advice = advise_facts(facts, ex, prof)
+    sentences = " ".join(advice.explanation)
+    assert "torch.compile: not measured" in sentences and "--advise-compile" in sentences
+
+
+def test_cpu_list_is_tasksets_form() -> None:
+    assert cpu_list((0, 1, 2, 3, 8)) == "0-3,8"
+    assert cpu_list((6, 4, 2, 0)) == "0,2,4,6"
+    assert cpu_list(()) == ""
+
+
+def test_pct_keeps_small_numbers_visible() -> None:
+    assert pct(0.0004) == "0.04%"
+    assert pct(0.25) == "25%"
+    assert pct(0.0) == "0%"
+    assert pct(None) == "n/a"
