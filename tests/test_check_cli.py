@@ -243,3 +243,44 @@ def test_named_device_torch_cannot_use_fails(vm: Any, capsys: Any, monkeypatch: 
     checks = {c["name"]: c for c in json.loads(out)["checks"]}
     assert checks["device[cuda]"]["status"] == "fail" and "CPU-only" in checks["device[cuda]"]["message"]
     assert checks["min_tflops[bf16]@cuda"]["status"] == "skip"
+
+
+def test_gpu_paths_on_a_recorded_8_gpu_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live GPU path (devices, NVML sampling under load, straggler) with the machine replaced by
+    recordings: the 8x H100 node's NVML fields, its GPU 3 link as the A10G's x8, GPU 6 throttling
+    as the V100 did, and the constructed straggler figures."""
+    import hwbench.check.load as load
+    from hwbench.check.expectations import Expectations
+    from hwbench.check.run import CheckOptions, replay_system, run_check
+    from hwbench.check.smi import parse_nvidia_smi
+
+    node = replay_system(FIX / "h100x8_nvidia-smi-q.txt")
+    node = System(cpu=this_vm_cpu(), memory=None, gpus=node.gpus, torch=VM.torch, source="recorded 8x H100")
+    tflops = json.loads((FIX / "h100x8_matmul_tflops.json").read_text())["tflops"]
+    buses = [g.pci_slot for g in node.gpus]
+    a10g = parse_nvidia_smi((FIX / "a10g_x8_link_nvidia-smi-q.txt").read_text()).gpus[0][1]
+    v100 = parse_nvidia_smi((FIX / "v100_power_brake_nvidia-smi-q.txt").read_text()).gpus[0][1]
+
+    def sampler(bus: str) -> Any:
+        f = dict(next(g.nvml for g in node.gpus if g.pci_slot == bus) or {})
+        f["clock_event_reasons"] = ["sw_power_cap"]  # busy: the idle flag is gone
+        if bus == buses[3]:
+            f.update({k: a10g[k] for k in ("pcie_width_current", "pcie_width_max")})
+        if bus == buses[6]:
+            f["clock_event_reasons"] = v100["clock_event_reasons"]
+        return lambda: f
+
+    monkeypatch.setattr(measure, "cuda_devices", lambda: [f"cuda:{i}" for i in range(8)])
+    monkeypatch.setattr(measure, "nvml_bus_id", lambda dev, gpus: buses[int(dev.split(":")[1])])
+    monkeypatch.setattr(
+        measure, "measure_matmul", lambda d, dt, lv, th=None: Figure(d, f"{dt}_tflops", tflops[d], "recorded")
+    )
+    monkeypatch.setattr(measure, "LOAD_SECONDS", {"quick": 0.0, "medium": 0.0, "long": 0.0})
+    monkeypatch.setattr(load, "nvml_sampler", sampler)
+    monkeypatch.setattr(load, "matmul_load", lambda dev, s: lambda: None)
+    exp = Expectations(pcie_full=True, no_throttle=True, max_spread_pct=10, min_tflops={"bf16": 600})
+    report = run_check(CheckOptions(exp), system=node)
+    failed = sorted(r.name for r in report.results if r.status == "fail")
+    assert failed == ["max_spread@cuda:5", "no_throttle@cuda:6", "pcie_full@cuda:3"]
+    assert sum(r.status == "pass" for r in report.results) == 8 + 7 + 7 + 7  # tflops, spread, link, throttle
+    assert report.summary.exit_code == 1
