@@ -308,8 +308,10 @@ def parse_cpuinfo(text: str) -> Cpu:
             groups.setdefault((b["physical id"], b["core id"]), []).append(_to_int(b["processor"]) or 0)
         sockets = len({k[0] for k in groups})
         physical = len(groups)
-        if len(procs) == 1 and _to_int(info.get("cpu cores")):
-            physical = _to_int(info.get("cpu cores"))
+        if len(procs) == 1:
+            # one pasted block: 'siblings'/'cpu cores' count one package; how many packages is unknown
+            sockets = None
+            physical = _to_int(info.get("cpu cores")) or physical
     elif _to_int(info.get("cpu cores")):
         physical = _to_int(info.get("cpu cores"))
     smt = tuple(tuple(sorted(v)) for v in sorted(groups.values()))
@@ -349,7 +351,9 @@ def parse_cpuinfo(text: str) -> Cpu:
         p_core_cpus=p_cpus,
         e_core_cpus=e_cpus,
         smt_siblings=smt,
-        source="/proc/cpuinfo",
+        source="/proc/cpuinfo"
+        if len(procs) != 1
+        else "/proc/cpuinfo (one processor block: counts per socket)",
     )
 
 
