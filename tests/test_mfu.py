@@ -166,3 +166,31 @@ def test_cli_json_tiny(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
     doc = json.loads(out)
     assert doc["command"] == "mfu" and doc["schema_version"] >= 1
     assert set(doc) >= DESIGN_FIELDS and doc["device"] == "cpu" and doc["threads"] == 1
+
+
+def test_cli_terminal_shows_each_denominator(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: object
+) -> None:
+    import pathlib
+
+    import hwbench.bench.mfu as mfu_mod
+
+    monkeypatch.setattr(mfu_mod, "step_plan", lambda device, quick: (1, 3, 1.0))
+    monkeypatch.setattr("hwbench.bench.matmul.square_sizes", lambda device, quick: (32,))
+    monkeypatch.setenv("COLUMNS", "200")
+    report = pathlib.Path(str(tmp_path)) / "r.json"
+    args = ["--device", "cpu", "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--block-size", "16"]
+    rc, out, err = _cli(
+        capsys,
+        *args,
+        "--batch-size", "2", "--quick", "--no-advise", "--threads", "1",
+        "--peak-tflops", "fp32=1000", "--save-report", str(report),
+    )  # fmt: skip
+    assert rc == 0, err
+    mfu_line = next(ln for ln in out.splitlines() if ln.startswith("MFU"))
+    assert "/ 1e+03 TFLOP/s: this device's dense fp32 peak (" in mfu_line and "fp32=1000" in mfu_line
+    ceiling_line = next(ln for ln in out.splitlines() if ln.startswith("vs ceiling"))
+    assert "TFLOP/s: best fp32 GEMM measured here (" in ceiling_line
+    nano_line = next(ln for ln in out.splitlines() if ln.startswith("nanoGPT says"))
+    assert "/ 312 TFLOP/s: what nanoGPT's estimate_mfu would print" in nano_line
+    assert json.loads(report.read_text())["peak_tflops"] == 1000
