@@ -112,13 +112,17 @@ def collect(
             sm_count=sm_count,
             compute_capability=cc,
             clock_mhz=clock_mhz,
-            vendor="nvidia" if cc is not None else None,
+            vendor="nvidia" if cc is not None else None,  # --cc is a CUDA compute capability
+            clock_source="given on the command line (--clock-mhz)",
         )
         if p is not None:
             entries.append(p)
             continue
-        reason = identify(name).reason or f"no peak known for '{name}'"
-        if cc is None or sm_count is None or clock_mhz is None:
+        lookup = identify(name)
+        reason = lookup.reason or f"no peak known for '{name}'"
+        if lookup.candidates:
+            reason += " (give the full name as nvidia-smi prints it)"
+        elif cc is None or sm_count is None or clock_mhz is None:
             reason += " (an estimate needs --sm-count, --cc and --clock-mhz)"
         entries.append(Unknown("gpu", name, reason))
     if device is not None:

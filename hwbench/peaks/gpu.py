@@ -298,6 +298,7 @@ def estimate_gpu_peak(
     compute_capability: tuple[int, int] | None,
     clock_mhz: float | None,
     device: str = "gpu",
+    clock_source: str = "reported by the device (NVML max SM clock)",
 ) -> DevicePeak | None:
     """units x per-unit rate of the architecture x clock; None when any of the three is unknown."""
     if vendor is None or sm_count is None or compute_capability is None or not clock_mhz:
@@ -339,7 +340,7 @@ def estimate_gpu_peak(
         estimated=True,
         notes=tuple(notes),
         clock_mhz=clock_mhz,
-        clock_source="reported by the device (max SM clock)",
+        clock_source=clock_source,
         sm_count=sm_count,
         dtype_sources=dtype_sources,
     )
@@ -355,6 +356,7 @@ def gpu_peak(
     vendor: str | None = None,
     vendor_id: int | None = None,
     device: str = "gpu",
+    clock_source: str = "reported by the device (NVML max SM clock)",
 ) -> DevicePeak | None:
     """The dense peak of a GPU from its name (as NVML/torch print it) and whatever else is known.
 
@@ -363,7 +365,7 @@ def gpu_peak(
     lookup = identify(name, device_id, sm_count, compute_capability, vendor_id)
     if lookup.row is not None:
         return _row_peak(lookup.row, lookup, sm_count, device)
-    return estimate_gpu_peak(name, vendor, sm_count, compute_capability, clock_mhz, device)
+    return estimate_gpu_peak(name, vendor, sm_count, compute_capability, clock_mhz, device, clock_source)
 
 
 def why_no_peak(name: str, device_id: int | None = None, **hints: object) -> str:
