@@ -100,7 +100,7 @@ def run_op(ctx: Any, op: str, nbytes: int, device: str, iters: int = 10, warmup:
     import torch
     import torch.distributed as dist
 
-    from hwbench.fleet.dist import arrive
+    from hwbench.fleet.dist import arrive, collective
 
     if op not in OPS:
         raise InputError(f"unknown collective {op!r}", hint=f"choose from: {', '.join(OPS)}")
@@ -146,19 +146,20 @@ def run_op(ctx: Any, op: str, nbytes: int, device: str, iters: int = 10, warmup:
 
     times: list[float] = []
     ok = True
-    for i in range(warmup + iters):
-        prepare()
-        sync()
-        dist.barrier(group=ctx.object_group)  # CPU-side (gloo) barrier: every rank starts together
-        t0 = time.perf_counter()
-        call()
-        sync()
-        dt = time.perf_counter() - t0
-        ok = check() and ok
-        if i >= warmup:
-            times.append(dt)
     every: list[Any] = [None] * n
-    dist.all_gather_object(every, (times, ok), group=ctx.object_group)
+    with collective(ctx, f"{op} of {nbytes} bytes"):
+        for i in range(warmup + iters):
+            prepare()
+            sync()
+            dist.barrier(group=ctx.object_group)  # CPU-side (gloo) barrier: every rank starts together
+            t0 = time.perf_counter()
+            call()
+            sync()
+            dt = time.perf_counter() - t0
+            ok = check() and ok
+            if i >= warmup:
+                times.append(dt)
+        dist.all_gather_object(every, (times, ok), group=ctx.object_group)
     slowest = [max(t[i] for t, _ in every) for i in range(iters)]
     correct = all(c for _, c in every)
     med = statistics.median(slowest)

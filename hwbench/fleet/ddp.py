@@ -90,7 +90,7 @@ def measure_ddp_step(
     from hwbench.bench.config import preset as get_preset
     from hwbench.bench.flops import flops_per_step
     from hwbench.bench.gpt import GPT
-    from hwbench.fleet.dist import arrive
+    from hwbench.fleet.dist import arrive, collective
 
     cfg = get_preset(preset)
     dev = device or (f"cuda:{ctx.local_rank}" if "nccl" in ctx.backend else "cpu")
@@ -109,7 +109,9 @@ def measure_ddp_step(
 
     torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     model = GPT(cfg).to(dev)
-    ddp = DDP(model, device_ids=[torch.device(dev).index] if is_cuda else None)
+    arrive(ctx, "ddp")
+    with collective(ctx, "wrapping the model in DDP (broadcast of rank 0's weights)"):
+        ddp = DDP(model, device_ids=[torch.device(dev).index] if is_cuda else None)
     opt = model.optimizer()
     gen = torch.Generator(device="cpu").manual_seed(1000 + ctx.rank)  # each rank its own data
     batches = [
@@ -139,18 +141,18 @@ def measure_ddp_step(
         sync()
         return time.perf_counter() - t0
 
-    arrive(ctx, "ddp")
-    for i in range(warmup):
-        step(i, True)
-        step(i, False)
     with_comm: list[float] = []
     without: list[float] = []
-    for i in range(steps):  # interleaved, so drift in clocks or load hits both sides alike
-        with_comm.append(step(i, True))
-        without.append(step(i, False))
     peak, peak_src = _own_peak(dev, dt, len(ctx.cpus) or None)
     every: list[Any] = [None] * ctx.world_size
-    dist.all_gather_object(every, (with_comm, without, peak, peak_src), group=ctx.object_group)
+    with collective(ctx, "the DDP step"):
+        for i in range(warmup):
+            step(i, True)
+            step(i, False)
+        for i in range(steps):  # interleaved, so drift in clocks or load hits both sides alike
+            with_comm.append(step(i, True))
+            without.append(step(i, False))
+        dist.all_gather_object(every, (with_comm, without, peak, peak_src), group=ctx.object_group)
     t_ddp = statistics.median(max(e[0][i] for e in every) for i in range(steps))
     t_local = statistics.median(max(e[1][i] for e in every) for i in range(steps))
     fps = flops_per_step(cfg)

@@ -19,7 +19,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,7 +173,9 @@ def arrive(ctx: FleetContext, what: str) -> None:
     ctx._phase += 1
     if ctx.store is None:
         return
-    prefix = f"hwbench/{ctx._phase}-{what}"
+    # torchrun --max-restarts reuses the store: keys of an earlier attempt must not count
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    prefix = f"hwbench/{attempt}/{ctx._phase}-{what}"
     ctx.store.set(f"{prefix}/{ctx.rank}", ctx.host)
     ctx.store.add(f"{prefix}/count", 1)
     deadline = time.monotonic() + ctx.timeout_s
@@ -192,6 +194,21 @@ def arrive(ctx: FleetContext, what: str) -> None:
         hint="look at that rank's stderr; raise HWBENCH_DIST_TIMEOUT_S if ranks legitimately differ "
         "by more than that",
     )
+
+
+@contextlib.contextmanager
+def collective(ctx: FleetContext, what: str) -> Iterator[None]:
+    """Turn a failed or timed-out collective (gloo/NCCL RuntimeError) into a one-line FleetError."""
+    try:
+        yield
+    except HwbenchError:
+        raise
+    except RuntimeError as e:  # DistBackendError, DistNetworkError and gloo timeouts are RuntimeErrors
+        raise FleetError(
+            f"rank {ctx.rank} on {ctx.host}: {what} failed ({_first_line(e)}); another rank died or stalled",
+            hint=f"each wait is bounded by HWBENCH_DIST_TIMEOUT_S (now {ctx.timeout_s:g} s); "
+            "torchrun's report names the rank that failed first",
+        ) from None
 
 
 def fault_point(ctx: FleetContext, where: str) -> None:

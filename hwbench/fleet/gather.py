@@ -178,9 +178,10 @@ def gather_records(ctx: Any, record: dict[str, Any]) -> list[dict[str, Any]] | N
     """gather_object to rank 0 (over gloo); rank 0 gets every record, other ranks None."""
     import torch.distributed as dist
 
-    from hwbench.fleet.dist import arrive
+    from hwbench.fleet.dist import arrive, collective
 
     arrive(ctx, "gather")
     out: list[Any] | None = [None] * ctx.world_size if ctx.rank == 0 else None
-    dist.gather_object(record, out, dst=0, group=ctx.object_group)
+    with collective(ctx, "gathering the results"):
+        dist.gather_object(record, out, dst=0, group=ctx.object_group)
     return out
