@@ -254,8 +254,10 @@ def render(system: System) -> None:
         t.add_row("usable by this process", usable)
         isa = [f for f in _ISA_SHOWN if f in cpu.isa]
         t.add_row("ISA (ML-relevant)", ", ".join(isa) or "none of the listed")
-        clock = f"{_fmt(cpu.max_mhz)} MHz" if cpu.max_mhz else "unknown"
-        t.add_row("max clock", f"{clock} [dim]({cpu.max_mhz_source})[/dim]")
+        if cpu.max_mhz:
+            t.add_row("max clock", f"{_fmt(cpu.max_mhz)} MHz [dim]({cpu.max_mhz_source})[/dim]")
+        else:
+            t.add_row("max clock", cpu.max_mhz_source)
         if cpu.caches:
             t.add_row(
                 "caches",

@@ -214,6 +214,10 @@ def read_torch_info(
                     msgs.append(
                         f"NVIDIA GPU present; CUDA {cuda or '?'} build; driver CUDA version unknown (no NVML)"
                     )
+                else:
+                    msgs.append(
+                        f"CUDA {cuda or '?'} build; the driver supports CUDA {driver}: torch can use the GPU"
+                    )
         elif build == "rocm":
             msgs.append("NVIDIA GPU present but this torch is a ROCm (AMD) build: install a CUDA build")
         else:
