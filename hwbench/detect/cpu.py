@@ -710,7 +710,10 @@ def read_cpu(root: Path = Path("/")) -> Cpu:
     # topology: package and SMT siblings per online CPU (works on Arm, where cpuinfo has neither)
     packages: set[str] = set()
     groups: dict[tuple[int, ...], None] = {}
+    seen: set[int] = set()  # CPUs already in a sibling group add nothing (halves the reads with SMT)
     for c in online:
+        if c in seen:
+            continue
         t = cpu_dir / f"cpu{c}/topology"
         pkg = _read(t / "physical_package_id")
         sib = _read(t / "thread_siblings_list") or _read(t / "core_cpus_list")
@@ -718,7 +721,9 @@ def read_cpu(root: Path = Path("/")) -> Cpu:
             groups = {}
             break
         packages.add(pkg.strip())
-        groups[parse_cpulist(sib)] = None
+        group = parse_cpulist(sib) or (c,)
+        groups[group] = None
+        seen.update(group)
     smt = tuple(sorted(groups)) if groups else cpu.smt_siblings
     sockets = len(packages) if groups else cpu.sockets
     physical = len(smt) if groups else cpu.physical_cores
