@@ -255,7 +255,10 @@ def test_gpu_paths_on_a_recorded_8_gpu_node(monkeypatch: pytest.MonkeyPatch) -> 
     from hwbench.check.smi import parse_nvidia_smi
 
     node = replay_system(FIX / "h100x8_nvidia-smi-q.txt")
-    node = System(cpu=this_vm_cpu(), memory=None, gpus=node.gpus, torch=VM.torch, source="recorded 8x H100")
+    cuda_torch = TorchInfo(
+        installed=True, version="2.4.0+cu124", build="cuda", usable_devices=("cpu", "cuda")
+    )
+    node = System(cpu=this_vm_cpu(), memory=None, gpus=node.gpus, torch=cuda_torch, source="recorded 8x H100")
     tflops = json.loads((FIX / "h100x8_matmul_tflops.json").read_text())["tflops"]
     buses = [g.pci_slot for g in node.gpus]
     a10g = parse_nvidia_smi((FIX / "a10g_x8_link_nvidia-smi-q.txt").read_text()).gpus[0][1]

@@ -138,10 +138,18 @@ class _Measurer:
         if self._cuda is None:
             from hwbench.check.measure import cuda_devices
 
-            self._cuda = (
-                [] if self.replay or (self.system and not self.system.torch.installed) else cuda_devices()
-            )
+            self._cuda = cuda_devices() if self._may_have_cuda() else []
         return self._cuda
+
+    def _may_have_cuda(self) -> bool:
+        """Whether importing torch to count GPUs can find any: not when replaying, not with a CPU-only
+        torch build or no NVIDIA/AMD GPU in detect's inventory (importing torch costs seconds)."""
+        s = self.system
+        if self.replay or s is None:
+            return not self.replay
+        if not s.torch.installed or s.torch.build in ("cpu", "mps", "xpu"):
+            return False
+        return any(g.vendor in ("nvidia", "amd") for g in C.counted_gpus(s))
 
     def matmul(self, device: str, dtype: str) -> C.Figure:
         key = (device, f"{dtype}_tflops")
@@ -266,8 +274,9 @@ def run_check(
             results.append(C.check_max_ecc_errors(f"gpu{i}", g.nvml, exp.max_ecc_errors))
 
     # 3. measured figures
-    devices = measure_devices(exp, m, ctx) if not replay else []
     needs_device = exp.needs_matmul() or exp.min_mfu is not None or opts.save_baseline is not None
+    wants_devices = needs_device or base is not None or exp.pcie_full or exp.no_throttle
+    devices = measure_devices(exp, m, ctx) if wants_devices and not replay else []
     if needs_device and exp.device and exp.device != "cpu" and ctx is None:
         # The user named where to measure: a device torch cannot use there fails the gate (a runner
         # whose GPU vanished, a CPU-only wheel), instead of every measurement quietly skipping.
