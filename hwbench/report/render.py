@@ -95,7 +95,8 @@ def category_table(advice: Advice, width: int = 24) -> RenderableType | None:
         return None
     prof = advice.profile
     t = Table(
-        title=f"Training step by op category (torch.profiler, {prof.steps if prof else '?'} steps): "
+        title=f"Training step by op category (torch.profiler, {prof.steps if prof else '?'} "
+        f"step{'' if prof and prof.steps == 1 else 's'}): "
         "share of time vs share of the FLOPs MFU counts",
         title_justify="left",
         box=None,

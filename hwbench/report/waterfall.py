@@ -134,9 +134,18 @@ def build_waterfall(facts: RunFacts, profile: ProfileResult | None = None) -> Wa
         )
     )
     levels = _flag_inversions(levels, facts)
-    note = ""
+    notes = []
     if not peak:
-        note = f"no {facts.dtype} peak known for {facts.device_name}: the waterfall starts at the best GEMM"
+        notes.append(
+            f"no {facts.dtype} peak known for {facts.device_name}: the waterfall starts at the best GEMM"
+        )
+    if not model_rate:
+        notes.append(
+            "torch's GEMMs at the model's own shapes were not measured in this run (the ceiling sweep "
+            "skipped "
+            "them: see its notes), so that level is left out rather than guessed"
+        )
+    note = "; ".join(notes)
     return Waterfall(
         device=facts.device_name, dtype=facts.dtype, levels=tuple(levels), categories=tuple(cats), note=note
     )
