@@ -70,7 +70,11 @@ def test_node_on_another_driver_is_named() -> None:
 
 
 def test_missing_fingerprint_values_are_not_mismatches() -> None:
-    fps = [(0, "a", {"driver_version": "535.104.05"}), (1, "b", {"driver_version": None}), (2, "c", {})]
+    fps: list[tuple[int, str, dict[str, Any]]] = [
+        (0, "a", {"driver_version": "535.104.05"}),
+        (1, "b", {"driver_version": None}),
+        (2, "c", {}),
+    ]
     assert find_mismatches(fps) == []
 
 
@@ -191,3 +195,85 @@ def test_find_value_prefers_top_level_even_when_null() -> None:
     assert find_value({"x": [{"mfu": 0.5}]}, "mfu") == 0.5
     row = rank_row({"rank": 0, "host": "h", "result": {"device": "cpu", "achieved_tflops": True}})
     assert row["achieved_tflops"] is None  # a bool is not a figure
+
+
+class FakeStore:
+    """The four c10d Store calls hwbench uses (set, get, check, add), in memory."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def set(self, key: str, value: str) -> None:
+        self.data[key] = value.encode()
+
+    def get(self, key: str) -> bytes:
+        return self.data[key]
+
+    def check(self, keys: list[str]) -> bool:
+        return all(k in self.data for k in keys)
+
+    def add(self, key: str, n: int) -> int:
+        v = int(self.data.get(key, b"0")) + n
+        self.data[key] = str(v).encode()
+        return v
+
+
+def fake_ctx(rank: int, store: FakeStore, timeout_s: float = 0.2) -> FleetContext:
+    return FleetContext(
+        rank=rank,
+        world_size=3,
+        local_rank=rank,
+        local_world_size=3,
+        host=f"node-{rank}",
+        backend="gloo",
+        timeout_s=timeout_s,
+        hosts=("node-0", "node-1", "node-2"),
+        store=store,
+    )
+
+
+def test_check_in_names_the_missing_rank_within_the_timeout() -> None:
+    import time
+
+    from hwbench.fleet.dist import FleetError, arrive
+
+    store = FakeStore()
+    c0, c2 = fake_ctx(0, store), fake_ctx(2, store)
+    # rank 2 checks in first (its own wait would time out too: give it none to wait for here)
+    store.set("hwbench/0/1-gather/2", "node-2")
+    store.add("hwbench/0/1-gather/count", 1)
+    t0 = time.monotonic()
+    with pytest.raises(FleetError) as e:
+        arrive(c0, "gather")
+    assert time.monotonic() - t0 < 2.0
+    assert e.value.message == (
+        "rank 1 on node-1 did not reach 'gather' within 0.2 s (died or stalled); stopping the run"
+    )
+    # once everyone has checked in, nobody waits
+    store.add("hwbench/0/1-gather/count", 1)
+    c2._phase = 0
+    arrive(c2, "gather")
+
+
+def test_failed_collective_names_the_ranks_behind() -> None:
+    from hwbench.fleet.dist import FleetError, collective, step
+
+    store = FakeStore()
+    ctxs = [fake_ctx(r, store) for r in range(3)]
+    for c in ctxs:
+        c._phase = 4
+    step(ctxs[0], 7)
+    step(ctxs[2], 7)
+    step(ctxs[1], 6)  # rank 1 never started step 7
+    with pytest.raises(FleetError) as e, collective(ctxs[0], "all_reduce of 4096 bytes"):
+        raise RuntimeError(
+            "[/pytorch/third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting 4000ms"
+            " for recv operation to complete"
+        )
+    assert e.value.message == (
+        "rank 0 on node-0: all_reduce of 4096 bytes failed (Timed out waiting 4000ms for recv operation"
+        " to complete); rank 1 on node-1 fell behind (died or stalled)"
+    )
+    step(ctxs[1], 7)  # all at the same step: cannot tell who, say so
+    with pytest.raises(FleetError, match="another rank died or stalled"), collective(ctxs[0], "x"):
+        raise RuntimeError("Connection closed by peer")

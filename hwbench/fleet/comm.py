@@ -100,7 +100,7 @@ def run_op(ctx: Any, op: str, nbytes: int, device: str, iters: int = 10, warmup:
     import torch
     import torch.distributed as dist
 
-    from hwbench.fleet.dist import arrive, collective
+    from hwbench.fleet.dist import arrive, collective, fault_point, step
 
     if op not in OPS:
         raise InputError(f"unknown collective {op!r}", hint=f"choose from: {', '.join(OPS)}")
@@ -108,6 +108,7 @@ def run_op(ctx: Any, op: str, nbytes: int, device: str, iters: int = 10, warmup:
     nbytes = _round_bytes(op, nbytes, n)
     count = nbytes // DTYPE_BYTES
     arrive(ctx, f"{op} {nbytes} B")
+    fault_point(ctx, "collective")
     is_cuda = device.startswith("cuda")
 
     def sync() -> None:
@@ -149,6 +150,7 @@ def run_op(ctx: Any, op: str, nbytes: int, device: str, iters: int = 10, warmup:
     every: list[Any] = [None] * n
     with collective(ctx, f"{op} of {nbytes} bytes"):
         for i in range(warmup + iters):
+            step(ctx, i)
             prepare()
             sync()
             dist.barrier(group=ctx.object_group)  # CPU-side (gloo) barrier: every rank starts together

@@ -91,6 +91,7 @@ def measure_ddp_step(
     from hwbench.bench.flops import flops_per_step
     from hwbench.bench.gpt import GPT
     from hwbench.fleet.dist import arrive, collective
+    from hwbench.fleet.dist import step as announce
 
     cfg = get_preset(preset)
     dev = device or (f"cuda:{ctx.local_rank}" if "nccl" in ctx.backend else "cpu")
@@ -127,7 +128,11 @@ def measure_ddp_step(
         else contextlib.nullcontext()
     )
 
+    counter = [0]
+
     def step(i: int, communicate: bool) -> float:
+        announce(ctx, counter[0])  # untimed: lets a failed all-reduce name the ranks behind
+        counter[0] += 1
         x, y = batches[i % len(batches)]
         sync()
         dist.barrier(group=ctx.object_group)

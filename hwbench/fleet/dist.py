@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
 import time
@@ -27,6 +28,7 @@ from hwbench.errors import HwbenchError, InputError
 
 DEFAULT_TIMEOUT_S = 60.0
 _POLL_S = 0.05
+_EXPLICIT_FAULT_POINTS = ("collective",)
 
 
 class FleetError(HwbenchError):
@@ -50,6 +52,7 @@ class FleetContext:
     store: Any = None  # the rendezvous store (torch.distributed.Store), None if unavailable
     object_group: Any = None  # a gloo group for gather_object when the default group is NCCL
     _phase: int = field(default=0, repr=False)
+    _step: int = field(default=-1, repr=False)  # last step announced with `step()` in this phase
 
     def device_for(self, requested: str) -> str:
         """'cuda' or 'cuda:N' asked on the command line -> this rank's GPU, cuda:LOCAL_RANK."""
@@ -171,11 +174,10 @@ def arrive(ctx: FleetContext, what: str) -> None:
     is named rather than reported as an anonymous gloo/NCCL timeout.
     """
     ctx._phase += 1
+    ctx._step = -1
     if ctx.store is None:
         return
-    # torchrun --max-restarts reuses the store: keys of an earlier attempt must not count
-    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    prefix = f"hwbench/{attempt}/{ctx._phase}-{what}"
+    prefix = f"{_prefix(ctx)}-{what}"
     ctx.store.set(f"{prefix}/{ctx.rank}", ctx.host)
     ctx.store.add(f"{prefix}/count", 1)
     deadline = time.monotonic() + ctx.timeout_s
@@ -196,16 +198,53 @@ def arrive(ctx: FleetContext, what: str) -> None:
     )
 
 
+def _prefix(ctx: FleetContext) -> str:
+    # torchrun --max-restarts reuses the store: keys of an earlier attempt must not count
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    return f"hwbench/{attempt}/{ctx._phase}"
+
+
+def step(ctx: FleetContext, i: int) -> None:
+    """Announce that this rank starts step `i` of the current phase (one store write, untimed), so
+    that when a collective fails the ranks that are behind can be named."""
+    ctx._step = i
+    if ctx.store is not None:
+        ctx.store.set(f"{_prefix(ctx)}/step/{ctx.rank}", str(i))
+
+
+def _behind(ctx: FleetContext) -> list[int]:
+    """Ranks whose announced step in this phase is earlier than this rank's (or never announced)."""
+    if ctx.store is None or ctx._step < 0:
+        return []
+    out = []
+    for r in range(ctx.world_size):
+        key = f"{_prefix(ctx)}/step/{r}"
+        try:
+            i = int(ctx.store.get(key)) if ctx.store.check([key]) else -1
+        except Exception:
+            continue
+        if i < ctx._step:
+            out.append(r)
+    return out
+
+
 @contextlib.contextmanager
 def collective(ctx: FleetContext, what: str) -> Iterator[None]:
-    """Turn a failed or timed-out collective (gloo/NCCL RuntimeError) into a one-line FleetError."""
+    """Turn a failed or timed-out collective (gloo/NCCL RuntimeError) into a one-line FleetError
+    naming the ranks that fell behind (see `step`) when they can be told apart."""
     try:
         yield
     except HwbenchError:
         raise
     except RuntimeError as e:  # DistBackendError, DistNetworkError and gloo timeouts are RuntimeErrors
+        behind = _behind(ctx)
+        who = (
+            ", ".join(f"rank {r} on {ctx.host_of(r)}" for r in behind[:8]) + " fell behind (died or stalled)"
+            if behind
+            else "another rank died or stalled"
+        )
         raise FleetError(
-            f"rank {ctx.rank} on {ctx.host}: {what} failed ({_first_line(e)}); another rank died or stalled",
+            f"rank {ctx.rank} on {ctx.host}: {what} failed ({_first_line(e)}); {who}",
             hint=f"each wait is bounded by HWBENCH_DIST_TIMEOUT_S (now {ctx.timeout_s:g} s); "
             "torchrun's report names the rank that failed first",
         ) from None
@@ -213,9 +252,11 @@ def collective(ctx: FleetContext, what: str) -> Iterator[None]:
 
 def fault_point(ctx: FleetContext, where: str) -> None:
     """Test hook: HWBENCH_TEST_KILL_RANK=R kills rank R here (SIGKILL), HWBENCH_TEST_STALL_RANK=R
-    makes it sleep for an hour; HWBENCH_TEST_FAULT_AT names the point (default: the first one)."""
+    makes it sleep for an hour; HWBENCH_TEST_FAULT_AT names the point (default: the first one, except
+    'collective', inside a comm size after the check-in, which exercises the process-group timeout
+    and must be named)."""
     at = os.environ.get("HWBENCH_TEST_FAULT_AT", "")
-    if at and at != where:
+    if (at and at != where) or (not at and where in _EXPLICIT_FAULT_POINTS):
         return
     if os.environ.get("HWBENCH_TEST_KILL_RANK") == str(ctx.rank):
         sys.stderr.write(f"hwbench: test hook: killing rank {ctx.rank} on {ctx.host} at '{where}'\n")
@@ -254,5 +295,7 @@ def destroy(ctx: FleetContext) -> None:
 
 
 def _first_line(e: BaseException) -> str:
+    """The message's first line, without gloo's "[/path/to/file.cc:78] " source prefix."""
     text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__
+    line = re.sub(r"^\[[^\]]*\]\s*", "", text[0]) if text else ""
+    return line[:200] or type(e).__name__
