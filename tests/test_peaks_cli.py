@@ -113,3 +113,31 @@ def test_parse_overrides_accepts() -> None:
         "fp32": 67.0,
         "int8": 1979.0,
     }
+
+
+@pytest.mark.parametrize(
+    ("machine", "model", "bf16"),
+    [("a10-vm-cpu-torch", "NVIDIA A10", 125.0), ("gh200-grace-hopper", "NVIDIA GH200 (Hopper GPU)", 989.4)],
+)
+def test_recorded_machines_get_their_gpu_peak(machine: str, model: str, bf16: float) -> None:
+    """Recorded machines (tests/fixtures/machines, see assemble.py there): the NVML name finds the row."""
+    from hwbench.commands.peaks import Unknown, collect
+    from hwbench.detect import replay
+
+    system = replay(Path(__file__).parent / "fixtures" / "machines" / machine)
+    entries = collect([], None, {}, system=system, measure=False)
+    gpus = [e for e in entries if e.device.startswith("gpu:")]
+    assert len(gpus) == 1 and not isinstance(gpus[0], Unknown)
+    assert gpus[0].name == model and gpus[0].peaks_tflops["bf16"] == bf16
+
+
+def test_recorded_intel_igpu_has_no_peak_and_says_so() -> None:
+    from hwbench.commands.peaks import Unknown, collect
+    from hwbench.detect import replay
+
+    system = replay(Path(__file__).parent / "fixtures" / "machines" / "alder-lake-p-laptop")
+    entries = collect([], None, {}, system=system, measure=False)
+    (igpu,) = [e for e in entries if e.device.startswith("gpu:")]
+    assert isinstance(igpu, Unknown) and "no peak known" in igpu.reason
+    cpu = next(e for e in entries if e.device == "cpu")
+    assert not isinstance(cpu, Unknown) and "4 P-cores" in cpu.source
