@@ -40,11 +40,11 @@ def _os_string(root: Path) -> str | None:
         version = (root / "proc/version").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
-    m = re.match(r"Linux version (\S+)", version)
-    if not m:
+    parts = version.split()
+    if parts[:2] != ["Linux", "version"] or len(parts) < 3:
         return None
     wsl = " (WSL2)" if "WSL2" in version else (" (WSL)" if "microsoft" in version.lower() else "")
-    return f"Linux {m.group(1)}{wsl}"
+    return f"Linux {parts[2]}{wsl}"
 
 
 def _join_nvml(gpus: list[Gpu], fields: dict[str, dict[str, Any]]) -> list[Gpu]:

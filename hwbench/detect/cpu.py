@@ -190,6 +190,8 @@ _BRAND_GHZ = r"(?i)@\s*([0-9]+(?:\.[0-9]+)?)\s*GHz"
 
 
 def _brand_mhz(model: str) -> float | None:
+    if "@" not in model:  # skip the regex (compiling one costs a detect run ~0.3 ms)
+        return None
     m = re.search(_BRAND_GHZ, model)
     return float(m.group(1)) * 1000.0 if m else None
 
@@ -673,7 +675,8 @@ def _caches(cpu_dir: Path, reps: Iterable[int]) -> tuple[Cache, ...]:
 
 def _hypervisor(root: Path, isa: tuple[str, ...]) -> tuple[bool, str | None]:
     version = _read(root / "proc/version") or ""
-    if re.search(r"microsoft|wsl", version, re.IGNORECASE):
+    low = version.lower()
+    if "microsoft" in low or "wsl" in low:
         return True, "WSL2" if "WSL2" in version else "WSL"
     hv = (_read(root / "sys/hypervisor/type") or "").strip()
     if hv:
@@ -749,7 +752,9 @@ def read_cpu(root: Path = Path("/")) -> Cpu:
         reps.append(e_cpus[0])
     try:
         numa = sum(
-            1 for p in (root / "sys/devices/system/node").iterdir() if re.fullmatch(r"node\d+", p.name)
+            1
+            for p in (root / "sys/devices/system/node").iterdir()
+            if p.name.startswith("node") and p.name[4:].isdigit()
         )
     except OSError:
         numa = 0

@@ -12,7 +12,6 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,34 @@ _CUDA_RUNTIME_PACKAGES = (
 )
 
 
-@dataclass(frozen=True)
 class TorchMetadata:
-    """What package metadata says (recordable: detect's dump writes it as JSON)."""
+    """What package metadata says (recordable: detect's dump writes it as JSON).
 
-    version: str | None  # None: torch is not installed
-    requires: tuple[str, ...] = ()  # Requires-Dist lines of torch
-    packages: Mapping[str, str] = field(default_factory=dict)  # installed nvidia-cuda-runtime* versions
-    system: str = sys.platform  # "linux", "darwin", "win32"
-    machine: str = ""  # "x86_64", "aarch64", "arm64"
+    A plain class, not a dataclass: creating a dataclass runs generated code at import time, a few ms of
+    detect's budget on a loaded machine.
+    """
+
+    __slots__ = ("machine", "packages", "requires", "system", "version")
+
+    def __init__(
+        self,
+        version: str | None,  # None: torch is not installed
+        requires: tuple[str, ...] = (),  # Requires-Dist lines of torch
+        packages: Mapping[str, str] | None = None,  # installed nvidia-cuda-runtime* versions
+        system: str = sys.platform,  # "linux", "darwin", "win32"
+        machine: str = "",  # "x86_64", "aarch64", "arm64"
+    ) -> None:
+        self.version = version
+        self.requires = tuple(requires)
+        self.packages: Mapping[str, str] = dict(packages or {})
+        self.system = system
+        self.machine = machine
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TorchMetadata) and self.to_json() == other.to_json()
+
+    def __repr__(self) -> str:
+        return f"TorchMetadata({self.to_json()!r})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -116,8 +134,15 @@ def read_torch_metadata() -> TorchMetadata:
 
 
 def _major_minor(v: str) -> tuple[int, int] | None:
-    m = re.match(r"\s*(\d+)\.(\d+)", v)
-    return (int(m.group(1)), int(m.group(2))) if m else None
+    parts = v.strip().split(".")
+    if len(parts) < 2 or not parts[0].isdigit():
+        return None
+    minor = ""
+    for ch in parts[1]:
+        if not ch.isdigit():
+            break
+        minor += ch
+    return (int(parts[0]), int(minor)) if minor else None
 
 
 def classify_build(meta: TorchMetadata) -> tuple[str | None, str | None, str | None]:
@@ -128,12 +153,10 @@ def classify_build(meta: TorchMetadata) -> tuple[str | None, str | None, str | N
     local = local.lower()
     if local.startswith("cpu"):
         return "cpu", None, None
-    m = re.fullmatch(r"cu(\d+)(\d)", local)
-    if m:
-        return "cuda", f"{int(m.group(1))}.{m.group(2)}", None
-    m = re.match(r"rocm(\d+(?:\.\d+)*)", local)
-    if m:
-        return "rocm", None, m.group(1)
+    if local.startswith("cu") and local[2:].isdigit() and len(local) >= 4:  # cu121 -> 12.1, cu118 -> 11.8
+        return "cuda", f"{int(local[2:-1])}.{local[-1]}", None
+    if local.startswith("rocm"):
+        return "rocm", None, local[4:] or None
     if local.startswith("xpu"):
         return "xpu", None, None
     if local:
