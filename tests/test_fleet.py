@@ -97,14 +97,17 @@ def test_recorded_two_rank_cpu_run() -> None:
 
 def test_recorded_two_rank_mfu_run() -> None:
     """The issue's command, recorded here: torchrun --standalone --nproc-per-node 2 -m hwbench mfu
-    --device cpu --preset nanogpt-cpu --quick --json (peaks were not in the build yet: MFU null)."""
+    --device cpu --preset nanogpt-cpu --quick --json; each rank's peak is for its one core."""
     doc = load("mfu_2rank_cpu_gloo.json")
     assert doc["command"] == "mfu" and doc["fleet"]["world_size"] == 2
     assert [r["rank"] for r in doc["ranks"]] == [0, 1]
     for r in doc["ranks"]:
         assert r["device"] == "cpu" and r["achieved_tflops"] > 0
         assert r["result"]["command"] == "mfu" and r["result"]["threads"] == len(r["cpus"]) == 1
+        assert r["result"]["peak_source"].startswith("computed: 1 cores")
+        assert r["mfu"] == pytest.approx(r["achieved_tflops"] / r["peak_tflops"])
     assert "stragglers" in doc and doc["fingerprint_mismatches"] == []
+    assert doc["fleet_mfu"] == pytest.approx(doc["total_achieved_tflops"] / doc["total_peak_tflops"])
 
 
 def test_two_ranks_both_directions() -> None:
