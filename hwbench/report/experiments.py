@@ -479,6 +479,14 @@ def run_experiments(
         _decide_and_extend(arms, base_arm, rnd, base_batch, max_batch_factor, baseline_step_s, chunk_s)
 
     results = [_result(a, base_arm) for a in arms]
+    if base_arm.last_wall_s is not None and any(r.verdict == "not measured" for r in results):
+        busy = f"one baseline chunk took {base_arm.last_wall_s:.1f} s"
+        results = [
+            replace(r, note=f"not measured: the {budget_s:.0f} s experiment budget ran out ({busy})")
+            if r.verdict == "not measured"
+            else r
+            for r in results
+        ]
     spread = half_range_pct([c.median_s for c in base_arm.chunks.values()])
     floor = max(min_noise_pct, spread or 0.0)
     results = [_with_noise(r, floor) for r in results]
