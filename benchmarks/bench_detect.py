@@ -13,11 +13,13 @@ import subprocess
 import sys
 import time
 
+_NO_PYC = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": "/nonexistent/hwbench-no-pyc"}
 
-def _time(cmd: list[str]) -> tuple[float, float]:
+
+def _time(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """Wall seconds and CPU seconds (user+sys of the child: less sensitive to other load on a shared box)."""
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _, _, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     proc.returncode = 0
@@ -29,6 +31,7 @@ def main(runs: int = 7) -> None:
     commands = {
         "python -c pass (interpreter start-up)": [py, "-c", "pass"],
         "hwbench detect --json": [py, "-m", "hwbench", "detect", "--json"],
+        "hwbench detect --json, no bytecode cache (a fresh clone)": [py, "-m", "hwbench", "detect", "--json"],
         "python -c 'import cpuinfo; cpuinfo.get_cpu_info()'": [
             py, "-c", "import cpuinfo; cpuinfo.get_cpu_info()"
         ],
@@ -39,7 +42,7 @@ def main(runs: int = 7) -> None:
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, cmd in commands.items():
-            times[name].append(_time(cmd))
+            times[name].append(_time(cmd, _NO_PYC if "no bytecode" in name else None))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{runs} runs each, interleaved; load average {load:.1f} on {os.cpu_count()} CPUs")
     print("  wall median (min..max)       CPU median   command")
