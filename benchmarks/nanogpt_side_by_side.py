@@ -20,6 +20,10 @@ What differs, by design: nanoGPT's iteration also fetches the next batch from th
 offsets, numpy -> torch) and calls loss.item() every iteration (log_interval=1); hwbench's step uses
 pre-made random batches. Both: fp32, eager, AdamW (fused off on CPU), grad clip 1.0, same model.
 
+A second method (--in-process-rounds, default 20) imports nanoGPT's model.py and times its GPT and
+hwbench's GPT in one process with the same step loop, alternating chunks of 10 steps: far less
+sensitive to load drift, and it isolates the model code from train.py's loop.
+
     python benchmarks/nanogpt_side_by_side.py --nanogpt-dir /tmp/nanogpt [--rounds 3] [--iters 80]
 """
 
@@ -103,12 +107,82 @@ def run_hwbench(steps: int, threads: int | None) -> tuple[float, int, int]:
     return r.timing.median_s * 1e3, r.timing.n, r.timing.stalls
 
 
+def run_models_in_process(nanogpt: Path, rounds: int, chunk: int) -> None:
+    """Second method: nanoGPT's model.py GPT and hwbench's GPT in this process, same step loop
+    (forward+loss, backward, clip 1.0, AdamW, zero_grad), alternating chunks of `chunk` steps, so
+    load drift on a shared machine hits both alike. Isolates the model code from train.py's loop."""
+    import time
+
+    import torch
+
+    from hwbench.bench.config import PRESETS
+    from hwbench.bench.gpt import GPT
+
+    sys.path.insert(0, str(nanogpt))
+    import model as ng  # nanoGPT's model.py, from the checkout given (never vendored)
+
+    seed = PRESETS["nanogpt-cpu"]
+    ng_cfg = ng.GPTConfig(
+        block_size=seed.block_size,
+        vocab_size=seed.vocab_size,
+        n_layer=seed.n_layer,
+        n_head=seed.n_head,
+        n_embd=seed.n_embd,
+        dropout=0.0,
+        bias=False,
+    )
+    theirs = ng.GPT(ng_cfg)
+    their_opt = theirs.configure_optimizers(0.1, 1e-3, (0.9, 0.99), "cpu")
+    ours = GPT(seed)
+    our_opt = ours.optimizer(lr=1e-3, weight_decay=0.1, betas=(0.9, 0.99))
+    x = torch.randint(0, seed.vocab_size, (seed.batch_size, seed.block_size))
+    y = torch.randint(0, seed.vocab_size, (seed.batch_size, seed.block_size))
+
+    def step_theirs() -> None:
+        _, loss = theirs(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(theirs.parameters(), 1.0)
+        their_opt.step()
+        their_opt.zero_grad(set_to_none=True)
+
+    def step_ours() -> None:
+        loss = ours(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ours.parameters(), 1.0)
+        our_opt.step()
+        our_opt.zero_grad(set_to_none=True)
+
+    for fn in (step_theirs, step_ours, step_theirs, step_ours):
+        fn()  # warm-up
+    ratios, t_all, o_all = [], [], []
+    for _ in range(rounds):
+        per: dict[str, list[float]] = {"theirs": [], "ours": []}
+        for name, fn in (("theirs", step_theirs), ("ours", step_ours)):
+            for _ in range(chunk):
+                t0 = time.perf_counter()
+                fn()
+                per[name].append(time.perf_counter() - t0)
+        t_med, o_med = statistics.median(per["theirs"]), statistics.median(per["ours"])
+        ratios.append(o_med / t_med)
+        t_all += per["theirs"]
+        o_all += per["ours"]
+    print(
+        f"in-process, same loop, {rounds} rounds x {chunk} steps each, alternating: nanoGPT model.py "
+        f"median {statistics.median(t_all) * 1e3:.2f} ms, "
+        f"hwbench GPT {statistics.median(o_all) * 1e3:.2f} ms, "
+        f"median of per-round ratios {statistics.median(ratios):.3f} "
+        f"(range {min(ratios):.3f}-{max(ratios):.3f})"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--nanogpt-dir", type=Path, default=Path("/tmp/nanogpt"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--iters", type=int, default=80, help="nanoGPT max_iters (and hwbench steps) per round")
     ap.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS / torch threads for both")
+    ap.add_argument("--in-process-rounds", type=int, default=20, help="0 skips the in-process method")
+    ap.add_argument("--skip-train-py", action="store_true", help="only the in-process method")
     args = ap.parse_args()
     if not (args.nanogpt_dir / "train.py").exists():
         sys.exit(f"no nanoGPT checkout at {args.nanogpt_dir} (git clone https://github.com/karpathy/nanoGPT)")
@@ -117,6 +191,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; nanoGPT at {args.nanogpt_dir}")
+    if args.in_process_rounds:
+        run_models_in_process(args.nanogpt_dir, args.in_process_rounds, 10)
+    if args.skip_train_py:
+        return
     ratios = []
     ours_all, theirs_all = [], []
     with tempfile.TemporaryDirectory(prefix="nanogpt_sbs_") as tmp:
