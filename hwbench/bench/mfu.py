@@ -268,15 +268,15 @@ def lookup_peak(
             # for a computed peak: a CPU that turbos past its listed clock must not show > 100%)
             hints: dict[str, Any] = {}
             if device == "cpu" and threads:
-                hints["cores"] = threads
+                hints["threads"] = threads
             if device == "cpu" and measured_tflops:
                 hints["measured_tflops"] = dict(measured_tflops)
             try:
                 peak_obj = finder(device, system, **hints)
             except TypeError:
                 peak_obj = finder(device, system)
-        except HwbenchError:
-            raise
+        except HwbenchError as e:  # the run is measured already: a peak problem is a note, not an abort
+            notes.append(f"no peak: {e.message}")
         except Exception as e:
             notes.append(f"peak lookup failed ({type(e).__name__}: {e})")
     elif finder is None:
