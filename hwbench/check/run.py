@@ -171,6 +171,24 @@ class _Measurer:
                 self.figures[key] = measure_matmul(device, dtype, self.exp.level, self.threads)
         return self.figures[key]
 
+    def best_of(self, device: str, dtype: str, runs: int, stop_at: float | None = None) -> C.Figure:
+        """The best of `runs` measurements (the cached one counts as the first); contention on a
+        shared machine only ever slows a run down, so the best run is the closest to the hardware.
+        Stops early once a run reaches `stop_at`."""
+        from hwbench.check.measure import measure_matmul
+
+        best = self.matmul(device, dtype)
+        done = 1
+        while done < runs and best.value is not None and (stop_at is None or best.value < stop_at):
+            again = measure_matmul(device, dtype, self.exp.level, self.threads)
+            done += 1
+            if again.value is not None and again.value > best.value:
+                best = again
+        if done > 1 and best.value is not None:
+            best = C.Figure(device, best.name, best.value, f"best of {done} runs; {best.source}")
+        self.put(best)
+        return best
+
     def put(self, fig: C.Figure) -> None:
         self.figures[(fig.device, fig.name)] = fig
 
@@ -389,6 +407,11 @@ def run_check(
                 from hwbench.check.measure import default_dtype
 
                 m.matmul(dev, default_dtype(dev))
+        for (dev, name), f in list(m.figures.items()):
+            # a baseline is the reference of what the machine can do: the better of two runs, so
+            # that one stalled run does not become the bar every later run is held against
+            if name.endswith("_tflops") and f.value is not None and not f.source.startswith("best of"):
+                m.best_of(dev, name.removesuffix("_tflops"), 2)
         figs = [f for f in m.figures.values() if f.value is not None]
         if not figs:
             raise InputError(
@@ -433,16 +456,10 @@ def _remeasure(bf: C.Figure, m: _Measurer, system: System, ctx: Any, exp: Expect
         fig = m.matmul(dev, dtype)
         floor = (bf.value or 0.0) * (1.0 - exp.max_regression_pct / 100.0)
         if fig.value is not None and fig.value < floor:
-            # A regression must reproduce: one stalled VM or a neighbour's job can halve a single
-            # quick measurement, so measure once more and keep the better of the two runs.
-            from hwbench.check.measure import measure_matmul
-
+            # A regression must reproduce: a stalled VM or a neighbour's job can halve one quick
+            # measurement, so measure up to twice more and keep the best run.
             log(f"{bf.name} on {dev} below the baseline: measuring again to confirm...")
-            again = measure_matmul(dev, dtype, exp.level, m.threads)
-            if again.value is not None and again.value > fig.value:
-                fig = C.Figure(dev, fig.name, again.value, again.source, None)
-            fig = C.Figure(dev, fig.name, fig.value, f"best of 2 runs; {fig.source}", None)
-            m.put(fig)
+            fig = m.best_of(dev, dtype, 3, stop_at=floor)
         return C.Figure(bf.device, bf.name, fig.value, fig.source, fig.error)
     if bf.name == "mfu_fraction":
         key = (bf.device, bf.name)
