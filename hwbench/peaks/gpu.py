@@ -197,7 +197,8 @@ def identify(
         return Lookup(None, how, reason=f"no peak known for {what}")
 
     def narrow(rows: tuple[GpuRow, ...], keep: list[GpuRow], label: str) -> tuple[tuple[GpuRow, ...], str]:
-        return (tuple(keep), f"{label}") if keep else (rows, "")
+        """Keep the matching rows; a hint that matches none is ignored rather than emptying the set."""
+        return (tuple(keep), label) if keep else (rows, "")
 
     steps = [how]
     if len(candidates) > 1 and device_id is not None:
@@ -366,9 +367,3 @@ def gpu_peak(
     if lookup.row is not None:
         return _row_peak(lookup.row, lookup, sm_count, device)
     return estimate_gpu_peak(name, vendor, sm_count, compute_capability, clock_mhz, device, clock_source)
-
-
-def why_no_peak(name: str, device_id: int | None = None, **hints: object) -> str:
-    """The one-line reason gpu_peak returned None."""
-    lookup = identify(name, device_id)
-    return lookup.reason or f"no peak known for '{name}'"
