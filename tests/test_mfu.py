@@ -194,3 +194,26 @@ def test_cli_terminal_shows_each_denominator(
     nano_line = next(ln for ln in out.splitlines() if ln.startswith("nanoGPT says"))
     assert "/ 312 TFLOP/s: what nanoGPT's estimate_mfu would print" in nano_line
     assert json.loads(report.read_text())["peak_tflops"] == 1000
+
+
+def test_cuda_oom_halves_the_batch_and_says_so() -> None:
+    """The retry path, driven by the message torch raises (torch.OutOfMemoryError is a RuntimeError)."""
+    from hwbench.bench.config import PRESETS
+    from hwbench.bench.mfu import step_with_oom_retry
+    from hwbench.bench.step import StepOptions
+
+    seen: list[int] = []
+
+    def measure(cfg, opts):  # type: ignore[no-untyped-def]
+        seen.append(cfg.batch_size)
+        if cfg.batch_size > 3:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return "result"
+
+    warnings: list[str] = []
+    res, cfg = step_with_oom_retry(PRESETS["gpt2-124m"], StepOptions(device="cuda:0"), warnings, measure)
+    assert res == "result" and cfg.batch_size == 3 and seen == [12, 6, 3]
+    assert warnings[0].startswith("out of memory on cuda:0 at batch size 12; retried with batch size 6")
+    # not CUDA, or not an OOM: raised unchanged
+    with pytest.raises(RuntimeError):
+        step_with_oom_retry(PRESETS["gpt2-124m"], StepOptions(device="cpu"), [], measure)

@@ -436,28 +436,10 @@ def run_mfu(
     )
     try:
         # 1. the training step (OOM: halve the batch and say so)
-        while True:
-            try:
-                say(f"training step {cfg.n_layer}L/{cfg.n_embd}C B{cfg.batch_size} {dtype}", 0.0)
-                run.step = _measure_step_compiling(cfg, step_opts, warnings, say)
-                break
-            except KeyboardInterrupt:
-                raise
-            except Exception as e:
-                if not (device.startswith("cuda") and _is_oom(e)):
-                    raise
-                import torch
-
-                torch.cuda.empty_cache()
-                if cfg.batch_size <= 1:
-                    raise HwbenchError(f"out of memory on {device} even at batch size 1") from e
-                smaller = max(1, cfg.batch_size // 2)
-                warnings.append(
-                    f"out of memory on {device} at batch size {cfg.batch_size}; "
-                    f"retried with batch size {smaller}"
-                )
-                cfg = replace(cfg, batch_size=smaller)
-                run.config = cfg
+        say(f"training step {cfg.n_layer}L/{cfg.n_embd}C B{cfg.batch_size} {dtype}", 0.0)
+        run.step, cfg = step_with_oom_retry(
+            cfg, step_opts, warnings, lambda c, o: _measure_step_compiling(c, o, warnings, say)
+        )
         run.config = cfg
         run.interrupted = run.step.interrupted
         if run.step.interrupted:
@@ -495,6 +477,35 @@ def run_mfu(
     _finish(run)
     run.elapsed_s = time.perf_counter() - t_start
     return run
+
+
+def step_with_oom_retry(
+    cfg: GPTConfig,
+    opts: StepOptions,
+    warnings: list[str],
+    measure: Callable[[GPTConfig, StepOptions], StepResult],
+) -> tuple[StepResult, GPTConfig]:
+    """Measure; on a CUDA out-of-memory error halve the batch, say so in `warnings`, and retry."""
+    while True:
+        try:
+            return measure(cfg, opts), cfg
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            if not (opts.device.startswith("cuda") and _is_oom(e)):
+                raise
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            if cfg.batch_size <= 1:
+                raise HwbenchError(f"out of memory on {opts.device} even at batch size 1") from e
+            smaller = max(1, cfg.batch_size // 2)
+            warnings.append(
+                f"out of memory on {opts.device} at batch size {cfg.batch_size}; "
+                f"retried with batch size {smaller} (the figures are for batch size {smaller})"
+            )
+            cfg = replace(cfg, batch_size=smaller)
 
 
 def _measure_step_compiling(
