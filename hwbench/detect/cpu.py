@@ -585,9 +585,10 @@ def parse_cpu_text(text: str, name: str = "file") -> Cpu:
 
 
 # --------------------------------------------------------------------------------------------- sysfs
-def _read(path: Path) -> str | None:
+def _read(path: Path | str) -> str | None:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as f:  # plain open: Path.read_text costs more
+            return f.read()
     except OSError:
         return None
 
