@@ -210,16 +210,29 @@ def math_library(f: RunFacts) -> Explanation | None:
             s += f", {pct(torch_best.tflops / f.peak_tflops)} of the {f.dtype} peak"
         parts.append(s + ".")
     if "MKL" in blas and vendor == "AuthenticAMD":
-        if "avx512f" in isa:
+        parts.append(
+            "Intel MKL chooses its kernels by CPU vendor: on AMD CPUs it runs the kernels it has for Zen and "
+            "a generic path elsewhere (pytorch/builder#504: MKL 2020.2 on Zen ran dgemm on a Zen AVX2 kernel "
+            "but sgemm on an SSE path; MKL_DEBUG_CPU_TYPE no longer overrides it)."
+        )
+        if torch_best and f.peak_tflops and f.dtype == "fp32" and {"avx2", "fma"} <= isa:
+            frac = torch_best.tflops / f.peak_tflops
+            # Zen/Haswell-class cores: 2 FMA pipes x 8 fp32 lanes (AVX2) = 32 FLOP/cycle; without FMA on
+            # 4-lane SSE at most 16 (a mul and an add per pipe pair): half the AVX2+FMA rate
+            if frac > 0.5:
+                parts.append(
+                    f"Measured here it reaches {pct(frac)} of the AVX2+FMA peak, more than an SSE path can "
+                    f"(at most half): it runs 256-bit FMA kernels."
+                )
+            else:
+                parts.append(
+                    f"Measured here it reaches {pct(frac)} of the AVX2+FMA peak: no more than an SSE path "
+                    f"could reach (at most half), so this run cannot tell which path MKL took."
+                )
+        if "avx512f" not in isa:
             parts.append(
-                "Intel MKL picks its code path by CPU vendor: on this AMD CPU it runs its AVX2 kernels "
-                "although the CPU has AVX-512."
-            )
-        else:
-            parts.append(
-                "This CPU has no AVX-512 (AVX2 + FMA is its widest path), so every library runs AVX2 "
-                "kernels here; the differences between libraries are kernel quality and blocking, not "
-                "the instruction set."
+                "This CPU has no AVX-512 (AVX2 + FMA is its widest path), so no library can do better than "
+                "AVX2 kernels here; the differences between libraries are kernel choice and blocking."
             )
     elif cap and cap.upper() == "AVX2" and "avx512f" in isa and "ATEN_CPU_CAPABILITY" not in f.env_overrides:
         parts.append(

@@ -102,14 +102,19 @@ def build_waterfall(facts: RunFacts, profile: ProfileResult | None = None) -> Wa
         )
     model_rate = facts.model_gemm_tflops_for("torch")
     if model_rate:
-        shapes = sorted({(g.m, g.k, g.n) for g in facts.model_gemms if g.library == "torch"})
+        shapes = sorted(
+            {(g.m, g.k, g.n) for g in facts.model_gemms if g.library == "torch" and g.dtype == facts.dtype}
+        )
+        # nanoGPT's forward GEMM shapes: qkv, attn proj, mlp fc, mlp proj, head
+        n_model = 5 if facts.config.get("n_layer") else len(shapes)
+        of = f"{len(shapes)} of its {n_model} shapes" if len(shapes) < n_model else f"{len(shapes)} shapes"
         levels.append(
             Level(
                 key="model_gemms",
                 label="GEMMs at the model's shapes",
                 tflops=model_rate,
                 fraction_of_peak=frac(model_rate),
-                source=f"measured: torch, {len(shapes)} shapes ("
+                source=f"measured: torch, {of} ("
                 + ", ".join(f"{m}x{k}@{k}x{n}" for m, k, n in shapes[:5])
                 + "), FLOP-weighted by how often each runs per step",
                 lost="small matrices: too little work per call to fill the cores and amortize packing",
