@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 
 from hwbench.check import checks as C
 from hwbench.check.baseline import fingerprint_differences, load_baseline, save_baseline
-from hwbench.check.expectations import Expectations, from_mapping, load_config, merge, parse_dtype_values
+from hwbench.check.expectations import (
+    KEYS,
+    Expectations,
+    from_mapping,
+    load_config,
+    merge,
+    parse_dtype_values,
+)
 from hwbench.check.junit import to_junit
 from hwbench.check.results import CheckResult, apply_strict, exit_code, summarize
 from hwbench.check.run import replay_system
@@ -474,3 +481,25 @@ def test_step_summary_only_under_github_actions(tmp_path: Path) -> None:
 def test_gpus_from_smi_are_nvidia_discrete() -> None:
     gpus = gpus_from_smi(parse_nvidia_smi((FIX / "a10g_x8_link_nvidia-smi-q.txt").read_text()))
     assert gpus[0].vendor == "nvidia" and gpus[0].device_id == "0x2237" and gpus[0].pci_slot == "0000:00:1e.0"
+
+
+_ANY = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from([*KEYS, "min_gpus", "nonsense"]),
+        _ANY,
+        max_size=4,
+    )
+)
+def test_any_config_value_is_accepted_or_an_input_error(values: dict) -> None:
+    """A TOML file can hold any value under any key: the answer is Expectations or InputError, never
+    a TypeError or a traceback."""
+    with contextlib.suppress(InputError):
+        merge(from_mapping(values), {})

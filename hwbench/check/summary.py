@@ -15,7 +15,7 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _fmt(v: object, unit: str | None = None) -> str:
+def fmt_value(v: object, unit: str | None = None) -> str:
     if v is None:
         return "n/a"
     if isinstance(v, float):
@@ -37,10 +37,10 @@ def markdown(results: Sequence[CheckResult], summary: Summary, warnings: Sequenc
         "|---|---|---|---|---|",
     ]
     for r in results:
-        exp = f"{r.op} {_fmt(r.expected, r.unit)}" if r.op else _fmt(r.expected, r.unit)
+        exp = f"{r.op} {fmt_value(r.expected, r.unit)}" if r.op else fmt_value(r.expected, r.unit)
         lines.append(
-            f"| `{_cell(r.name)}` | {_ICON[r.status]} | {_cell(_fmt(r.measured, r.unit))} | {_cell(exp)} "
-            f"| {_cell(r.message)} |"
+            f"| `{_cell(r.name)}` | {_ICON[r.status]} | {_cell(fmt_value(r.measured, r.unit))} "
+            f"| {_cell(exp)} | {_cell(r.message)} |"
         )
     for w in warnings:
         lines.append(f"\n> warning: {_cell(w)}")

@@ -257,7 +257,7 @@ def _render(results: list[CheckResult], summary: Any, defaults_used: bool) -> No
     from rich.table import Table
     from rich.text import Text
 
-    from hwbench.check.summary import _fmt
+    from hwbench.check.summary import fmt_value
     from hwbench.console import stdout
 
     style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
@@ -265,11 +265,11 @@ def _render(results: list[CheckResult], summary: Any, defaults_used: bool) -> No
     for col in ("check", "status", "measured", "expected", "message"):
         table.add_column(col, overflow="fold")
     for r in results:
-        exp = f"{r.op} {_fmt(r.expected, r.unit)}" if r.op else _fmt(r.expected, r.unit)
+        exp = f"{r.op} {fmt_value(r.expected, r.unit)}" if r.op else fmt_value(r.expected, r.unit)
         table.add_row(
             Text(r.name),
             Text(r.status, style=style[r.status]),
-            Text(_fmt(r.measured, r.unit)),
+            Text(fmt_value(r.measured, r.unit)),
             Text(exp),
             Text(r.message),
         )
