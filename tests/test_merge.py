@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,24 @@ def test_command_json_and_errors(tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stdout == ""
     r = run(str(tmp_path / "missing.json"))
     assert r.returncode == 2
+
+
+def test_command_table_names_the_straggler(tmp_path: Path) -> None:
+    files = []
+    for r in load("h100x8_one_slow.records.json"):
+        f = tmp_path / f"gpu{r['rank']}.json"
+        f.write_text(json.dumps(r["result"]))
+        files.append(str(f))
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "hwbench", "merge", *files],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    row5 = next(line for line in r.stdout.splitlines() if " gpu5 " in line)
+    assert "straggler -20%" in row5 and "364.1" in row5
+    assert "rank 5 on gpu5 (cuda:5) is 20% below the median of its peers" in r.stdout
+    assert "MFU of rank(s) 0-7 against the bf16 peak 989.4 TFLOP/s: NVIDIA H100 SXM datasheet" in r.stdout

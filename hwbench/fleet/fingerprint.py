@@ -72,11 +72,11 @@ def describe(m: Mismatch) -> str:
     """One line: 'driver_version: 535.104.05 on 8 ranks; 550.54.15 on rank(s) 8-15 (node-b)'."""
     parts = [f"{m.field}: {m.majority_value} on {m.majority_count} rank(s)"]
     for value, ranks, hosts in m.others:
-        parts.append(f"{value} on rank(s) {_ranges(ranks)} ({', '.join(hosts)})")
+        parts.append(f"{value} on rank(s) {ranges(ranks)} ({', '.join(hosts)})")
     return "; ".join(parts)
 
 
-def _ranges(ranks: Sequence[int]) -> str:
+def ranges(ranks: Sequence[int]) -> str:
     """[0, 1, 2, 5] -> '0-2, 5'."""
     out: list[str] = []
     rs = sorted(ranks)

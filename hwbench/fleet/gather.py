@@ -69,6 +69,7 @@ def rank_row(record: Mapping[str, Any]) -> dict[str, Any]:
         "dtype": find_value(result, "dtype"),
         "achieved_tflops": _num(find_value(result, "achieved_tflops")),
         "peak_tflops": _num(find_value(result, "peak_tflops")),
+        "peak_source": find_value(result, "peak_source"),
         "mfu": _num(find_value(result, "mfu")),
         "exit_code": int(record.get("exit_code") or 0),
         **{k: record[k] for k in ("source", "job_rank") if k in record},

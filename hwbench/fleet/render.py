@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hwbench.fleet.fingerprint import ranges as _ranges
+
 
 def _fmt(v: Any, spec: str) -> str:
     return "n/a" if v is None else format(v, spec)
@@ -21,26 +23,30 @@ def render_fleet(doc: dict[str, Any]) -> None:
         title=f"hwbench {fleet.get('command', '')}: {fleet.get('world_size')} rank(s) on "
         f"{len(fleet.get('hosts', []))} host(s), backend {fleet.get('backend')}"
     )
-    for col in ("host", "rank", "device", "UUID", "TFLOP/s (measured)", "MFU", "exit", "note"):
-        t.add_column(col, justify="right" if col in ("rank", "TFLOP/s (measured)", "MFU", "exit") else "left")
+    cols = ("host", "rank", "device", "TFLOP/s (measured)", "MFU", "exit", "note", "UUID")
+    for col in cols:
+        right = col in ("rank", "TFLOP/s (measured)", "MFU", "exit")
+        t.add_column(col, justify="right" if right else "left", overflow="fold")
+    names: dict[str, list[int]] = {}
     for r in doc.get("ranks", []):
         s = stragglers.get(r["rank"])
-        note = f"straggler: {s['below_median_fraction']:.0%} below peers' median" if s else ""
-        device = r.get("device") or "?"
+        note = f"straggler -{s['below_median_fraction']:.0%}" if s else ""
         if r.get("device_name"):
-            device = f"{device} {r['device_name']}"
+            names.setdefault(str(r["device_name"]), []).append(r["rank"])
         t.add_row(
             r["host"],
             str(r["rank"]),
-            device,
-            r.get("uuid") or "n/a",
+            r.get("device") or "?",
             _fmt(r.get("achieved_tflops"), ".4g"),
             "n/a" if r.get("mfu") is None else f"{r['mfu']:.1%}",
             str(r.get("exit_code", 0)),
             note,
+            r.get("uuid") or "n/a",
             style="bold red" if s else None,
         )
     con.print(t)
+    for name, ranks in names.items():
+        con.print(f"{name}: rank(s) {_ranges(ranks)}")
     sp = doc.get("spread")
     if sp:
         con.print(
@@ -56,6 +62,14 @@ def render_fleet(doc: dict[str, Any]) -> None:
                 " each rank's own peak source)"
             )
         con.print(line)
+    sources: dict[str, list[int]] = {}
+    for r in doc.get("ranks", []):
+        if r.get("peak_source"):
+            peak = _fmt(r.get("peak_tflops"), ".4g")
+            key = f"{r.get('dtype') or '?'} peak {peak} TFLOP/s: {r['peak_source']}"
+            sources.setdefault(key, []).append(r["rank"])
+    for key, ranks in sources.items():
+        con.print(f"MFU of rank(s) {_ranges(ranks)} against the {key}")
     thr = fleet.get("straggler_threshold")
     if not stragglers and thr is not None:
         con.print(f"no stragglers (threshold {thr:.0%} below the peers' median)")
