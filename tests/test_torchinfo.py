@@ -77,6 +77,8 @@ def test_driver_too_old_for_the_cuda_build() -> None:
     assert "cuda" not in old.usable_devices
     ok = read_torch_info([H100], {"x": {"cuda_driver_version": "12.4"}}, TorchMetadata(version="2.5.1+cu124"))
     assert ok.usable_devices == ("cpu", "cuda")
+    # the driver's CUDA version may also be given as a plain string
+    assert read_torch_info([H100], "12.2", TorchMetadata(version="2.5.1+cu124")).messages == info.messages
     assert any("the driver supports CUDA 12.4: torch can use the GPU" in m for m in ok.messages)
 
 

@@ -185,7 +185,9 @@ def _cuda_from_packages(meta: TorchMetadata) -> str | None:
     return None
 
 
-def _driver_cuda(nvml_fields: Mapping[str, Mapping[str, Any]] | None) -> str | None:
+def _driver_cuda(nvml_fields: Mapping[str, Mapping[str, Any]] | str | None) -> str | None:
+    if isinstance(nvml_fields, str):  # the driver's CUDA version itself ("12.2"), as docs/internals.md has it
+        return nvml_fields
     for f in (nvml_fields or {}).values():
         v = f.get("cuda_driver_version")
         if isinstance(v, str) and not isinstance(v, NA):
@@ -195,7 +197,7 @@ def _driver_cuda(nvml_fields: Mapping[str, Mapping[str, Any]] | None) -> str | N
 
 def read_torch_info(
     gpus: Sequence[Gpu],
-    nvml_fields: Mapping[str, Mapping[str, Any]] | None = None,
+    nvml_fields: Mapping[str, Mapping[str, Any]] | str | None = None,
     meta: TorchMetadata | None = None,
 ) -> TorchInfo:
     """The torch build held against the hardware: what it can use here, and why not more."""
