@@ -157,7 +157,8 @@ def test_cpu_list_is_tasksets_form() -> None:
 
 
 def test_pct_keeps_small_numbers_visible() -> None:
-    assert pct(0.0004) == "0.04%"
+    assert pct(0.0004) == "0.040%"  # two significant digits below 1%
+    assert pct(1.1e-7) == "0.000011%"
     assert pct(0.25) == "25%"
     assert pct(0.0) == "0%"
     assert pct(None) == "n/a"

@@ -236,3 +236,36 @@ def test_fixture_readme_lists_every_fixture() -> None:
     for p in REPORT.iterdir():
         if p.name != "README.md":
             assert p.name in readme, p.name
+
+
+def test_advise_on_a_tiny_real_run_measures_within_its_budget() -> None:
+    """The whole path on this machine: run_mfu, profile, interleaved experiments, monitor, render."""
+    import time
+
+    from hwbench.bench.mfu import MfuOptions, run_mfu
+    from hwbench.detect import replay
+    from hwbench.report import advise
+
+    system = replay(FIX / "machines" / "this-kvm-epyc")
+    opts = MfuOptions(
+        device="cpu", preset="nanogpt-cpu", n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=2,
+        with_ceiling=False, quick=True, steps=5, max_seconds=0.3, threads=2,
+    )  # fmt: skip
+    run = run_mfu(opts, system=system)
+    import torch
+
+    threads_before = torch.get_num_threads()
+    t0 = time.perf_counter()
+    adv = advise(run, budget_s=3.0)
+    took = time.perf_counter() - t0
+    assert took < 3.0 + 3.0  # the budget, plus at most one chunk past it on a busy machine
+    assert adv.profile is not None and adv.profile.steps >= 1
+    assert adv.experiments is not None and adv.experiments.rounds >= 1
+    assert adv.facts.others_busy_pct is not None  # /proc/stat was sampled around the measurements
+    measured = [s for s in adv.suggestion_items if s.measured_speedup is not None]
+    assert measured, "at least one experiment ran"
+    assert any(s.key == "threads=1" for s in adv.suggestion_items)
+    assert torch.get_num_threads() == threads_before  # the threads=1 experiment restored the setting
+    con = Console(record=True, width=100, file=io.StringIO())
+    render(adv, con)
+    assert "Measured suggestions" in con.export_text()

@@ -8,6 +8,7 @@ says where it came from (which peak, which library, measured or estimated).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,8 +35,18 @@ def pct(x: float | None, digits: int | None = None) -> str:
     v = x * 100.0
     if digits is None:
         a = abs(v)
-        digits = 0 if a >= 10 else 1 if a >= 1 else 2 if a >= 0.01 else 4
+        # two significant digits below 1%: 0.04%, 0.0036%, 0.000011%
+        digits = 0 if a >= 10 else 1 if a >= 1 else max(2, 1 - math.floor(math.log10(a)))
     return f"{v:.{digits}f}%"
+
+
+def count(n: float) -> str:
+    """795904 -> "0.80 M"; 2304 -> "2,304"."""
+    return f"{n / 1e6:.2f} M" if n >= 100_000 else f"{n:,.0f}"
+
+
+def gflop(x: float) -> str:
+    return f"{x / 1e9:.2f} GFLOP" if x >= 1e8 else f"{x / 1e6:.2f} MFLOP"
 
 
 def tf(x: float | None) -> str:
@@ -108,9 +119,9 @@ def model_size(f: RunFacts) -> Explanation | None:
         return None
     tokens = f.tokens_per_step
     text = (
-        f"The model has {f.n_params / 1e6:.2f} M parameters (position embedding excluded, as nanoGPT "
+        f"The model has {count(f.n_params)} parameters (position embedding excluded, as nanoGPT "
         f"counts) and each step trains on {tokens:,} tokens (batch {c.get('batch_size')} x block "
-        f"{c.get('block_size')}): {f.flops_per_step / 1e9:.2f} GFLOP per step by the PaLM Appendix B count "
+        f"{c.get('block_size')}): {gflop(f.flops_per_step)} per step by the PaLM Appendix B count "
         f"(6N + 12*L*H*Q*T per token), done in {f.step_time_s * 1e3:.1f} ms (median)."
     )
     torch_gemms = [g for g in f.model_gemms if g.library == "torch" and g.dtype == f.dtype]
