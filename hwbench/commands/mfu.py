@@ -278,7 +278,7 @@ def render(run: MfuRun, doc: dict[str, Any], advice: Any = None, console: Consol
         f"B{cfg.batch_size} V{cfg.vocab_size} bias={'on' if cfg.bias else 'off'}  {run.dtype}"
         + (", compiled" if st and st.options.compile else ", eager")
     )
-    con.print(head)
+    con.print(head, highlight=False)
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
@@ -343,15 +343,16 @@ def render(run: MfuRun, doc: dict[str, Any], advice: Any = None, console: Consol
                 f"{p.timing.spread_pct:.0f}%",
             )
         con.print(g)
-        con.print("; ".join(f"{k} = {v}" for k, v in legend.items()))
+        con.print("; ".join(f"{k} = {v}" for k, v in legend.items()), highlight=False)
         if run.ceiling.env_overrides:
             con.print(
-                "BLAS environment: " + ", ".join(f"{k}={v}" for k, v in run.ceiling.env_overrides.items())
+                "BLAS environment: " + ", ".join(f"{k}={v}" for k, v in run.ceiling.env_overrides.items()),
+                highlight=False,
             )
         for note in run.ceiling.notes:
-            con.print(f"[dim]note: {note}[/dim]")
+            con.print(f"[dim]note: {note}[/dim]", highlight=False)
     for w in run.warnings:
-        con.print(f"[yellow]warning:[/yellow] {w}")
+        con.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     if advice is not None:
         try:
             import hwbench.report as report
