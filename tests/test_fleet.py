@@ -10,6 +10,7 @@ Fixtures (tests/fixtures/fleet/README.md says where each figure comes from):
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -201,7 +202,7 @@ def test_find_value_prefers_top_level_even_when_null() -> None:
 
 
 class FakeStore:
-    """The four c10d Store calls hwbench uses (set, get, check, add), in memory."""
+    """The c10d Store calls hwbench uses (set, get, check, wait, add), in memory."""
 
     def __init__(self) -> None:
         self.data: dict[str, bytes] = {}
@@ -214,6 +215,11 @@ class FakeStore:
 
     def check(self, keys: list[str]) -> bool:
         return all(k in self.data for k in keys)
+
+    def wait(self, keys: list[str], timeout: Any) -> None:
+        if not self.check(keys):
+            time.sleep(min(timeout.total_seconds(), 0.02))
+            raise RuntimeError("wait timeout")
 
     def add(self, key: str, n: int) -> int:
         v = int(self.data.get(key, b"0")) + n
@@ -236,8 +242,6 @@ def fake_ctx(rank: int, store: FakeStore, timeout_s: float = 0.2) -> FleetContex
 
 
 def test_check_in_names_the_missing_rank_within_the_timeout() -> None:
-    import time
-
     from hwbench.fleet.dist import FleetError, arrive
 
     store = FakeStore()
@@ -252,10 +256,15 @@ def test_check_in_names_the_missing_rank_within_the_timeout() -> None:
     assert e.value.message == (
         "rank 1 on node-1 did not reach 'gather' within 0.2 s (died or stalled); stopping the run"
     )
-    # once everyone has checked in, nobody waits
-    store.add("hwbench/0/1-gather/count", 1)
+    # the last rank in releases the others: nobody waits
+    c1 = fake_ctx(1, store)
+    c1._phase = 0
+    t0 = time.monotonic()
+    arrive(c1, "gather")
+    assert store.check(["hwbench/0/1-gather/done"])
     c2._phase = 0
     arrive(c2, "gather")
+    assert time.monotonic() - t0 < 0.1
 
 
 def test_failed_collective_names_the_ranks_behind() -> None:

@@ -170,23 +170,31 @@ def init(environ: Mapping[str, str] | None = None) -> FleetContext:
 def arrive(ctx: FleetContext, what: str) -> None:
     """Check in at a named point and wait until every rank has, or raise naming the missing ranks.
 
-    Uses the rendezvous store (one counter, polled), not a collective, so a rank that never comes
-    is named rather than reported as an anonymous gloo/NCCL timeout.
+    Uses the rendezvous store, not a collective, so a rank that never comes is named rather than
+    reported as an anonymous gloo/NCCL timeout: one counter; the last rank in sets a `done` key that
+    the others wait on (in one-second slices, so that SIGTERM from torchrun is handled promptly).
     """
+    from datetime import timedelta
+
     ctx._phase += 1
     ctx._step = -1
     if ctx.store is None:
         return
     prefix = f"{_prefix(ctx)}-{what}"
+    done = f"{prefix}/done"
     ctx.store.set(f"{prefix}/{ctx.rank}", ctx.host)
-    ctx.store.add(f"{prefix}/count", 1)
+    if int(ctx.store.add(f"{prefix}/count", 1)) >= ctx.world_size:
+        ctx.store.set(done, "1")
+        return
     deadline = time.monotonic() + ctx.timeout_s
-    while True:
-        if int(ctx.store.add(f"{prefix}/count", 0)) >= ctx.world_size:
+    while (left := deadline - time.monotonic()) > 0:
+        t0 = time.monotonic()
+        try:
+            ctx.store.wait([done], timedelta(seconds=min(1.0, left)))
             return
-        if time.monotonic() > deadline:
-            break
-        time.sleep(_POLL_S)
+        except Exception:  # this slice timed out (DistStoreError); anything faster is an error: back off
+            if time.monotonic() - t0 < 0.5 * min(1.0, left):
+                time.sleep(_POLL_S)
     missing = [r for r in range(ctx.world_size) if not ctx.store.check([f"{prefix}/{r}"])]
     named = ", ".join(f"rank {r} on {ctx.host_of(r)}" for r in missing[:8])
     if len(missing) > 8:
