@@ -289,3 +289,21 @@ def test_failed_collective_names_the_ranks_behind() -> None:
     step(ctxs[1], 7)  # all at the same step: cannot tell who, say so
     with pytest.raises(FleetError, match="another rank died or stalled"), collective(ctxs[0], "x"):
         raise RuntimeError("Connection closed by peer")
+
+
+def test_ddp_mfu_does_not_fall_with_the_number_of_gpus() -> None:
+    """nanoGPT's pitfall: one rank's tokens against one A100 peak, with gradient accumulation divided
+    by the world size, prints an MFU that falls as GPUs are added. Summed work over summed peaks
+    stays put when every rank keeps its pace (gpt2-124m micro-batch FLOPs, H100 bf16 dense peak)."""
+    from hwbench.bench.config import PRESETS
+    from hwbench.bench.flops import flops_per_step
+    from hwbench.fleet.ddp import fleet_figures
+
+    fps = flops_per_step(PRESETS["gpt2-124m"])
+    one = fleet_figures(fps, 1, 0.1, [989.4])
+    for n in (2, 8, 64):
+        achieved, peak, mfu = fleet_figures(fps, n, 0.1, [989.4] * n)
+        assert achieved == pytest.approx(n * one[0])
+        assert peak == pytest.approx(n * 989.4)
+        assert mfu == pytest.approx(one[2])
+    assert fleet_figures(fps, 2, 0.1, [989.4, None]) == (pytest.approx(2 * one[0]), None, None)
