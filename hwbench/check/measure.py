@@ -83,6 +83,29 @@ def default_dtype(device: str) -> str:
     return "fp32" if device == "cpu" else "bf16"
 
 
+_WARM: set[str] = set()
+
+
+def warm_up(device: str) -> None:
+    """Import torch and run a few small matmuls on `device` once per process, before any timing.
+
+    bench.matmul's quick sweep has a time budget per dtype; in a fresh process the first call paid
+    for importing torch and starting the BLAS thread pool inside that budget (1-3 s here), so the
+    larger sizes were skipped and the figure came from a 512^3 GEMM at a third of the rate.
+    """
+    if device in _WARM:
+        return
+    import torch
+
+    dev = torch.device(device)
+    a = torch.randn(512, 512, device=dev)
+    for _ in range(3):
+        a @ a
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+    _WARM.add(device)
+
+
 def measure_matmul(device: str, dtype: str, level: Level, threads: int | None = None) -> Figure:
     """torch's best square GEMM on `device` in `dtype` (hwbench.bench.matmul), as `<dtype>_tflops`.
 
@@ -92,6 +115,7 @@ def measure_matmul(device: str, dtype: str, level: Level, threads: int | None = 
     try:
         from hwbench.bench.matmul import best_gemm
 
+        warm_up(device)
         p = best_gemm(device=device, dtype=dtype, quick=level == "quick", threads=threads)
     except HwbenchError as e:
         return Figure(device, name, None, "hwbench.bench.matmul", error=e.message)
