@@ -59,6 +59,9 @@ def command(
     no_advise: bool = typer.Option(
         False, "--no-advise", help="Skip the explanation and measured suggestions."
     ),
+    advise_compile: bool = typer.Option(
+        False, "--advise-compile", help="Also measure torch.compile as a suggestion (slow to compile)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     save_report: Path | None = typer.Option(None, "--save-report", help="Also write the report to FILE."),
 ) -> None:
@@ -91,7 +94,7 @@ def command(
         with_ceiling=not no_ceiling,
         peak_overrides=tuple(peak_tflops or ()),
     )
-    doc, rc, run, advice = run_command(opts, advise=not no_advise, as_json=as_json)
+    doc, rc, run, advice = run_command(opts, advise=not no_advise, advise_compile=advise_compile)
     if fleet_mod is not None and ctx is not None:
         fdoc, rc = fleet_mod.finish(ctx, "mfu", doc, rc)
         if fdoc is None:
@@ -117,7 +120,7 @@ def command(
 
 
 def run_command(
-    opts: Any, advise: bool = True, as_json: bool = False
+    opts: Any, advise: bool = True, advise_compile: bool = False
 ) -> tuple[dict[str, Any], int, Any, Any]:
     """Run, then advise; returns (JSON document, exit code, MfuRun, advice or None)."""
     from hwbench import jsonout
@@ -131,7 +134,7 @@ def run_command(
             phase("explaining the gap (reporter)", None)
             # the experiments get what is left of the run's time goal (60 s, --quick 20 s)
             budget_s = max(4.0, (18.0 if run.options.quick else 55.0) - run.elapsed_s)
-            advice = _advise(run, budget_s, lambda what: phase(what, None))
+            advice = _advise(run, budget_s, lambda what: phase(what, None), advise_compile)
             if advice is not None:
                 to_json = getattr(advice, "to_json", None)
                 if callable(to_json):
@@ -163,7 +166,7 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _advise(run: MfuRun, budget_s: float, progress: Any) -> Any:
+def _advise(run: MfuRun, budget_s: float, progress: Any, advise_compile: bool = False) -> Any:
     try:
         import hwbench.report as report
     except ImportError:
@@ -173,7 +176,10 @@ def _advise(run: MfuRun, budget_s: float, progress: Any) -> Any:
         return None
     try:
         try:
-            return advise(run, system=run.system, budget_s=budget_s, progress=progress)
+            kwargs: dict[str, Any] = {"system": run.system, "budget_s": budget_s, "progress": progress}
+            if advise_compile:
+                kwargs["advise_compile"] = True
+            return advise(run, **kwargs)
         except TypeError:  # an older reporter without these keywords
             return advise(run)
     except KeyboardInterrupt:
