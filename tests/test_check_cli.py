@@ -6,6 +6,7 @@ benchmark script); one test runs the real CLI and a real CPU matmul.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,7 +21,7 @@ import hwbench.check.measure as measure
 import hwbench.detect
 from hwbench.check.checks import Figure
 from hwbench.cli import main
-from hwbench.model import Cpu, System, TorchInfo
+from hwbench.model import NA, Cpu, System, TorchInfo
 
 FIX = Path(__file__).parent / "fixtures" / "check"
 
@@ -287,3 +288,22 @@ def test_gpu_paths_on_a_recorded_8_gpu_node(monkeypatch: pytest.MonkeyPatch) -> 
     assert failed == ["max_spread@cuda:5", "no_throttle@cuda:6", "pcie_full@cuda:3"]
     assert sum(r.status == "pass" for r in report.results) == 8 + 7 + 7 + 7  # tflops, spread, link, throttle
     assert report.summary.exit_code == 1
+
+
+def test_live_ecc_reads_the_since_boot_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """detect reads the lifetime ECC count; the live gate reads the since-boot one beside it (here
+    the GH200's recorded pair: 1 in its lifetime, 0 since the driver loaded)."""
+    import hwbench.check.load as load
+    from hwbench.check.expectations import Expectations
+    from hwbench.check.run import CheckOptions, replay_system, run_check
+
+    gh200 = replay_system(FIX / "gh200_nvidia-smi-q.txt").gpus[0]
+    detect_like = {k: v for k, v in (gh200.nvml or {}).items() if k != "ecc_uncorrected_volatile"}
+    gpu = dataclasses.replace(gh200, nvml=detect_like)
+    node = System(cpu=this_vm_cpu(), memory=None, gpus=(gpu,), torch=VM.torch, source="recorded GH200")
+    monkeypatch.setattr(load, "read_volatile_ecc", lambda bus: 0)
+    (r,) = run_check(CheckOptions(Expectations(max_ecc_errors=0)), system=node).results
+    assert r.status == "pass" and "lifetime: 1" in r.message
+    monkeypatch.setattr(load, "read_volatile_ecc", lambda bus: NA("NVML: Not Supported"))
+    (r,) = run_check(CheckOptions(Expectations(max_ecc_errors=0)), system=node).results
+    assert r.status == "fail" and "aggregate" in r.message and "Not Supported" in r.message

@@ -562,12 +562,15 @@ def check_max_ecc_errors(device: str, nvml: Mapping[str, Any] | None, maximum: i
     volatile = field(nvml, "ecc_uncorrected_volatile")
     aggregate = field(nvml, "ecc_uncorrected_aggregate")
     src = str((nvml or {}).get("source", "NVML"))
+    if isinstance(volatile, bool):  # not a count
+        volatile = None
     if isinstance(volatile, int):
         count, what = volatile, "since the driver loaded"
         if isinstance(aggregate, int) and aggregate != volatile:
             what += f" (lifetime: {aggregate})"
-    elif isinstance(aggregate, int):
-        count, what = aggregate, "in the GPU's lifetime (aggregate; the since-boot count was not read)"
+    elif isinstance(aggregate, int) and not isinstance(aggregate, bool):
+        why = f": {volatile.reason}" if isinstance(volatile, NA) else ""
+        count, what = aggregate, f"in the GPU's lifetime (aggregate; the since-boot count was not read{why})"
     else:
         mode = field(nvml, "ecc_mode_current")
         why = _na_reason(volatile if volatile is not None else aggregate, "uncorrectable ECC errors")

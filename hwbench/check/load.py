@@ -81,6 +81,23 @@ def nvml_sampler(bus_id: str) -> Sampler | None:
     return sample
 
 
+def read_volatile_ecc(bus_id: str) -> Any:
+    """Uncorrectable ECC errors since the driver loaded (NVML's volatile counter) for one GPU;
+    NA with NVML's reason when it cannot be read (no NVML, ECC off, a GeForce card)."""
+    try:
+        import pynvml as nvml
+
+        nvml.nvmlInit()
+        handle = nvml.nvmlDeviceGetHandleByPciBusId(bus_id)
+        return int(
+            nvml.nvmlDeviceGetTotalEccErrors(
+                handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC
+            )
+        )
+    except Exception as e:
+        return NA(f"NVML: {e}")
+
+
 def _reasons_mask(nvml: Any, handle: Any) -> int:
     fn = (
         getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)

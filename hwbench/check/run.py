@@ -289,7 +289,13 @@ def run_check(
                 )
             )
         for i, g in gpus:
-            results.append(C.check_max_ecc_errors(f"gpu{i}", g.nvml, exp.max_ecc_errors))
+            fields = dict(g.nvml or {})
+            if not replay and C.field(fields, "ecc_uncorrected_volatile") is None:
+                # detect reads the lifetime (aggregate) count; the gate is about this boot
+                from hwbench.check.load import read_volatile_ecc
+
+                fields["ecc_uncorrected_volatile"] = read_volatile_ecc(g.pci_slot)
+            results.append(C.check_max_ecc_errors(f"gpu{i}", fields, exp.max_ecc_errors))
 
     # 3. measured figures
     needs_device = exp.needs_matmul() or exp.min_mfu is not None or opts.save_baseline is not None
