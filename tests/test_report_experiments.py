@@ -129,7 +129,7 @@ def test_interleaving_cancels_drift_and_reports_each_change() -> None:
         baseline_step_s=base_step,
         runner=m.run,
         clock=m.clock,
-        budget_s=60,
+        budget_s=200,
         skipped=skipped,
     )
     # every round starts with the baseline
@@ -140,7 +140,8 @@ def test_interleaving_cancels_drift_and_reports_each_change() -> None:
     assert t1.speedup == pytest.approx(times["baseline"] / times["threads=1"], rel=0.06)
     bf16 = by_key["dtype=bf16"]
     assert bf16.verdict == "slower" and len(bf16.ratios) == 1  # decided after one round, not repeated
-    assert rep.wall_s <= 60 * 1.2
+    assert len(t1.ratios) >= 2  # a change that looks faster (or mildly slower) is always repeated
+    assert rep.wall_s <= 200 * 1.2
     assert rep.skipped == tuple(skipped)
 
 

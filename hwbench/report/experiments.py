@@ -2,17 +2,19 @@
 
 Method. Each candidate change (a `Variant`) is run as a short chunk of training steps through
 `hwbench.bench.step.measure_step`, in rounds: baseline chunk, then one chunk of every variant still
-open, then the next round. A variant's speedup in a round is its throughput (FLOP/s of the step, so a
-larger batch is compared fairly) over the baseline chunk of the SAME round; its figure is the median
+open, then the next round. A chunk's rate is FLOP/s from its fastest step (interference only slows
+steps, so the fastest of a few is the stable estimate on a shared machine; FLOP/s so that a larger
+batch is compared fairly). A variant's speedup in a round is its rate over the baseline's, the baseline
+bracketing it (geometric mean of the chunk before it and the next round's); its figure is the median
 of those per-round ratios. Slow drift of a shared or virtualised machine therefore cancels.
 
-Noise. The baseline's run-to-run spread is the half-range of its chunk medians over the rounds (as a
+Noise. The baseline's run-to-run spread is the half-range of its chunk rates over the rounds (as a
 percentage of their median); a change counts as a gain only when its speedup exceeds 1 + the noise
 band (the larger of that spread, the half-range of the variant's own per-round ratios, and a 3% floor)
 and as a loss only below 1 - band. Anything in between is reported as "no measurable change".
 
 Budget. Rounds stop when the next would not fit `budget_s`; a variant that is clearly decided after
-one round (more than 3x faster or slower) is not repeated. `torch.compile` is measured only when
+one round (more than 3x slower) is not repeated; gains always are. `torch.compile` is measured only when
 asked (its compile time alone is ~25 s on a 2-core CPU); otherwise it is listed as not measured.
 """
 
@@ -31,7 +33,9 @@ from hwbench.report.facts import RunFacts
 
 Verdict = Literal["gain", "no change", "slower", "failed", "not measured"]
 NOISE_FLOOR_PCT = 3.0
-DECIDED_RATIO = 3.0  # after one round, a ratio beyond 3x either way needs no repeat (bf16 here: ~0.1x)
+# after one round, a variant more than 3x SLOWER is not repeated (bf16 on this VM: ~0.1x, and costly);
+# a gain is always repeated, because one lucky or unlucky chunk must not decide a claim
+DECIDED_RATIO = 3.0
 # torch.compile's one-off cost on CPU for the seed model, measured while writing this module on the
 # 2-vCPU Zen 3 VM (26 s; issue 5 quotes 25-26 s); used only to say why compile was not measured.
 COMPILE_ESTIMATE_S = {"cpu": 26.0, "cuda": 40.0}
@@ -65,8 +69,15 @@ class ArmSample:
         return statistics.median(self.step_times_s)
 
     @property
+    def best_s(self) -> float:
+        return min(self.step_times_s)
+
+    @property
     def tflops(self) -> float:
-        return self.flops_per_step / self.median_s / 1e12
+        """The chunk's rate from its FASTEST step: interference (other processes, a VM's steal) only
+        ever slows a step down, so on a shared machine the fastest of a few steps is the most stable
+        estimate of what the configuration itself does; both arms of a ratio use the same estimator."""
+        return self.flops_per_step / self.best_s / 1e12
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,7 @@ class ExperimentResult:
 @dataclass(frozen=True)
 class ExperimentsReport:
     results: tuple[ExperimentResult, ...]
-    baseline_chunk_s: tuple[float, ...]  # the baseline chunk's median step time, per round
+    baseline_chunk_s: tuple[float, ...]  # the baseline chunk's fastest step, per chunk in time order
     run_to_run_spread_pct: float | None  # half-range of those over their median (None: one round)
     rounds: int
     wall_s: float
@@ -487,7 +498,7 @@ def run_experiments(
             else r
             for r in results
         ]
-    spread = half_range_pct([c.median_s for c in base_arm.chunks.values()])
+    spread = half_range_pct([c.best_s for c in base_arm.chunks.values()])
     floor = max(min_noise_pct, spread or 0.0)
     results = [_with_noise(r, floor) for r in results]
 
@@ -521,7 +532,7 @@ def run_experiments(
             a.error = f"{type(e).__name__}: {str(e)[:160]}"
         results.append(_with_noise(_result(a, base_arm), floor))
 
-    base_meds = tuple(c.median_s for _, c in sorted(base_arm.chunks.items()))
+    base_meds = tuple(c.best_s for _, c in sorted(base_arm.chunks.items()))
     return ExperimentsReport(
         results=tuple(results),
         baseline_chunk_s=base_meds,
@@ -534,11 +545,18 @@ def run_experiments(
 
 
 def _ratios(arm: _Arm, base_arm: _Arm) -> list[float]:
+    """Per round: the variant's rate over the baseline's, the baseline taken as the geometric mean of
+    the chunk before it (same round) and the next round's chunk when there is one (bracketing)."""
     out = []
     for rnd, c in sorted(arm.chunks.items()):
         b = base_arm.chunks.get(rnd)
-        if b is not None and c.median_s > 0 and b.median_s > 0:
-            out.append(c.tflops / b.tflops)
+        if b is None or c.best_s <= 0 or b.best_s <= 0:
+            continue
+        rate = b.tflops
+        after = base_arm.chunks.get(rnd + 1)
+        if after is not None and after.best_s > 0 and arm is not base_arm:
+            rate = math.sqrt(b.tflops * after.tflops)
+        out.append(c.tflops / rate)
     return out
 
 
@@ -553,7 +571,7 @@ def _decide_and_extend(
 ) -> None:
     for a in arms:
         r = _ratios(a, base_arm)
-        if rnd == 0 and r and (r[-1] > DECIDED_RATIO or r[-1] < 1.0 / DECIDED_RATIO):
+        if rnd == 0 and r and r[-1] < 1.0 / DECIDED_RATIO:
             a.decided = True
     # batch sweep: extend while the largest batch still beats the one before it
     batch_arms = sorted(
@@ -591,9 +609,10 @@ def _result(arm: _Arm, base_arm: _Arm) -> ExperimentResult:
         )
     speedup = statistics.median(ratios)
     steps = [t for c in arm.chunks.values() for t in c.step_times_s]
-    base_steps = [base_arm.chunks[r].median_s for r in arm.chunks if r in base_arm.chunks]
+    # shown beside the speedup, with the same estimator: each chunk's fastest step, median over chunks
+    base_steps = [base_arm.chunks[r].best_s for r in arm.chunks if r in base_arm.chunks]
     comp = [c.compile_time_s for c in arm.chunks.values() if c.compile_time_s is not None]
-    step_s = statistics.median(steps)
+    step_s = statistics.median(c.best_s for c in arm.chunks.values())
     base_s = statistics.median(base_steps) if base_steps else None
     payback = None
     compile_time = comp[0] if comp else None

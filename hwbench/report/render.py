@@ -198,7 +198,8 @@ def render(advice: Advice, console: Console | None = None) -> None:
             detail = []
             if s.step_time_s is not None and s.baseline_step_time_s is not None:
                 detail.append(
-                    f"step {s.step_time_s * 1e3:.1f} ms vs baseline {s.baseline_step_time_s * 1e3:.1f} ms"
+                    f"fastest step per chunk {s.step_time_s * 1e3:.1f} ms vs baseline "
+                    f"{s.baseline_step_time_s * 1e3:.1f} ms"
                 )
             if s.new_mfu_source:
                 detail.append(f"new MFU against {s.new_mfu_source}")
