@@ -447,7 +447,9 @@ def check_regression(fig: Figure, baseline_value: float, max_regression_pct: flo
 # --- health, under load ------------------------------------------------------------------------------
 
 
-def check_pcie_full(device: str, samples: Sequence[Mapping[str, Any]]) -> CheckResult:
+def check_pcie_full(
+    device: str, samples: Sequence[Mapping[str, Any]], when: str = "under load"
+) -> CheckResult:
     """Under load the link must train to its maximum generation and width.
 
     An idle GPU drops its link to gen 1 to save power (nvidia-smi documents "these may be reduced
@@ -486,7 +488,7 @@ def check_pcie_full(device: str, samples: Sequence[Mapping[str, Any]]) -> CheckR
         what.append(f"generation {gen} of {gen_max}")
     if width < width_max:
         what.append(f"width x{width} of x{width_max}")
-    msg = f"PCIe link {measured} under load (best of {len(good)} NVML sample(s)), maximum {expected}" + (
+    msg = f"PCIe link {measured} {when} (best of {len(good)} NVML sample(s)), maximum {expected}" + (
         "" if ok else f": degraded ({', '.join(what)})"
     )
     return CheckResult(
@@ -501,7 +503,9 @@ def check_pcie_full(device: str, samples: Sequence[Mapping[str, Any]]) -> CheckR
     )
 
 
-def check_no_throttle(device: str, samples: Sequence[Mapping[str, Any]]) -> CheckResult:
+def check_no_throttle(
+    device: str, samples: Sequence[Mapping[str, Any]], when: str = "under load"
+) -> CheckResult:
     """No clock-event reason beyond idle / application clocks / software power cap in any sample."""
     name = f"no_throttle@{device}"
     if not samples:
@@ -527,9 +531,9 @@ def check_no_throttle(device: str, samples: Sequence[Mapping[str, Any]]) -> Chec
         clock_note = f"; SM clock {min(sm)}-{max(sm)} of {max(mx)} MHz"
     if bad:
         seen = ", ".join(f"{b} in {counts[b]}/{len(readable)} samples" for b in bad)
-        msg = f"clocks held back under load: {seen}{clock_note}"
+        msg = f"clocks held back {when}: {seen}{clock_note}"
         return CheckResult(name, "fail", bad, [], msg, op="==", device=device, source="NVML under load")
-    msg = f"no throttling reason in {len(readable)} NVML sample(s) under load{clock_note}"
+    msg = f"no throttling reason in {len(readable)} NVML sample(s) {when}{clock_note}"
     return CheckResult(name, "pass", [], [], msg, op="==", device=device, source="NVML under load")
 
 

@@ -516,7 +516,7 @@ def _under_load(
         for i, g in gpus:
             for on, fn, _ in wanted:
                 if on:
-                    r = fn(f"gpu{i}", [g.nvml or {}])
+                    r = fn(f"gpu{i}", [g.nvml or {}], "in the recorded snapshot")
                     out.append(
                         _with_note(
                             r,
