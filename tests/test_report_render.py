@@ -269,3 +269,25 @@ def test_advise_on_a_tiny_real_run_measures_within_its_budget() -> None:
     con = Console(record=True, width=100, file=io.StringIO())
     render(adv, con)
     assert "Measured suggestions" in con.export_text()
+
+
+def test_busy_recording_leaves_unmeasured_levels_out_and_ranks_unmeasured_last() -> None:
+    facts, ex, prof = recorded("this-kvm-epyc-seed-busy.json")
+    adv = advise_facts(facts, ex, prof)
+    assert adv.waterfall.level("model_gemms") is None and "not measured in this run" in adv.waterfall.note
+    verdicts = [s.verdict for s in adv.suggestion_items]
+    assert verdicts[-2:] == ["not measured", "not measured"]  # batch=48 (budget) and torch.compile
+    noisy = [s for s in adv.suggestion_items if s.noise_pct is not None]
+    assert noisy and all(s.noise_pct >= 80 for s in noisy)  # the ±81% baseline spread widens every band
+
+
+def test_rendered_fixture_report_matches_a_fresh_render_of_its_recording() -> None:
+    """The saved report text and a render of the same recording today say the same key numbers."""
+    saved = (REPORT / "this-kvm-epyc-seed-report.txt").read_text()
+    facts, ex, _ = recorded()
+    from hwbench.report.explain import pct
+
+    assert f"nanoGPT would print mfu {pct(facts.achieved_tflops / 312)}" in " ".join(saved.split())
+    for r in ex.results:  # type: ignore[union-attr]
+        if r.speedup is not None:
+            assert f"{r.speedup:.2f}x" in saved

@@ -403,7 +403,7 @@ def run_experiments(
     baseline_step_s: float,
     runner: Runner | None = None,
     budget_s: float = 30.0,
-    max_rounds: int = 3,
+    max_rounds: int = 4,
     chunk_s: float = 0.35,
     skipped: Sequence[str] = (),
     min_noise_pct: float = NOISE_FLOOR_PCT,

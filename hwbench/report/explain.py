@@ -442,12 +442,19 @@ def profile_gap(f: RunFacts, profile: ProfileResult | None) -> Explanation | Non
         f"step{'s' if profile.steps != 1 else ''}); the rest is "
         f"{listing}"
     )
-    not_counted = [c for c in top if c.share_flops == 0]
+    not_counted = [c.category for c in top if c.share_flops == 0]
+    counted = [c for c in top if c.share_flops > 0]
     if not_counted:
-        text += (
-            f". {', '.join(c.category for c in not_counted)} do none of the FLOPs that MFU counts, so "
-            f"their time lowers MFU however fast the GEMMs are"
+        names = " and ".join(
+            [", ".join(not_counted[:-1]), not_counted[-1]] if len(not_counted) > 1 else not_counted
         )
+        one = len(not_counted) == 1
+        text += (
+            f"; of these, {names} {'does' if one else 'do'} none of the FLOPs that MFU counts, "
+            f"so {'its' if one else 'their'} time lowers MFU however fast the GEMMs are"
+        )
+    for c in counted:
+        text += f" ({c.category} does {pct(c.share_flops)} of the counted FLOPs in {pct(c.share_time)} of the time)"
     return Explanation("profile_non_matmul", text + ".")
 
 
