@@ -454,7 +454,8 @@ def profile_gap(f: RunFacts, profile: ProfileResult | None) -> Explanation | Non
             f"so {'its' if one else 'their'} time lowers MFU however fast the GEMMs are"
         )
     for c in counted:
-        text += f" ({c.category} does {pct(c.share_flops)} of the counted FLOPs in {pct(c.share_time)} of the time)"
+        text += f" ({c.category} does {pct(c.share_flops)} of the counted FLOPs"
+        text += f" in {pct(c.share_time)} of the time)"
     return Explanation("profile_non_matmul", text + ".")
 
 
