@@ -162,3 +162,13 @@ def test_pct_keeps_small_numbers_visible() -> None:
     assert pct(0.25) == "25%"
     assert pct(0.0) == "0%"
     assert pct(None) == "n/a"
+
+
+def test_batch_sweep_sentence_lists_the_measured_sizes() -> None:
+    facts, ex, prof = recorded()
+    e = next(e for e in explain(facts, ex, prof) if e.id == "batch_sweep")
+    for r in ex.results:  # type: ignore[union-attr]
+        if r.variant.kind == "batch" and r.speedup is not None:
+            assert f"{r.variant.config['batch_size']}: {r.speedup:.2f}x" in e.text
+    assert "learning rate" in e.text
+    assert "batch_sweep" not in ids(facts)  # no experiments, no sweep sentence

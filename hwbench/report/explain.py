@@ -459,6 +459,36 @@ def profile_gap(f: RunFacts, profile: ProfileResult | None) -> Explanation | Non
     return Explanation("profile_non_matmul", text + ".")
 
 
+def batch_sweep(f: RunFacts, experiments: ExperimentsReport | None) -> Explanation | None:
+    """Where the measured batch-size sweep flattens."""
+    if experiments is None:
+        return None
+    sweep = sorted(
+        (r for r in experiments.results if r.variant.kind == "batch" and r.speedup is not None),
+        key=lambda r: int(r.variant.config.get("batch_size", 0)),
+    )
+    if len(sweep) < 2:
+        return None
+    base = f.config.get("batch_size")
+    listing = ", ".join(f"{r.variant.config['batch_size']}: {r.speedup:.2f}x" for r in sweep)
+    best = max(sweep, key=lambda r: r.speedup or 0.0)
+    band = best.noise_pct
+    if best.verdict != "gain":
+        verdict_text = f"no batch size beats {base} beyond the noise (±{band:.0f}%)"
+    elif best is sweep[-1]:
+        verdict_text = f"throughput still grows at {best.variant.config['batch_size']}, the largest tried"
+    else:
+        verdict_text = f"the gain flattens at batch {best.variant.config['batch_size']}"
+    failed = [r for r in experiments.results if r.variant.kind == "batch" and r.verdict == "failed"]
+    if failed:
+        verdict_text += f"; batch {failed[0].variant.config['batch_size']} failed ({failed[0].note})"
+    return Explanation(
+        "batch_sweep",
+        f"Batch-size sweep, throughput against batch {base} (measured): {listing}: {verdict_text}. A larger "
+        f"batch changes the optimisation too (more tokens per step), so the learning rate may need retuning.",
+    )
+
+
 def compile_not_measured(f: RunFacts, experiments: ExperimentsReport | None) -> Explanation | None:
     if experiments is None:
         return None
@@ -485,6 +515,7 @@ def explain(
         *threads(facts),
         math_library(facts),
         faster_dtype(facts, experiments),
+        batch_sweep(facts, experiments),
         profile_gap(facts, profile),
         gpu_clock_events(facts),
         pcie_link(facts),
