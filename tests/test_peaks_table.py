@@ -291,3 +291,44 @@ def test_case_and_separators_do_not_matter(row: object, upper: bool, dashes: boo
         variant = variant.replace(" ", "-")
     found = identify(variant, sm_count=row.units)  # type: ignore[attr-defined]
     assert found.row is row
+
+
+def _recorded_nvml_devices() -> list[tuple[str, str, int | None, tuple[int, int] | None]]:
+    """Every GPU in the NVML recordings of tests/fixtures (sources in each file's "source")."""
+    import json
+    from pathlib import Path
+
+    fix = Path(__file__).parent / "fixtures"
+    out = []
+    for f in sorted([*fix.glob("nvml/*.json"), *fix.glob("machines/*/nvml.json")]):
+        for dev in json.loads(f.read_text()).get("devices", []):
+            name = dev.get("nvmlDeviceGetName", {}).get("result")
+            pci = dev.get("nvmlDeviceGetPciInfo", {}).get("result") or {}
+            did = pci.get("pciDeviceId")
+            cc = dev.get("nvmlDeviceGetCudaComputeCapability", {}).get("result")
+            out.append(
+                (f.parent.name + "/" + f.name, name, did >> 16 if did else None, tuple(cc) if cc else None)
+            )
+    return out
+
+
+def test_every_recorded_nvml_gpu_is_identified() -> None:
+    """Real nvidia-smi/NVML names, PCI ids and compute capabilities, as recorded by the detect engineer."""
+    expected = {
+        "NVIDIA A10": "NVIDIA A10",
+        "NVIDIA GH200 480GB": "NVIDIA GH200 (Hopper GPU)",
+        "A100-SXM4-40GB": "NVIDIA A100 SXM4 40GB",  # driver 450 prints no "NVIDIA " prefix
+        "NVIDIA A10G": "NVIDIA A10G",
+        "NVIDIA H100 80GB HBM3": "NVIDIA H100 SXM5",
+        "Quadro RTX 8000": "NVIDIA Quadro RTX 8000 / 6000",
+        "Tesla V100-SXM2-32GB": "NVIDIA V100 SXM2",
+        "GeForce GT 730": None,  # Kepler, not in the table: no peak, never a default
+    }
+    devices = _recorded_nvml_devices()
+    assert len(devices) >= 9
+    for where, name, device_id, cc in devices:
+        lookup = identify(name, device_id=device_id, compute_capability=cc)
+        got = lookup.row.model if lookup.row else None
+        assert got == expected[name], (where, name, lookup.reason)
+        if device_id is not None and lookup.row is not None:  # the recorded PCI id is the table's
+            assert identify(None, device_id=device_id, vendor_id=0x10DE).row is lookup.row, where
