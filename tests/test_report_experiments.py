@@ -139,8 +139,9 @@ def test_interleaving_cancels_drift_and_reports_each_change() -> None:
     t1 = by_key["threads=1"]
     assert t1.speedup == pytest.approx(times["baseline"] / times["threads=1"], rel=0.06)
     bf16 = by_key["dtype=bf16"]
-    assert bf16.verdict == "slower" and len(bf16.ratios) == 1  # decided after one round, not repeated
-    assert len(t1.ratios) >= 2  # a change that looks faster (or mildly slower) is always repeated
+    assert bf16.verdict == "slower"
+    # decided after one round: only one more chunk, from left-over time, not one every round
+    assert len(bf16.ratios) == 2 < len(t1.ratios)
     assert rep.wall_s <= 200 * 1.2
     assert rep.skipped == tuple(skipped)
 

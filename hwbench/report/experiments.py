@@ -386,7 +386,8 @@ class _Arm:
 def _apply(base_cfg: Any, base_opts: Any, v: Variant, steps: int, max_s: float) -> tuple[Any, Any]:
     cfg = replace(base_cfg, **v.config) if v.config else base_cfg
     opts = replace(base_opts, **v.options) if v.options else base_opts
-    warmup = 1 if not v.options.get("compile") else 2
+    # compile: the first warm-up step compiles; autocast: the first steps build its weight-cast caches
+    warmup = 2 if v.options.get("compile") or v.options.get("dtype") not in (None, "fp32") else 1
     opts = replace(opts, warmup=warmup, steps=steps, max_seconds=max_s, min_steps=min(3, steps))
     return cfg, opts
 
@@ -486,6 +487,17 @@ def run_experiments(
             if est_wall(a) > left() - reserve:
                 continue
             chunk(a, rnd)
+        if rnd == 1:
+            # a variant decided after one round (far slower) gets a second chunk if time is left over:
+            # one chunk must not set its figure alone
+            for a in arms:
+                if (
+                    a.decided
+                    and a.error is None
+                    and len(a.chunks) == 1
+                    and est_wall(a) < left() - combo_reserve
+                ):
+                    chunk(a, rnd)
         rounds = rnd + 1
         _decide_and_extend(arms, base_arm, rnd, base_batch, max_batch_factor, baseline_step_s, chunk_s)
 
