@@ -292,3 +292,23 @@ def test_rendered_fixture_report_matches_a_fresh_render_of_its_recording() -> No
     for r in ex.results:  # type: ignore[union-attr]
         if r.speedup is not None:
             assert f"{r.speedup:.2f}x" in saved
+
+
+def test_a_compiled_run_is_advised_eager_and_says_so() -> None:
+    from hwbench.bench.mfu import MfuOptions, run_mfu
+    from hwbench.detect import replay
+    from hwbench.report import advise
+
+    system = replay(FIX / "machines" / "this-kvm-epyc")
+    opts = MfuOptions(
+        device="cpu", preset="nanogpt-cpu", n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=2,
+        with_ceiling=False, quick=True, steps=5, max_seconds=0.3, threads=2,
+    )  # fmt: skip
+    run = run_mfu(opts, system=system)
+    assert run.step is not None
+    # as if the user had run with --compile (measuring a real compile would take ~26 s here)
+    run.step = replace(run.step, options=replace(run.step.options, compile=True))
+    adv = advise(run, budget_s=2.0, profile=False)
+    assert any("ran eager" in n for n in adv.notes)
+    assert "compile" not in {s.key for s in adv.suggestion_items}  # already compiled: nothing to suggest
+    assert all("--compile=True" in s.command for s in adv.suggestion_items)  # the user's command keeps it

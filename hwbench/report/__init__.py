@@ -163,6 +163,14 @@ def advise(
 
     if facts.threads and getattr(opts, "threads", None) is None and facts.is_cpu:
         opts = replace(opts, threads=facts.threads)  # pin the baseline's thread count explicitly
+    if getattr(opts, "compile", False):
+        # every chunk builds a fresh model: compiled, each would compile again (~40 s on a GPU, ~26 s
+        # on a small CPU). The A/B pairs run eager, both arms alike, and the report says so.
+        opts = replace(opts, compile=False)
+        notes.append(
+            "the run was compiled; the profile and the A/B experiments ran eager (both arms alike), "
+            "because every chunk would compile again: their ratios are eager-mode ratios"
+        )
     with Monitor(device=facts.device) as mon:
         if profile:
             try:

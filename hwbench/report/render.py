@@ -224,6 +224,5 @@ def render(advice: Advice, console: Console | None = None) -> None:
         for note in ex.skipped:
             if not note.startswith("torch.compile"):
                 console.print(f"[dim]{note}[/]", highlight=False)
-    elif advice.notes:
-        for note in advice.notes:
-            console.print(f"[dim]{note}[/]", highlight=False)
+    for note in advice.notes:
+        console.print(f"[dim]{note}[/]", highlight=False)
