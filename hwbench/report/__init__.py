@@ -85,9 +85,9 @@ class Advice:
                     "run_to_run_spread_pct": ex.run_to_run_spread_pct,
                     "steal_pct": ex.steal_pct,
                     "skipped": list(ex.skipped),
-                    "method": "each variant in short chunks interleaved with baseline chunks; a chunk's rate is "
-                    "FLOP/s of its fastest step; speedup = median over rounds of (variant rate / geometric "
-                    "mean of the baseline chunks before and after it)",
+                    "method": "each variant in short chunks interleaved with baseline chunks; a chunk's "
+                    "rate is FLOP/s of its fastest step; speedup = median over rounds of (variant rate / "
+                    "geometric mean of the baseline chunks before and after it)",
                 }
                 if ex
                 else None
