@@ -293,3 +293,36 @@ def test_baseline_threads_are_explicit_so_a_threads_variant_cannot_leak() -> Non
     )
     assert seen[0] == 2 and 1 in seen and all(t in (1, 2) for t in seen)
     assert replace(opts, threads=None).threads is None  # (the caller, advise(), fills it from the run)
+
+
+def test_plan_on_cuda_offers_tensor_core_dtypes_and_no_cpu_knobs() -> None:
+    from hwbench.peaks import gpu_peak
+    from hwbench.report.facts import GpuFacts
+
+    facts, _, _ = recorded()
+    peak = gpu_peak("NVIDIA GeForce RTX 4070 Ti")  # datasheet table (hwbench.peaks)
+    cuda = replace(
+        facts,
+        device="cuda:0",
+        dtype="fp32",
+        peaks_tflops=dict(peak.peaks_tflops),
+        peak_tflops=peak.peaks_tflops["fp32"],
+        cpu=None,
+        threads=None,
+        fused_adamw=False,
+        gpus=(GpuFacts(name="NVIDIA GeForce RTX 4070 Ti", vendor="nvidia", usable_by_torch=True),),
+    )
+    variants, _ = plan_variants(cuda)
+    keys = [v.key for v in variants]
+    assert keys[:3] == ["dtype=tf32", "dtype=bf16", "fused_adamw"]
+    assert not any(v.kind in ("threads", "pinning") for v in variants)
+    tf32 = variants[0]
+    cmd, env, note = nanogpt_command(cuda, tf32)
+    assert cmd.startswith("python train.py config/train_shakespeare_char.py --device=cuda --dtype=float32")
+    assert env == {} and "taskset" not in cmd and "OMP_NUM_THREADS" not in cmd
+    assert "already runs matmuls in TF32" in note
+    assert hwbench_command(cuda, tf32).startswith("hwbench mfu --device cuda --preset nanogpt-cpu")
+    assert "--dtype tf32" in hwbench_command(cuda, tf32) and "--threads" not in hwbench_command(cuda, tf32)
+    # a bf16, compiled, fused run (nanoGPT's CUDA defaults) leaves only the batch sweep to try
+    default = replace(cuda, dtype="bf16", compile=True, fused_adamw=True)
+    assert [v.kind for v in plan_variants(default)[0]] == ["batch", "batch"]

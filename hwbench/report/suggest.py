@@ -90,8 +90,12 @@ def nanogpt_command(facts: RunFacts, variant: Variant | None = None) -> tuple[st
             + ("bfloat16" if opts["dtype"] == "bf16" else "float16")
             + ")`"
         )
-    if facts.is_cuda and opts.get("dtype") == "fp32" and variant is not None and variant.key == "dtype=tf32":
-        notes.append("nanoGPT enables TF32 by default (allow_tf32 = True in train.py); keep those lines")
+    if facts.is_cuda and variant is not None and variant.key == "dtype=tf32":
+        # nanoGPT's train.py sets torch.backends.cuda.matmul.allow_tf32 = True: its "float32" is TF32
+        notes.append(
+            "nanoGPT's --dtype=float32 already runs matmuls in TF32 (train.py sets allow_tf32 = True); "
+            "in your own code: torch.backends.cuda.matmul.allow_tf32 = True"
+        )
     if facts.is_cuda and variant is not None and variant.options.get("fused_adamw"):
         notes.append("nanoGPT already uses fused AdamW on CUDA when torch has it (configure_optimizers)")
     env_part = [f"{k}={v}" for k, v in env.items()]
@@ -135,8 +139,7 @@ def hwbench_command(facts: RunFacts, variant: Variant | None = None) -> str:
         parts += ["--threads", str(opts["threads"])]
     if opts.get("compile"):
         parts.append("--compile")
-    if variant is not None and variant.options.get("fused_adamw"):
-        parts.append("--fused-adamw")
+    # (no flag for fused AdamW: hwbench mfu uses it on CUDA by default, as nanoGPT does)
     return " ".join(shlex.quote(p) for p in parts)
 
 
