@@ -39,6 +39,7 @@ class FakeMachine:
         self.drift = drift
         self.factor = 1.0
         self.fail = fail or set()
+        self.spikes: dict[int, float] = {}  # call index -> slowdown of that whole chunk (interference)
 
     def clock(self) -> float:
         return self.now
@@ -52,7 +53,7 @@ class FakeMachine:
                 "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory: "
                 "you tried to allocate 1073741824 bytes."
             )
-        t = self.step_s[key] * self.factor
+        t = self.step_s[key] * self.factor * self.spikes.get(len(self.calls) - 1, 1.0)
         self.factor *= self.drift  # the machine slows down call after call
         n = opts.steps
         self.now += (n + opts.warmup) * t
@@ -326,3 +327,33 @@ def test_plan_on_cuda_offers_tensor_core_dtypes_and_no_cpu_knobs() -> None:
     # a bf16, compiled, fused run (nanoGPT's CUDA defaults) leaves only the batch sweep to try
     default = replace(cuda, dtype="bf16", compile=True, fused_adamw=True)
     assert [v.kind for v in plan_variants(default)[0]] == ["batch", "batch"]
+
+
+def test_a_baseline_chunk_hit_by_interference_cannot_make_a_claim() -> None:
+    """Recorded on this VM (bench5): one baseline chunk ran 35x slow and 1 thread looked 29x faster."""
+    cfg, opts = seed()
+    times = {"baseline": 0.065, "threads=1": 0.095, "dtype=bf16": 1.0, "batch=24": 0.11, "batch=48": 0.21}
+    variants, _ = plan_variants(recorded()[0])
+    m = FakeMachine(times)
+    m.spikes = {0: 35.0}  # the first call is round 1's baseline chunk
+    rep = run_experiments(
+        cfg, opts, variants, baseline_step_s=0.065, runner=m.run, clock=m.clock, budget_s=60
+    )
+    t1 = next(r for r in rep.results if r.variant.key == "threads=1")
+    assert t1.speedup is not None and t1.speedup < 1.0  # the contaminated round is left out
+    assert t1.verdict == "slower"
+    assert any("left out" in n for n in rep.skipped)
+    # with no second clean baseline chunk there is no verdict at all
+    m2 = FakeMachine(times)
+    m2.spikes = {0: 35.0}
+    rep2 = run_experiments(
+        cfg,
+        opts,
+        variants[:1],
+        baseline_step_s=0.065,
+        runner=m2.run,
+        clock=m2.clock,
+        budget_s=0.2,
+        max_rounds=1,
+    )
+    assert all(r.verdict in ("inconclusive", "not measured") for r in rep2.results)

@@ -31,7 +31,10 @@ from typing import Any, Literal
 
 from hwbench.report.facts import RunFacts
 
-Verdict = Literal["gain", "no change", "slower", "failed", "not measured"]
+Verdict = Literal["gain", "no change", "slower", "inconclusive", "failed", "not measured"]
+# a baseline chunk whose fastest step is this many times the measured run's median step cannot be this
+# configuration's own speed: other processes or the hypervisor took the CPUs during the whole chunk
+CONTAMINATED_FACTOR = 2.5
 NOISE_FLOOR_PCT = 3.0
 # after one round, a variant more than 3x SLOWER is not repeated (bf16 on this VM: ~0.1x, and costly);
 # a gain is always repeated, because one lucky or unlucky chunk must not decide a claim
@@ -378,6 +381,7 @@ def measure_step_runner(cfg: Any, opts: Any, variant: Variant | None) -> ArmSamp
 class _Arm:
     variant: Variant
     chunks: dict[int, ArmSample] = field(default_factory=dict)  # round -> chunk
+    bad: set[int] = field(default_factory=set)  # rounds whose (baseline) chunk was contaminated
     error: str | None = None
     decided: bool = False
     last_wall_s: float | None = None
@@ -463,7 +467,10 @@ def run_experiments(
             return False
         arm.chunks[rnd] = sample
         arm.last_wall_s = clock() - t0
-        if arm is base_arm and rnd == 0:
+        if arm is base_arm and sample.best_s > CONTAMINATED_FACTOR * baseline_step_s:
+            arm.bad.add(rnd)
+            arm.last_wall_s = predicted_wall(arm)  # a burst of interference does not predict the next chunk
+        elif arm is base_arm and rnd == 0:
             slowdown[0] = max(1.0, arm.last_wall_s / max(predicted_wall(arm), 1e-6))
         return True
 
@@ -510,9 +517,28 @@ def run_experiments(
             else r
             for r in results
         ]
-    spread = half_range_pct([c.best_s for c in base_arm.chunks.values()])
+    clean = [c.best_s for r, c in base_arm.chunks.items() if r not in base_arm.bad]
+    spread = half_range_pct(clean)
     floor = max(min_noise_pct, spread or 0.0)
     results = [_with_noise(r, floor) for r in results]
+    if base_arm.bad:
+        notes.append(
+            f"{len(base_arm.bad)} baseline chunk(s) ran over {CONTAMINATED_FACTOR:g}x slower than the "
+            f"measured run (other processes or the hypervisor had the CPUs): the rounds they anchor were "
+            f"left out"
+        )
+    if len(clean) < 2:
+        results = [
+            replace(
+                r,
+                verdict="inconclusive",
+                note=(r.note + "; " if r.note else "")
+                + "fewer than two clean baseline chunks: no run-to-run spread, so no verdict",
+            )
+            if r.speedup is not None
+            else r
+            for r in results
+        ]
 
     combo = combine(results)
     if combo is not None:
@@ -544,7 +570,7 @@ def run_experiments(
             a.error = f"{type(e).__name__}: {str(e)[:160]}"
         results.append(_with_noise(_result(a, base_arm), floor))
 
-    base_meds = tuple(c.best_s for _, c in sorted(base_arm.chunks.items()))
+    base_meds = tuple(c.best_s for _, c in sorted(base_arm.chunks.items()))  # contaminated ones included
     return ExperimentsReport(
         results=tuple(results),
         baseline_chunk_s=base_meds,
@@ -562,11 +588,11 @@ def _ratios(arm: _Arm, base_arm: _Arm) -> list[float]:
     out = []
     for rnd, c in sorted(arm.chunks.items()):
         b = base_arm.chunks.get(rnd)
-        if b is None or c.best_s <= 0 or b.best_s <= 0:
+        if b is None or rnd in base_arm.bad or c.best_s <= 0 or b.best_s <= 0:
             continue
         rate = b.tflops
         after = base_arm.chunks.get(rnd + 1)
-        if after is not None and after.best_s > 0 and arm is not base_arm:
+        if after is not None and rnd + 1 not in base_arm.bad and after.best_s > 0 and arm is not base_arm:
             rate = math.sqrt(b.tflops * after.tflops)
         out.append(c.tflops / rate)
     return out

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 VERDICT_STYLE = {
+    "inconclusive": "magenta",
     "gain": "bold green",
     "no change": "yellow",
     "slower": "red",

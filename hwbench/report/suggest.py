@@ -16,7 +16,7 @@ from hwbench.report.experiments import ExperimentResult, ExperimentsReport, Vari
 from hwbench.report.explain import cpu_list
 from hwbench.report.facts import RunFacts
 
-VERDICT_ORDER = {"gain": 0, "no change": 1, "slower": 2, "failed": 3, "not measured": 4}
+VERDICT_ORDER = {"gain": 0, "no change": 1, "slower": 2, "inconclusive": 3, "failed": 4, "not measured": 5}
 NANOGPT_DTYPE = {"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
