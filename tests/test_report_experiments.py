@@ -357,3 +357,12 @@ def test_a_baseline_chunk_hit_by_interference_cannot_make_a_claim() -> None:
         max_rounds=1,
     )
     assert all(r.verdict in ("inconclusive", "not measured") for r in rep2.results)
+
+
+def test_a_fewer_threads_gain_on_a_busy_machine_says_so() -> None:
+    facts, ex, _ = recorded("this-kvm-epyc-seed-busy.json")  # threads=1 measured 2.32x there, under load
+    busy = replace(facts, others_busy_pct=78.0)
+    t1 = next(s for s in suggestions(busy, ex) if s.key == "threads=1")
+    assert t1.verdict == "gain" and "78% of the CPUs busy" in t1.note and "re-measure" in t1.note
+    quiet = next(s for s in suggestions(replace(facts, others_busy_pct=2.0), ex) if s.key == "threads=1")
+    assert "busy" not in quiet.note

@@ -164,6 +164,14 @@ def suggestion(facts: RunFacts, r: ExperimentResult) -> Suggestion:
     new_tflops = facts.achieved_tflops * r.speedup if r.speedup is not None else None
     new_mfu, src = _new_mfu(facts, r.variant, new_tflops)
     notes = [n for n in (r.note, note) if n]
+    busy = facts.others_busy_pct
+    if r.variant.kind in ("threads", "pinning") and r.verdict == "gain" and busy is not None and busy >= 15:
+        fewer = int(r.variant.options.get("threads") or 0) < int(facts.threads or 0)
+        if fewer:
+            notes.append(
+                f"measured while other processes kept {busy:.0f}% of the CPUs busy: fewer threads wait less "
+                f"for descheduled ones; on an idle machine this can reverse, so re-measure there"
+            )
     if r.variant.kind == "compile" and r.compile_time_s is not None:
         pay = (
             f"pays back its {r.compile_time_s:.1f} s compile after {r.payback_steps:.0f} steps"
