@@ -482,15 +482,15 @@ def ceiling(
     """Sweep square sizes and the model's own GEMM shapes per dtype; the best point is the ceiling.
 
     `model_shapes` are (m, n, k) or (name, m, n, k). `budget_s` is per dtype: one figure for all, or a
-    mapping dtype -> seconds (default CPU 3 s, quick 1.5 s, bf16/fp16 at most 1.5 s; GPU 3 s / 1 s).
+    mapping dtype -> seconds (default CPU 2.5 s, quick 1 s, bf16/fp16 at most 1 s; GPU 3 s / 1 s).
     `libraries` adds numpy's BLAS on CPU (fp32).
     Ctrl-C returns what was measured so far with interrupted=True.
     """
-    default_s = (1.5 if quick else 3.0) if device == "cpu" else (1.0 if quick else 3.0)
+    default_s = (1.0 if quick else 2.5) if device == "cpu" else (1.0 if quick else 3.0)
     budgets: dict[str, float] = {dt: default_s for dt in DTYPES}
     if device == "cpu":
         # low-precision GEMMs on CPUs without bf16/fp16 hardware are slow: a look, not a sweep
-        budgets.update(bf16=min(default_s, 1.5), fp16=min(default_s, 1.5))
+        budgets.update(bf16=min(default_s, 1.0), fp16=min(default_s, 1.0))
     if isinstance(budget_s, (int, float)):
         budgets = {dt: float(budget_s) for dt in DTYPES}
     elif budget_s is not None:

@@ -225,7 +225,7 @@ def build_config(opts: MfuOptions, device: str) -> tuple[GPTConfig, str | None]:
 def step_plan(device: str, quick: bool) -> tuple[int, int, float]:
     """(warm-up steps, max timed steps, max timed seconds) per device kind."""
     if device == "cpu":
-        return (2, 40, 4.0) if quick else (5, 300, 12.0)
+        return (2, 40, 3.0) if quick else (5, 300, 8.0)
     return (5, 30, 4.0) if quick else (10, 200, 15.0)
 
 

@@ -132,8 +132,9 @@ def run_command(
         advice = None
         if advise and run.step is not None and not run.interrupted:
             phase("explaining the gap (reporter)", None)
-            # the experiments get what is left of the run's time goal (60 s, --quick 20 s)
-            budget_s = max(4.0, (18.0 if run.options.quick else 55.0) - run.elapsed_s)
+            # the experiments get what is left of the run's time goal (60 s, --quick 20 s), less
+            # start-up (~3 s: python, torch) and the reporter's own overshoot (its profile, last chunk)
+            budget_s = max(3.0, (15.0 if run.options.quick else 45.0) - run.elapsed_s)
             advice = _advise(run, budget_s, lambda what: phase(what, None), advise_compile)
             if advice is not None:
                 to_json = getattr(advice, "to_json", None)
