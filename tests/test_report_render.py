@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -238,22 +240,29 @@ def test_fixture_readme_lists_every_fixture() -> None:
             assert p.name in readme, p.name
 
 
-def test_advise_on_a_tiny_real_run_measures_within_its_budget() -> None:
-    """The whole path on this machine: run_mfu, profile, interleaved experiments, monitor, render."""
-    import time
-
+@pytest.fixture(scope="module")
+def tiny_run() -> Any:
+    """One real run_mfu of a tiny model on this machine (shared: torch and the peak lookup cost seconds)."""
     from hwbench.bench.mfu import MfuOptions, run_mfu
     from hwbench.detect import replay
-    from hwbench.report import advise
 
     system = replay(FIX / "machines" / "this-kvm-epyc")
     opts = MfuOptions(
         device="cpu", preset="nanogpt-cpu", n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=2,
         with_ceiling=False, quick=True, steps=5, max_seconds=0.3, threads=2,
     )  # fmt: skip
-    run = run_mfu(opts, system=system)
+    return run_mfu(opts, system=system)
+
+
+def test_advise_on_a_tiny_real_run_measures_within_its_budget(tiny_run: Any) -> None:
+    """The whole path on this machine: run_mfu, profile, interleaved experiments, monitor, render."""
+    import time
+
     import torch
 
+    from hwbench.report import advise
+
+    run = tiny_run
     threads_before = torch.get_num_threads()
     t0 = time.perf_counter()
     adv = advise(run, budget_s=3.0)
@@ -294,17 +303,10 @@ def test_rendered_fixture_report_matches_a_fresh_render_of_its_recording() -> No
             assert f"{r.speedup:.2f}x" in saved
 
 
-def test_a_compiled_run_is_advised_eager_and_says_so() -> None:
-    from hwbench.bench.mfu import MfuOptions, run_mfu
-    from hwbench.detect import replay
+def test_a_compiled_run_is_advised_eager_and_says_so(tiny_run: Any) -> None:
     from hwbench.report import advise
 
-    system = replay(FIX / "machines" / "this-kvm-epyc")
-    opts = MfuOptions(
-        device="cpu", preset="nanogpt-cpu", n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=2,
-        with_ceiling=False, quick=True, steps=5, max_seconds=0.3, threads=2,
-    )  # fmt: skip
-    run = run_mfu(opts, system=system)
+    run = copy.copy(tiny_run)
     assert run.step is not None
     # as if the user had run with --compile (measuring a real compile would take ~26 s here)
     run.step = replace(run.step, options=replace(run.step.options, compile=True))
