@@ -215,7 +215,7 @@ def math_library(f: RunFacts) -> Explanation | None:
     if torch_best:
         s = f"torch's {f.dtype} GEMM here is {blas}"
         if cap:
-            s += f" with {cap} kernels"
+            s += f" (torch's own ATen kernels: {cap})"
         s += f", reaching {tf(torch_best.tflops)} TFLOP/s at best ({torch_best.label or 'square'})"
         if f.peak_tflops:
             s += f", {pct(torch_best.tflops / f.peak_tflops)} of the {f.dtype} peak"
