@@ -257,7 +257,7 @@ def _sync_fn(device: str) -> Callable[[], None]:
     import torch
 
     if device.startswith("cuda"):
-        return torch.cuda.synchronize
+        return lambda: torch.cuda.synchronize(device)
     if device.startswith("mps"):
         return torch.mps.synchronize
     if device.startswith("xpu"):
@@ -389,7 +389,9 @@ def torch_gemm(
     if min_sample_s is None:
         min_sample_s = 0.002 if device != "cpu" else 0.01
     tf32 = contextlib.nullcontext() if not device.startswith("cuda") else tf32_mode(dtype == "tf32")
-    with torch.no_grad(), torch_threads(threads), tf32:
+    # CUDA events record on the current device's stream: make `device` current (cuda:1 under torchrun)
+    on_device = torch.cuda.device(device) if device.startswith("cuda") else contextlib.nullcontext()
+    with torch.no_grad(), torch_threads(threads), tf32, on_device:
         timing, inner = _measure(
             call,
             2.0 * m * n * k,

@@ -82,10 +82,14 @@ def _autocast(device: str, dtype: str) -> contextlib.AbstractContextManager[Any]
 
 @contextlib.contextmanager
 def _precision(device: str, dtype: str, threads: int | None) -> Iterator[None]:
+    import torch
+
     from hwbench.bench.matmul import tf32_mode, torch_threads
 
-    tf = tf32_mode(dtype == "tf32") if device.startswith("cuda") else contextlib.nullcontext()
-    with tf, torch_threads(threads):
+    is_cuda = device.startswith("cuda")
+    tf = tf32_mode(dtype == "tf32") if is_cuda else contextlib.nullcontext()
+    on_device = torch.cuda.device(device) if is_cuda else contextlib.nullcontext()
+    with tf, torch_threads(threads), on_device:
         yield
 
 
