@@ -74,8 +74,13 @@ def command(
         _parse_overrides_local(tuple(peak_tflops))  # a bad value fails before any measuring
 
     fleet_mod, ctx = _fleet_init()
-    if ctx is not None and device is None:
-        device = str(ctx.device_for("cuda")) if _cuda_available() else None
+    if ctx is not None:
+        # Under torchrun every rank measures its own GPU: `--device cuda` (or none, where CUDA is usable)
+        # becomes cuda:LOCAL_RANK; `--device cpu` stays, each rank pinned to its share of the cores.
+        if device is not None:
+            device = ctx.device_for(device)
+        elif _cuda_available():
+            device = ctx.device_for("cuda")
 
     opts = MfuOptions(
         device=device,
