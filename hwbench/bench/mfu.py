@@ -233,20 +233,6 @@ def step_plan(device: str, quick: bool) -> tuple[int, int, float]:
 # peaks
 
 
-def _parse_overrides_local(items: tuple[str, ...]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for item in items:
-        key, sep, val = item.partition("=")
-        key = key.strip().lower()
-        try:
-            out[key] = float(val)
-        except ValueError:
-            raise InputError(f"bad --peak-tflops {item!r}", hint="use DTYPE=TFLOPS, e.g. bf16=165") from None
-        if not sep or key not in ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8") or out[key] <= 0:
-            raise InputError(f"bad --peak-tflops {item!r}", hint="use DTYPE=TFLOPS, e.g. bf16=165")
-    return out
-
-
 def lookup_peak(
     device: str,
     system: Any,
@@ -255,14 +241,11 @@ def lookup_peak(
     measured_tflops: dict[str, float] | None = None,
 ) -> tuple[PeakInfo | None, list[str]]:
     """The device's peak from hwbench.peaks (plus --peak-tflops overrides); never raises for a miss."""
+    from hwbench.peaks import override_only_peak, parse_peak_overrides, peak_for_device, with_overrides
+
     notes: list[str] = []
     peak_obj: Any = None
-    try:
-        import hwbench.peaks as peaks_mod
-    except ImportError:
-        peaks_mod = None  # type: ignore[assignment]
-    finder = getattr(peaks_mod, "peak_for_device", None)
-    if finder is not None and system is not None:
+    if system is not None:
         try:
             # hints for CPU peaks: the cores this run may use, and the measured GEMM rates (a floor
             # for a computed peak: a CPU that turbos past its listed clock must not show > 100%)
@@ -271,43 +254,26 @@ def lookup_peak(
                 hints["threads"] = threads
             if device == "cpu" and measured_tflops:
                 hints["measured_tflops"] = dict(measured_tflops)
-            try:
-                peak_obj = finder(device, system, **hints)
-            except TypeError:
-                peak_obj = finder(device, system)
+            peak_obj = peak_for_device(device, system, **hints)
         except HwbenchError as e:  # the run is measured already: a peak problem is a note, not an abort
             notes.append(f"no peak: {e.message}")
         except Exception as e:
             notes.append(f"peak lookup failed ({type(e).__name__}: {e})")
-    elif finder is None:
-        notes.append("hwbench.peaks is not available in this build")
     if overrides:
-        parse = getattr(peaks_mod, "parse_peak_overrides", None)
-        apply = getattr(peaks_mod, "with_overrides", None)
-        if parse is not None and apply is not None and peak_obj is not None:
-            peak_obj = apply(peak_obj, parse(list(overrides)))
+        values = parse_peak_overrides(list(overrides))
+        if peak_obj is not None:
+            peak_obj = with_overrides(peak_obj, values)
         else:
-            vals = _parse_overrides_local(overrides)
-            base = dict(getattr(peak_obj, "peaks_tflops", {}) or {})
-            base.update(vals)
-            return (
-                PeakInfo(
-                    peaks_tflops=base,
-                    source="--peak-tflops (user) " + ", ".join(overrides),
-                    estimated=False,
-                    notes=("given on the command line",),
-                    raw=peak_obj,
-                ),
-                notes,
-            )
+            reason = notes[-1] if notes else "no peak known for this device"
+            peak_obj = override_only_peak(device, device_name(device, system) or device, values, reason)
     if peak_obj is None:
         return None, notes
     return (
         PeakInfo(
             peaks_tflops=dict(peak_obj.peaks_tflops),
-            source=str(getattr(peak_obj, "source", "hwbench.peaks")),
-            estimated=bool(getattr(peak_obj, "estimated", False)),
-            notes=tuple(getattr(peak_obj, "notes", ()) or ()),
+            source=str(peak_obj.source),
+            estimated=bool(peak_obj.estimated),
+            notes=tuple(peak_obj.notes),
             raw=peak_obj,
         ),
         notes,
@@ -389,7 +355,9 @@ def run_mfu(
     elif opts.n_embd is not None and opts.n_head is not None and opts.n_embd % opts.n_head:
         raise InputError(f"n_embd ({opts.n_embd}) is not divisible by n_head ({opts.n_head})")
     if opts.peak_overrides:
-        _parse_overrides_local(opts.peak_overrides)
+        from hwbench.peaks import parse_peak_overrides
+
+        parse_peak_overrides(list(opts.peak_overrides))
 
     busy = machine_busy_note()
     if busy:

@@ -69,9 +69,9 @@ def command(
     from hwbench.bench.mfu import MfuOptions
 
     if peak_tflops:
-        from hwbench.bench.mfu import _parse_overrides_local
+        from hwbench.peaks import parse_peak_overrides
 
-        _parse_overrides_local(tuple(peak_tflops))  # a bad value fails before any measuring
+        parse_peak_overrides(list(peak_tflops))  # a bad value fails before any measuring
 
     fleet_mod, ctx = _fleet_init()
     if ctx is not None:
