@@ -100,7 +100,7 @@ def command(
         peak_overrides=tuple(peak_tflops or ()),
     )
     doc, rc, run, advice = run_command(opts, advise=not no_advise, advise_compile=advise_compile)
-    if fleet_mod is not None and ctx is not None:
+    if ctx is not None:
         fdoc, rc = fleet_mod.finish(ctx, "mfu", doc, rc)
         if fdoc is None:
             raise typer.Exit(rc)
@@ -158,12 +158,10 @@ def run_command(
 
 
 def _fleet_init() -> tuple[Any, Any]:
-    try:
-        import hwbench.fleet as fleet_mod
-    except ImportError:
-        return None, None
-    init = getattr(fleet_mod, "init_from_env", None)
-    return (fleet_mod, init()) if init else (None, None)
+    """hwbench.fleet and its context under torchrun; (module, None) in a single process."""
+    import hwbench.fleet as fleet_mod
+
+    return fleet_mod, fleet_mod.init_from_env()
 
 
 def _cuda_available() -> bool:
@@ -173,21 +171,12 @@ def _cuda_available() -> bool:
 
 
 def _advise(run: MfuRun, budget_s: float, progress: Any, advise_compile: bool = False) -> Any:
+    from hwbench.report import advise
+
     try:
-        import hwbench.report as report
-    except ImportError:
-        return None
-    advise = getattr(report, "advise", None)
-    if advise is None:
-        return None
-    try:
-        try:
-            kwargs: dict[str, Any] = {"system": run.system, "budget_s": budget_s, "progress": progress}
-            if advise_compile:
-                kwargs["advise_compile"] = True
-            return advise(run, **kwargs)
-        except TypeError:  # an older reporter without these keywords
-            return advise(run)
+        return advise(
+            run, system=run.system, budget_s=budget_s, progress=progress, advise_compile=advise_compile
+        )
     except KeyboardInterrupt:
         return None
     except HwbenchError:
@@ -366,19 +355,8 @@ def render(run: MfuRun, doc: dict[str, Any], advice: Any = None, console: Consol
     for w in run.warnings:
         con.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     if advice is not None:
-        try:
-            import hwbench.report as report
+        from hwbench.report import render
 
-            renderer = getattr(report, "render", None)
-        except ImportError:
-            renderer = None
-        if renderer is not None:
-            try:
-                renderer(advice, con)
-            except TypeError:
-                renderer(advice)
-        else:
-            for line in doc.get("explanation", []):
-                con.print(f"- {line}")
+        render(advice, con)
     if run.interrupted:
         con.print("[yellow]interrupted:[/yellow] the figures above are from what was measured before Ctrl-C")
