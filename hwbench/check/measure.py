@@ -171,10 +171,8 @@ def measure_mfu(device: str, preset: str | None, level: Level, system: Any) -> t
 
 def measure_busbw(ctx: Any) -> tuple[float | None, str]:
     """All-reduce bus bandwidth from hwbench.fleet (needs torchrun); (None, why) when unavailable."""
-    try:
-        import hwbench.fleet as fleet
-    except ImportError:
-        return None, "hwbench.fleet is not available in this build"
+    import hwbench.fleet as fleet
+
     if ctx is None:
         return None, "no other rank: run under torchrun (torchrun --nproc-per-node N -m hwbench check ...)"
     try:

@@ -148,16 +148,12 @@ def command(
     ),
 ) -> None:
     """Gate a CI runner or a cluster node on its hardware: exit 0 ok, 1 a check failed, 2 usage error."""
+    import hwbench.fleet as fleet
     from hwbench.check import expectations as E
     from hwbench.check.run import CheckOptions, run_check
     from hwbench.console import log
 
-    try:
-        import hwbench.fleet as fleet
-
-        ctx = fleet.init_from_env()
-    except ImportError:
-        fleet, ctx = None, None  # type: ignore[assignment]
+    ctx = fleet.init_from_env()
 
     flags: dict[str, Any] = {}
     raw = {
@@ -196,7 +192,7 @@ def command(
     doc: dict[str, Any] | None = jsonout.document("check", report.payload(exp))
     rc = report.summary.exit_code
     results = report.results
-    if fleet is not None and ctx is not None:
+    if ctx is not None:
         doc, rc = fleet.finish(ctx, "check", doc, rc)
         if doc is None:
             raise typer.Exit(0)  # not rank 0: rank 0 prints the fleet report
@@ -223,7 +219,7 @@ def command(
         log(f"warning: {w}")
     if json_out:
         jsonout.emit(doc or {})
-    elif ctx is not None and fleet is not None and doc is not None:
+    elif ctx is not None and doc is not None:
         fleet.render_fleet(doc)
         _render(results, summary, report.defaults_used)
     else:
