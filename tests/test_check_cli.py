@@ -17,33 +17,16 @@ from typing import Any
 
 import pytest
 
+# the recorded flags of this VM, shared with the unit tests (tests/ is on sys.path under pytest)
+from test_check import this_vm_cpu
+
 import hwbench.check.measure as measure
 import hwbench.detect
 from hwbench.check.checks import Figure
 from hwbench.cli import main
-from hwbench.model import NA, Cpu, System, TorchInfo
+from hwbench.model import NA, System, TorchInfo
 
 FIX = Path(__file__).parent / "fixtures" / "check"
-
-
-def this_vm_cpu() -> Cpu:
-    text = (FIX / "this_vm_cpuinfo_flags.txt").read_text()
-    flags = tuple(next(ln for ln in text.splitlines() if ln.startswith("flags")).split(":", 1)[1].split())
-    return Cpu(
-        vendor="AuthenticAMD",
-        model="AMD EPYC",
-        microarchitecture="Zen 3",
-        sockets=1,
-        physical_cores=2,
-        logical_cpus=2,
-        usable_cpus=(0, 1),
-        p_cores=None,
-        e_cores=None,
-        isa=flags,
-        max_mhz=None,
-        max_mhz_source="unknown",
-        virtualized=True,
-    )
 
 
 VM = System(
