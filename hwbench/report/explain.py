@@ -8,11 +8,11 @@ says where it came from (which peak, which library, measured or estimated).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hwbench.fmt import count, cpu_list, pct, si, tf
 from hwbench.report.facts import NANOGPT_PEAK_TFLOPS, RunFacts
 
 if TYPE_CHECKING:
@@ -24,43 +24,6 @@ if TYPE_CHECKING:
 class Explanation:
     id: str  # stable key tests and tools match on: "nanogpt_denominator", "threads_smt", ...
     text: str
-
-
-def pct(x: float | None, digits: int | None = None) -> str:
-    """A fraction as a percentage with enough digits to be non-zero (0.04%, 25%, 3.1%)."""
-    if x is None:
-        return "n/a"
-    if x == 0:
-        return "0%"
-    v = x * 100.0
-    if digits is None:
-        a = abs(v)
-        # two significant digits below 1%: 0.04%, 0.0036%, 0.000011%
-        digits = 0 if a >= 10 else 1 if a >= 1 else max(2, 1 - math.floor(math.log10(a)))
-    return f"{v:.{digits}f}%"
-
-
-def count(n: float) -> str:
-    """795904 -> "0.80 M"; 2304 -> "2,304"."""
-    return f"{n / 1e6:.2f} M" if n >= 100_000 else f"{n:,.0f}"
-
-
-def gflop(x: float) -> str:
-    return f"{x / 1e9:.2f} GFLOP" if x >= 1e8 else f"{x / 1e6:.2f} MFLOP"
-
-
-def tf(x: float | None) -> str:
-    """TFLOP/s with 2-3 significant digits."""
-    if x is None:
-        return "n/a"
-    a = abs(x)
-    if a >= 100:
-        return f"{x:.0f}"
-    if a >= 10:
-        return f"{x:.1f}"
-    if a >= 1:
-        return f"{x:.2f}"
-    return f"{x:.3g}"
 
 
 def _device_word(f: RunFacts) -> str:
@@ -121,7 +84,7 @@ def model_size(f: RunFacts) -> Explanation | None:
     text = (
         f"The model has {count(f.n_params)} parameters (position embedding excluded, as nanoGPT "
         f"counts) and each step trains on {tokens:,} tokens (batch {c.get('batch_size')} x block "
-        f"{c.get('block_size')}): {gflop(f.flops_per_step)} per step by the PaLM Appendix B count "
+        f"{c.get('block_size')}): {si(f.flops_per_step, 'FLOP')} per step by the PaLM Appendix B count "
         f"(6N + 12*L*H*Q*T per token), done in {f.step_time_s * 1e3:.1f} ms (median)."
     )
     torch_gemms = [g for g in f.model_gemms if g.library == "torch" and g.dtype == f.dtype]
@@ -166,9 +129,9 @@ def threads(f: RunFacts) -> list[Explanation]:
                 Explanation(
                     "threads_hybrid_ecores",
                     f"This is a hybrid CPU ({cpu.p_cores} P-cores, {cpu.e_cores} E-cores): torch's {t} "
-                    f"threads include E-cores (CPUs {_cpu_list(tuple(e_usable))}), and every OpenMP "
+                    f"threads include E-cores (CPUs {cpu_list(tuple(e_usable))}), and every OpenMP "
                     f"region waits for its slowest thread, on an E-core. P-cores only, one thread each: "
-                    f"{p_phys} threads on CPUs {_cpu_list(cpu.one_cpu_per_core(tuple(p_usable)))}.",
+                    f"{p_phys} threads on CPUs {cpu_list(cpu.one_cpu_per_core(tuple(p_usable)))}.",
                 )
             )
     has_smt = any(len(g) > 1 for g in cpu.smt_siblings)
@@ -178,7 +141,7 @@ def threads(f: RunFacts) -> list[Explanation]:
                 "threads_smt",
                 f"torch ran {t} threads on {phys} physical cores: {t - phys} of them share a core with "
                 f"an SMT sibling, which adds no FMA units to a GEMM. One thread per physical core is "
-                f"{phys} threads on CPUs {_cpu_list(cpu.one_cpu_per_core())}.",
+                f"{phys} threads on CPUs {cpu_list(cpu.one_cpu_per_core())}.",
             )
         )
     if phys and t < phys and not (usable and t > usable):
@@ -527,23 +490,3 @@ def explain(
         compile_not_measured(facts, experiments),
     ]
     return [e for e in out if e is not None]
-
-
-def _cpu_list(cpus: Sequence[int]) -> str:
-    """(0, 1, 2, 3, 8) -> "0-3,8", the form taskset -c takes."""
-    xs = sorted(set(cpus))
-    if not xs:
-        return ""
-    ranges: list[str] = []
-    start = prev = xs[0]
-    for x in [*xs[1:], None]:
-        if x is not None and x == prev + 1:
-            prev = x
-            continue
-        ranges.append(f"{start}-{prev}" if prev > start else f"{start}")
-        if x is not None:
-            start = prev = x
-    return ",".join(ranges)
-
-
-cpu_list = _cpu_list

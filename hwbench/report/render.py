@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hwbench.report.explain import pct, tf
+from hwbench.fmt import pct, tf
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType

@@ -12,8 +12,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from hwbench.fmt import cpu_list
 from hwbench.report.experiments import ExperimentResult, ExperimentsReport, Variant
-from hwbench.report.explain import cpu_list
 from hwbench.report.facts import RunFacts
 
 VERDICT_ORDER = {"gain": 0, "no change": 1, "slower": 2, "inconclusive": 3, "failed": 4, "not measured": 5}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwbench.report.explain import pct, tf
+from hwbench.fmt import pct, tf
 from hwbench.report.facts import RunFacts
 from hwbench.report.profile import CategoryShare, ProfileResult
 
