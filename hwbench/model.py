@@ -101,6 +101,9 @@ class Cpu:
     p_core_cpus: tuple[int, ...] = ()  # logical CPU numbers of P-cores on hybrid Intel
     e_core_cpus: tuple[int, ...] = ()
     smt_siblings: tuple[tuple[int, ...], ...] = ()  # logical CPUs grouped by physical core
+    # cpufreq cpuinfo_max_freq per logical CPU, kept only where CPUs differ (hybrid P/E cores, favoured
+    # cores): the peak counts each core at its own max clock, not every core at the fastest one's.
+    max_mhz_by_cpu: tuple[tuple[int, float], ...] = ()
     source: str = "/proc/cpuinfo"
 
 

@@ -134,30 +134,133 @@ def test_unknown_uarch_falls_back_on_flags_and_says_so() -> None:
     assert p.estimated and any("not in the rate table" in n for n in p.notes)
 
 
+def test_hybrid_counts_each_core_at_its_own_max_clock() -> None:
+    """The i7-1260P laptop recording (cpufreq: P-cores 4.7 GHz, E-cores 3.4 GHz): E-cores are not counted at
+    the P-core clock (that gave 1.20 TFLOP/s fp32, where the recording's own cpufreq gives 1.04)."""
+    from hwbench.detect.cpu import read_cpu
+
+    cpu = read_cpu(Path(__file__).parent / "fixtures" / "machines" / "alder-lake-p-laptop")
+    p = cpu_peak(cpu)
+    expected = (4 * 32 * 4.7e9 + 8 * 16 * 3.4e9) / 1e12  # sum of cores x FLOP/cycle x that core's clock
+    assert p.peaks_tflops["fp32"] == pytest.approx(expected, rel=0.03)
+    assert "x 4.7 GHz" in p.dtype_sources["fp32"] and "x 3.4 GHz" in p.dtype_sources["fp32"]
+    assert "each core" in (p.clock_source or "")
+    assert dict(cpu.max_mhz_by_cpu)[0] == 4700.0 and dict(cpu.max_mhz_by_cpu)[15] == 3400.0
+
+
+def test_one_given_clock_on_a_hybrid_says_it_is_an_upper_bound() -> None:
+    p = cpu_peak(recorded("cpuinfo/i7-1260p-alder-lake-p.txt"), clock_mhz=4700)
+    assert any("E-cores boost lower" in n for n in p.notes)
+
+
+def test_uniform_cpufreq_keeps_no_per_cpu_table() -> None:
+    from hwbench.detect.cpu import read_cpu
+
+    cpu = read_cpu(Path(__file__).parent / "fixtures" / "machines" / "this-kvm-epyc")
+    assert cpu.max_mhz_by_cpu == ()
+
+
+def test_fma_kernel_follows_the_widest_isa() -> None:
+    from hwbench.peaks.clock import widest_fma_kernel
+
+    zen5 = recorded("cpuinfo/ryzen9-9950x-zen5.txt")
+    zen3 = recorded("cpuinfo/this-kvm-epyc-zen3.txt")
+    k5, k3 = widest_fma_kernel(set(zen5.isa)), widest_fma_kernel(set(zen3.isa))
+    assert k5 is not None and k5.isa == "AVX-512" and k5.register == "zmm" and k5.flop_per_iter == 320
+    assert k3 is not None and k3.isa == "AVX2" and k3.register == "ymm" and k3.flop_per_iter == 160
+    assert widest_fma_kernel(set(recorded("cpuinfo/graviton2-neoverse-n1.txt").isa)) is None
+
+
+def _measurement(cpu: Cpu, flop_per_cycle: float, clock_mhz: float = 3000.0) -> object:
+    from hwbench.peaks.clock import CpuMeasurement, widest_fma_kernel
+
+    kernel = widest_fma_kernel(set(cpu.isa))
+    n = cpu.physical_cores or 1
+    per_thread = flop_per_cycle * clock_mhz * 1e6 / 1e9
+    return CpuMeasurement(
+        clock_mhz=clock_mhz,
+        clock_mhz_per_thread=(clock_mhz,) * n,
+        threads=n,
+        fma_fp32_tflops=per_thread * n / 1e3,
+        fma_gflops_per_thread=(per_thread,) * n,
+        seconds=0.1,
+        fma_kernel=kernel,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rel", "measured", "scale"),
+    [
+        ("cpuinfo/xeon-gold-6132-skylake-sp.txt", 31.0, 0.5),  # one 512-bit FMA unit measured: halved
+        ("cpuinfo/xeon-gold-6132-skylake-sp.txt", 62.0, 1.0),  # two units, as the table says
+        ("cpuinfo/epyc-9654-genoa.txt", 31.0, 1.0),  # Zen 4 double-pumps: the table already says 32
+        ("cpuinfo/ryzen9-9950x-zen5.txt", 30.5, 0.5),  # a 256-bit datapath Zen 5 (mobile parts)
+    ],
+)
+def test_fma_measurement_tells_one_512_bit_unit_from_two(rel: str, measured: float, scale: float) -> None:
+    from hwbench.peaks.cpu import count_cores
+    from hwbench.peaks.device import _fma_units_scale
+
+    cpu = recorded(rel)
+    counts, _ = count_cores(cpu)
+    got, note = _fma_units_scale(cpu, counts, _measurement(cpu, measured))  # type: ignore[arg-type]
+    assert got == scale
+    assert (note is not None) == (scale != 1.0)
+    if note:
+        p = cpu_peak(cpu, clock_mhz=3000, vector_scale=got, vector_scale_source=note)
+        full = cpu_peak(cpu, clock_mhz=3000)
+        assert p.peaks_tflops["fp32"] == pytest.approx(full.peaks_tflops["fp32"] * 0.5)  # type: ignore[operator]
+        assert note in p.notes and "FMA units measured" in p.dtype_sources["fp32"]
+
+
+def test_refused_executable_memory_falls_back_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hardened kernels (SELinux execmem, PaX) refuse PROT_EXEC mappings: no crash, a read clock, a note."""
+    from hwbench.peaks import clock
+    from hwbench.peaks.device import measured_cpu_peak
+
+    def refuse(code: bytes) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(clock, "_Jit", refuse)
+    assert clock.measure_cpu([0]) is None
+    p = measured_cpu_peak(recorded("cpuinfo/this-kvm-epyc-zen3.txt"), measure=True)
+    assert p.peaks_tflops["fp32"] is not None and p.measured_fma_tflops is None
+    assert any("clock measurement unavailable" in n for n in p.notes)
+
+
 # --------------------------------------------------------------------------------------------- live
+# These run on whatever CPU CI lands on (Zen 3 AVX2, Zen 5 AVX-512, ...): each bound is a property of
+# every x86-64 core, never a ratio only the machine that wrote the test satisfies.
 @pytest.mark.skipif(not supported(), reason="the clock kernels are x86-64 Linux machine code")
 def test_measured_clock_and_fma_are_sane_here() -> None:
-    m = measure_cpu(iterations=2_000_000, repeats=5)
+    from hwbench.detect.cpu import read_cpu
+    from hwbench.peaks.clock import widest_fma_kernel
+
+    kernel = widest_fma_kernel(set(read_cpu().isa))
+    m = measure_cpu(fma=kernel, iterations=2_000_000, repeats=5)
     assert m is not None
     assert 800 < m.clock_mhz < 6500
-    assert m.fma_fp32_tflops is not None
-    # FLOP per cycle per thread of the AVX2 FMA kernel: 32 on two 256-bit FMA pipes, 16 on one / SMT-shared
-    per_cycle = m.fma_gflops_per_thread[0] * 1e3 / m.clock_mhz
-    assert 12 < per_cycle < 36
+    if kernel is None:
+        return
+    assert m.fma_fp32_tflops is not None and m.fma_kernel == kernel
+    # FLOP per cycle per thread: at most two FMA units of the kernel's width (no x86 core has more), and
+    # well above a quarter of one (a busy SMT sibling halves it; nothing real quarters it)
+    per_cycle = m.fma_flop_per_cycle
+    assert per_cycle is not None
+    assert 0.25 * kernel.flop_per_cycle_per_unit < per_cycle <= 2 * kernel.flop_per_cycle_per_unit * 1.1
 
 
 @pytest.mark.skipif(not supported(), reason="the clock kernels are x86-64 Linux machine code")
-def test_this_machine_peak_is_above_a_gemm_measured_here() -> None:
-    """The computed CPU peak (measured clock, no floors) is >= a GEMM measured on this machine, and agrees
-    with the FMA throughput kernel within 1.5x (the GEMM ratio needs a quiet machine: docs/peaks.md)."""
+def test_this_machine_peak_is_above_a_gemm_and_agrees_with_the_fma_kernel() -> None:
+    """The peak (measured clock, no GEMM floors) is >= a GEMM measured here, and the FMA kernel at the
+    CPU's widest vector ISA reaches it within 1.5x. An AVX2 kernel on an AVX-512 core would reach half."""
     import numpy as np
 
     from hwbench.detect.cpu import read_cpu
+    from hwbench.peaks.device import measured_cpu_peak
 
     cpu = read_cpu()
-    m = measure_cpu(sorted(cpu.usable_cpus) or None, iterations=2_000_000, repeats=5)
-    assert m is not None
-    p = cpu_peak(cpu, measured_clock_mhz=m.clock_mhz, measured_clock_source=m.describe())
+    p = measured_cpu_peak(cpu, measure=True)
     fp32 = p.peaks_tflops["fp32"]
     assert fp32 is not None
     n = 512
@@ -168,24 +271,28 @@ def test_this_machine_peak_is_above_a_gemm_measured_here() -> None:
         a @ a
         best = max(best, 2 * n**3 / (time.perf_counter() - t0) / 1e12)
     assert best <= fp32 * 1.02
-    assert m.fma_fp32_tflops is not None
-    assert m.fma_fp32_tflops / 1.5 <= fp32 <= m.fma_fp32_tflops * 1.5
+    if p.measured_fma_tflops is not None:
+        assert fp32 / 1.5 <= p.measured_fma_tflops <= fp32 * 1.05
 
 
 @pytest.mark.skipif(not supported(), reason="the clock kernels are x86-64 Linux machine code")
-def test_one_core_gemm_is_within_1_5x_of_the_one_core_peak() -> None:
-    """The 'within 1.5x' check, made immune to the other processes on this shared machine: torch fp32
-    GEMM on ONE thread (MKL then computes in the calling thread), timed in that thread's CPU time, against
-    the peak of one core at the clock measured on that core."""
+def test_one_core_gemm_is_bracketed_by_the_one_core_peaks() -> None:
+    """torch fp32 GEMM on ONE thread (MKL then computes in the calling thread), timed in that thread's CPU
+    time, immune to the other processes on a shared machine. It never beats the core's peak at its widest
+    ISA; and every x86 BLAS reaches at least 2/3 of the core's AVX2 (256-bit) peak. The upper figure is not
+    a floor for it: MKL runs its AVX2 path on AMD CPUs, so on an AVX-512 Zen 5 it reaches about half."""
     torch = pytest.importorskip("torch")
     from hwbench.detect.cpu import read_cpu
 
     cpu = read_cpu()
     first = sorted(cpu.usable_cpus)[0]
-    m = measure_cpu([first], fma=False, iterations=2_000_000, repeats=5)
+    m = measure_cpu([first], iterations=2_000_000, repeats=5)
     assert m is not None
     peak = cpu_peak(cpu, cores=1, measured_clock_mhz=m.clock_mhz).peaks_tflops["fp32"]
-    assert peak is not None
+    narrow_isa = tuple(f for f in cpu.isa if not f.startswith(("avx512", "amx")))
+    avx2 = cpu_peak(dataclasses.replace(cpu, isa=narrow_isa), cores=1, measured_clock_mhz=m.clock_mhz)
+    avx2_peak = avx2.peaks_tflops["fp32"]
+    assert peak is not None and avx2_peak is not None and avx2_peak <= peak
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -204,4 +311,6 @@ def test_one_core_gemm_is_within_1_5x_of_the_one_core_peak() -> None:
     finally:
         torch.set_num_threads(saved)
     assert best <= peak * 1.05  # thread_time ticks are coarse-ish; never meaningfully above the peak
-    assert peak <= 1.5 * best, f"peak {peak * 1e3:.1f} vs one-core GEMM {best * 1e3:.1f} GFLOP/s"
+    assert avx2_peak <= 1.5 * best, (
+        f"AVX2 peak {avx2_peak * 1e3:.1f} vs one-core GEMM {best * 1e3:.1f} GFLOP/s"
+    )

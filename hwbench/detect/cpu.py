@@ -640,16 +640,18 @@ def _usable_cpus(root: Path, online: tuple[int, ...]) -> tuple[tuple[int, ...], 
     return tuple(sorted(usable)), quota
 
 
-def _max_clock(cpu_dir: Path, cpus: tuple[int, ...]) -> float | None:
-    best = None
+def _max_clocks(cpu_dir: Path, cpus: tuple[int, ...]) -> dict[int, float]:
+    """cpufreq cpuinfo_max_freq in MHz per CPU that has one."""
+    out: dict[int, float] = {}
     for c in cpus:
         v = _to_int(_read(cpu_dir / f"cpu{c}/cpufreq/cpuinfo_max_freq"))
         if v is None:
             if c == cpus[0] and not (cpu_dir / f"cpu{c}/cpufreq").exists():
-                return None  # no cpufreq at all (VMs): don't stat every CPU
+                return {}  # no cpufreq at all (VMs): don't stat every CPU
             continue
-        best = v if best is None else max(best, v)
-    return best / 1000.0 if best else None
+        if v > 0:
+            out[c] = v / 1000.0
+    return out
 
 
 def _caches(cpu_dir: Path, reps: Iterable[int]) -> tuple[Cache, ...]:
@@ -745,9 +747,10 @@ def read_cpu(root: Path = Path("/")) -> Cpu:
 
     usable, quota = _usable_cpus(root, online)
     max_mhz, mhz_src = cpu.max_mhz, cpu.max_mhz_source
-    cf = _max_clock(cpu_dir, online)
-    if cf:
-        max_mhz, mhz_src = cf, "cpufreq cpuinfo_max_freq"
+    clocks = _max_clocks(cpu_dir, online)
+    if clocks:
+        max_mhz, mhz_src = max(clocks.values()), "cpufreq cpuinfo_max_freq"
+    by_cpu = tuple(sorted(clocks.items())) if len(set(clocks.values())) > 1 else ()
     reps = [online[0]] if online else [0]
     if e_cpus and e_cpus[0] not in reps:
         reps.append(e_cpus[0])
@@ -773,6 +776,7 @@ def read_cpu(root: Path = Path("/")) -> Cpu:
         smt_siblings=smt,
         max_mhz=max_mhz,
         max_mhz_source=mhz_src,
+        max_mhz_by_cpu=by_cpu,
         virtualized=virt or cpu.virtualized,
         hypervisor=hv,
         caches=_caches(cpu_dir, reps),

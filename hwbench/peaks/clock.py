@@ -7,9 +7,13 @@ once (ctypes releases the GIL), each thread pinned to its CPU:
 - clock: 16 dependent `add rax, rdx` per iteration. Integer add has a 1-cycle latency on every x86-64 core
   since the P6, so the chain takes exactly 16 cycles per iteration whatever the width of the machine:
   iterations x 16 / seconds = cycles per second. (Register operands: some cores fold `add reg, imm`.)
-- fma: 10 independent `vfmadd231ps ymm` chains per iteration (enough to cover 2 pipes x 4-5 cycles of
-  latency): 10 x 16 FLOP per iteration; FLOP/s per core = what the FMA pipes really deliver, SMT sharing
-  and hypervisor steal included. Operands are zero, so no denormal assists.
+- fma: 10 independent `vfmadd231ps` chains per iteration (enough to cover 2 pipes x 4-5 cycles of
+  latency), at the widest vector ISA the CPU has: `zmm` (16 fp32 lanes, 320 FLOP per iteration) where
+  the kernel lists avx512f, else `ymm` (AVX2+FMA, 160 FLOP per iteration). An AVX2 kernel on an AVX-512
+  core measures half its peak, so the width must follow the CPU. FLOP/s per core = what the FMA pipes
+  really deliver, SMT sharing and hypervisor steal included; divided by the measured clock it tells one
+  512-bit FMA unit (32 FLOP/cycle) from two (64), or a double-pumped one (Zen 4: 32). Operands are zero,
+  so no denormal assists.
 
 Both are timed in thread CPU time (time the scheduler gives other processes is not counted) and are
 the best of a few short repeats (anything else can only make a repeat slower). x86-64 Linux
@@ -51,8 +55,46 @@ _FMA_CODE = bytes.fromhex(
     "c5f877"  # vzeroupper
     "c3"  # ret
 )
+# The same loop on zmm registers (EVEX encoding): vpxord zmm0..zmm11, then 10 x vfmadd231ps zmm0..9,
+# zmm10, zmm11. zmm0-15 are caller-saved in the SysV ABI, like ymm.
+_FMA512_CODE = bytes.fromhex(
+    "4889f9"  # mov rcx, rdi
+    "62f17d48efc062f17548efc962f16d48efd262f16548efdb"  # vpxord zmm0..zmm3
+    "62f15d48efe462f15548efed62f14d48eff662f14548efff"  # vpxord zmm4..zmm7
+    "62513d48efc062513548efc962512d48efd262512548efdb"  # vpxord zmm8..zmm11
+    "62d22d48b8c362d22d48b8cb62d22d48b8d362d22d48b8db62d22d48b8e3"  # vfmadd231ps zmm0..4, zmm10, zmm11
+    "62d22d48b8eb62d22d48b8f362d22d48b8fb62522d48b8c362522d48b8cb"  # vfmadd231ps zmm5..9, zmm10, zmm11
+    "48ffc9"  # dec rcx
+    "75bf"  # jnz back to the first vfmadd
+    "c5f877"  # vzeroupper
+    "c3"  # ret
+)
 _CLOCK_OPS_PER_ITER = 16  # cycles per iteration
-_FMA_FLOP_PER_ITER = 10 * 8 * 2  # 10 FMAs x 8 fp32 lanes x 2 FLOP
+
+
+@dataclass(frozen=True)
+class FmaKernel:
+    isa: str  # "AVX-512" | "AVX2"
+    register: str  # "zmm" | "ymm"
+    code: bytes
+    flop_per_iter: int  # 10 FMAs x fp32 lanes x 2 FLOP
+    flop_per_cycle_per_unit: int  # what one FMA unit of this width does: lanes x 2
+
+
+FMA_KERNELS = (
+    FmaKernel("AVX-512", "zmm", _FMA512_CODE, 10 * 16 * 2, 32),
+    FmaKernel("AVX2", "ymm", _FMA_CODE, 10 * 8 * 2, 16),
+)
+
+
+def widest_fma_kernel(isa: frozenset[str] | set[str]) -> FmaKernel | None:
+    """The widest FMA kernel the CPU's flags (lower-case, as the kernel names them) say it can run."""
+    flags = {f.lower() for f in isa}
+    if "avx512f" in flags:
+        return FMA_KERNELS[0]
+    if {"avx2", "fma"} <= flags:
+        return FMA_KERNELS[1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -60,9 +102,17 @@ class CpuMeasurement:
     clock_mhz: float  # median over threads of each thread's best
     clock_mhz_per_thread: tuple[float, ...]
     threads: int
-    fma_fp32_tflops: float | None  # sum over threads of the AVX2 FMA kernel, None when not run
+    fma_fp32_tflops: float | None  # sum over threads of the FMA kernel, None when not run
     fma_gflops_per_thread: tuple[float, ...]
     seconds: float
+    fma_kernel: FmaKernel | None = None  # which FMA kernel ran (its ISA and register width)
+
+    @property
+    def fma_flop_per_cycle(self) -> float | None:
+        """FLOP per cycle of one thread of the FMA kernel at the measured clock (median over threads)."""
+        if not self.fma_gflops_per_thread or not self.clock_mhz:
+            return None
+        return statistics.median(self.fma_gflops_per_thread) * 1e3 / self.clock_mhz
 
     def describe(self) -> str:
         return (
@@ -113,9 +163,13 @@ def _on_each_cpu(cpus: list[int], work: object) -> list[float]:
 
 
 def measure_cpu(
-    cpus: list[int] | None = None, fma: bool = True, iterations: int = 4_000_000, repeats: int = 7
+    cpus: list[int] | None = None,
+    fma: FmaKernel | None = None,
+    iterations: int = 4_000_000,
+    repeats: int = 7,
 ) -> CpuMeasurement | None:
-    """Clock (and AVX2 FMA throughput when `fma`) on each CPU in `cpus` at once. None when unsupported."""
+    """Clock (and the throughput of the `fma` kernel, when given: pass `widest_fma_kernel(cpu flags)`) on
+    each CPU in `cpus` at once. None when unsupported or when executable memory is refused."""
     if not supported():
         return None
     if cpus is None:
@@ -123,15 +177,14 @@ def measure_cpu(
     t0 = time.perf_counter()
     try:
         clock = _Jit(_CLOCK_CODE)
-        fma_jit = _Jit(_FMA_CODE) if fma else None
+        fma_jit = _Jit(fma.code) if fma is not None else None
     except (OSError, ValueError, PermissionError):
         return None  # W^X policy (SELinux execmem) forbids executable mappings
     clocks = _on_each_cpu(cpus, lambda: _best_rate(clock.fn, iterations, _CLOCK_OPS_PER_ITER, repeats))
     fmas: list[float] = []
-    if fma_jit is not None:
-        fmas = _on_each_cpu(
-            cpus, lambda: _best_rate(fma_jit.fn, iterations // 2, _FMA_FLOP_PER_ITER, repeats)
-        )
+    if fma_jit is not None and fma is not None:
+        per_iter = fma.flop_per_iter
+        fmas = _on_each_cpu(cpus, lambda: _best_rate(fma_jit.fn, iterations // 2, per_iter, repeats))
     if not clocks:
         return None
     return CpuMeasurement(
@@ -141,4 +194,5 @@ def measure_cpu(
         fma_fp32_tflops=sum(fmas) / 1e12 if fmas else None,
         fma_gflops_per_thread=tuple(f / 1e9 for f in fmas),
         seconds=time.perf_counter() - t0,
+        fma_kernel=fma if fmas else None,
     )

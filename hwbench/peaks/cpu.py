@@ -183,6 +183,33 @@ def count_cores(cpu: Cpu, cores: int | None = None) -> tuple[list[CoreCount], li
     return [c for c in counts if c.cores > 0], notes
 
 
+def _role_cpus(cpu: Cpu, role: str) -> tuple[int, ...]:
+    usable = cpu.usable_cpus or tuple(range(cpu.logical_cpus))
+    if role == "P" and cpu.p_core_cpus:
+        return tuple(c for c in cpu.p_core_cpus if c in usable)
+    if role == "E" and cpu.e_core_cpus:
+        return tuple(c for c in cpu.e_core_cpus if c in usable)
+    return tuple(usable) if role == "all" else ()
+
+
+def role_clocks_mhz(cpu: Cpu, roles: list[str]) -> dict[str, float]:
+    """Mean cpufreq max clock of the usable physical cores of each core type, from `max_mhz_by_cpu` (which
+    detect keeps only where CPUs differ). A core counts once: its first usable SMT sibling's clock.
+    Empty when per-CPU clocks are unknown, or a core type's CPUs can't be told apart."""
+    by_cpu = dict(cpu.max_mhz_by_cpu)
+    if not by_cpu:
+        return {}
+    out: dict[str, float] = {}
+    for role in roles:
+        cpus = set(_role_cpus(cpu, role))
+        groups = [g for g in cpu.smt_siblings if cpus & set(g)] or [(c,) for c in sorted(cpus)]
+        clocks = [by_cpu[c] for g in groups for c in [min(cpus & set(g))] if c in by_cpu]
+        if not clocks or len(clocks) != len(groups):
+            return {}
+        out[role] = sum(clocks) / len(clocks)
+    return out
+
+
 def _clock(
     cpu: Cpu, measured_clock_mhz: float | None, measured_clock_source: str | None
 ) -> tuple[float | None, str, bool, list[str]]:
@@ -232,20 +259,38 @@ def cpu_peak(
     clock_mhz: float | None = None,
     clock_source: str | None = None,
     device: str = "cpu",
+    vector_scale: float = 1.0,
+    vector_scale_source: str | None = None,
 ) -> DevicePeak:
-    """The dense peak of a CPU, per dtype. `measured_tflops` (best GEMM per dtype, this device) is a floor."""
+    """The dense peak of a CPU, per dtype. `measured_tflops` (best GEMM per dtype, this device) is a floor.
+
+    `vector_scale` scales the FMA-unit paths (not AMX) where a measurement showed fewer FMA units than the
+    rate table assumes (one 512-bit unit where the row says two), with `vector_scale_source` saying so."""
     isa = _isa(cpu)
     counts, notes = count_cores(cpu, cores)
     if not cpu.isa:
         notes.append("ISA flags not recorded: assumed the micro-architecture's documented paths")
+    role_clocks: dict[str, float] = {}
     if clock_mhz is not None:  # given by the caller (a spec sheet's boost clock for a recorded CPU)
         clock_notes: list[str] = []
         clock_source, estimated = clock_source or "given", False
+        if any(c.role == "E" for c in counts):
+            clock_notes.append(
+                "every core counted at the one given clock: E-cores boost lower (an upper bound)"
+            )
     else:
         clock_mhz, clock_source, estimated, clock_notes = _clock(
             cpu, measured_clock_mhz, measured_clock_source
         )
+        if measured_clock_mhz is None and "cpufreq" in (clock_source or ""):
+            role_clocks = role_clocks_mhz(cpu, [c.role for c in counts])
+            if role_clocks:
+                clock_source = (
+                    "cpufreq cpuinfo_max_freq of each core (max boost; all-core AVX clocks may be lower)"
+                )
     notes.extend(clock_notes)
+    if vector_scale != 1.0 and vector_scale_source:
+        notes.append(vector_scale_source)
     uarch = cpu.microarchitecture
     if uarch is None or not any(r.microarchitecture == uarch for r in cpu_rates()):
         notes.append(
@@ -266,10 +311,17 @@ def cpu_peak(
             if path.flop_per_cycle is None:
                 continue
             has_path = True
-            total += c.cores * path.flop_per_cycle
+            per_cycle = path.flop_per_cycle
+            scaled = ""
+            if vector_scale != 1.0 and "AMX" not in path.path:
+                per_cycle *= vector_scale
+                scaled = f", {vector_scale:g}x: FMA units measured"
+            role_mhz = role_clocks.get(c.role)
+            total += c.cores * per_cycle * (role_mhz / clock_mhz if role_mhz and clock_mhz else 1.0)
             role = "" if c.role == "all" else f"{c.role}-"
             unit = "OP" if dtype == "int8" else "FLOP"
-            terms.append(f"{c.cores:g} {role}cores x {path.flop_per_cycle:g} {unit}/cycle ({path.path})")
+            at = f" x {role_mhz / 1000:.3g} GHz" if role_mhz else ""
+            terms.append(f"{c.cores:g} {role}cores x {per_cycle:g} {unit}/cycle ({path.path}{scaled}){at}")
         if not has_path:
             peaks[dtype] = None
             first = next(iter(per_role.values())).get(dtype)
@@ -280,7 +332,8 @@ def cpu_peak(
             dtype_sources[dtype] = "no clock: " + " + ".join(terms)
             continue
         peaks[dtype] = total * clock_mhz * 1e6 / 1e12
-        dtype_sources[dtype] = f"{' + '.join(terms)} x {clock_mhz / 1000:.3g} GHz"
+        at = "" if role_clocks else f" x {clock_mhz / 1000:.3g} GHz"
+        dtype_sources[dtype] = f"{' + '.join(terms)}{at}"
 
     for dtype, measured in (measured_tflops or {}).items():
         if dtype not in peaks or measured is None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwbench.errors import HwbenchError
 from hwbench.model import Cpu, Gpu, System
-from hwbench.peaks.cpu import count_cores, cpu_peak
+from hwbench.peaks.cpu import CoreCount, core_rates, count_cores, cpu_peak
 from hwbench.peaks.gpu import gpu_peak
 from hwbench.peaks.types import DevicePeak
+
+if TYPE_CHECKING:
+    from hwbench.peaks.clock import CpuMeasurement
 
 _VENDOR_BY_ID = {0x10DE: "nvidia", 0x1002: "amd", 0x8086: "intel"}
 
@@ -35,7 +38,7 @@ def measured_cpu_peak(
     measured_sources: Mapping[str, str] | None = None,
 ) -> DevicePeak:
     """cpu_peak for THIS machine's CPU: where the clock cannot be trusted (VM, no cpufreq), measure it, and
-    the AVX2 FMA kernel's throughput is a measured floor like any GEMM."""
+    the FMA kernel's throughput (at the widest vector ISA) is a measured floor like any GEMM."""
     counts, _ = count_cores(cpu)
     cores_total = sum(c.cores for c in counts)
     cores = None
@@ -48,22 +51,26 @@ def measured_cpu_peak(
     notes: list[str] = []
     if measure is None:
         measure = _clock_untrusted(cpu)
+    scale, scale_source = 1.0, None
+    fma_tflops: float | None = None
     if measure:
-        from hwbench.peaks.clock import measure_cpu
+        from hwbench.peaks.clock import measure_cpu, widest_fma_kernel
 
         cpus = list(cpu.usable_cpus) or None
-        isa = {f.lower() for f in cpu.isa}
-        m = measure_cpu(cpus, fma={"avx2", "fma"} <= isa)
+        kernel = widest_fma_kernel(set(cpu.isa))
+        m = measure_cpu(cpus, fma=kernel)
         if m is not None:
             clock_mhz, clock_src = m.clock_mhz, m.describe()
-            if m.fma_fp32_tflops:
+            if m.fma_fp32_tflops and m.fma_kernel is not None:
+                fma_tflops = m.fma_fp32_tflops
                 per_core = ", ".join(f"{g:.1f}" for g in m.fma_gflops_per_thread)
                 notes.append(
-                    f"AVX2 FMA throughput kernel: {m.fma_fp32_tflops * 1000:.1f} GFLOP/s on {m.threads} "
-                    f"thread(s) ({per_core} GFLOP/s each = "
-                    f"{m.fma_gflops_per_thread[0] * 1e3 / m.clock_mhz:.1f} FLOP/cycle at the measured clock)"
+                    f"{m.fma_kernel.isa} FMA throughput kernel ({m.fma_kernel.register}): "
+                    f"{m.fma_fp32_tflops * 1000:.1f} GFLOP/s on {m.threads} thread(s) ({per_core} GFLOP/s "
+                    f"each = {m.fma_flop_per_cycle or 0:.1f} FLOP/cycle at the measured clock)"
                 )
                 fma_floor = m.fma_fp32_tflops if cores is None else None
+                scale, scale_source = _fma_units_scale(cpu, counts, m)
         else:
             notes.append("clock measurement unavailable here (needs x86-64 Linux and executable memory)")
 
@@ -75,6 +82,8 @@ def measured_cpu_peak(
             measured_clock_mhz=clock_mhz,
             measured_clock_source=clock_src,
             measured_sources=sources,
+            vector_scale=scale,
+            vector_scale_source=scale_source,
         )
 
     peak = compute(floors, sources)
@@ -83,9 +92,37 @@ def measured_cpu_peak(
     # the kernel is a measured floor like any GEMM.
     if fma_floor and fp32 is not None and fma_floor > fp32 * 1.03:
         floors["fp32"] = max(floors.get("fp32", 0.0), fma_floor)
-        sources.setdefault("fp32", "AVX2 FMA throughput kernel")
+        sources.setdefault("fp32", "FMA throughput kernel")
         peak = compute(floors, sources)
-    return dataclasses.replace(peak, notes=(*peak.notes, *notes)) if notes else peak
+    if notes:
+        peak = dataclasses.replace(peak, notes=(*peak.notes, *notes))
+    return dataclasses.replace(peak, measured_fma_tflops=fma_tflops) if fma_tflops else peak
+
+
+def _fma_units_scale(cpu: Cpu, counts: list[CoreCount], m: CpuMeasurement) -> tuple[float, str | None]:
+    """Where the rate table assumes two 512-bit FMA units per core and the AVX-512 kernel measures one
+    unit's worth (Xeon Silver/Bronze and some Gold parts, Zen 5 mobile's 256-bit datapath), the vector
+    rates are halved, and the note says so. Hybrid CPUs are left as the table says (their kernel threads
+    mix core types)."""
+    if m.fma_kernel is None or m.fma_kernel.isa != "AVX-512" or not m.fma_fp32_tflops or not m.clock_mhz:
+        return 1.0, None
+    if len(counts) != 1 or counts[0].cores <= 0:
+        return 1.0, None
+    table = core_rates(cpu.microarchitecture, counts[0].role, frozenset(f.lower() for f in cpu.isa))
+    row = table.get("fp32")
+    unit = m.fma_kernel.flop_per_cycle_per_unit
+    if row is None or row.flop_per_cycle is None or row.flop_per_cycle < 2 * unit:
+        return 1.0, None
+    per_core = m.fma_fp32_tflops * 1e12 / counts[0].cores / (m.clock_mhz * 1e6)
+    if per_core > 0.6 * row.flop_per_cycle:
+        return 1.0, None
+    units = max(1, round(per_core / unit))
+    table_units = round(row.flop_per_cycle / unit)
+    return units / table_units, (
+        f"the AVX-512 FMA kernel measured {per_core:.1f} FLOP/cycle per core: {units} 512-bit FMA "
+        f"unit(s) where the rate table assumes {table_units}; vector rates scaled to match (a busy SMT "
+        "sibling on the host can also halve it: re-measure on an idle machine)"
+    )
 
 
 def _torch_props(index: int) -> dict[str, Any] | None:

@@ -27,6 +27,8 @@ class DevicePeak:
     memory_bandwidth_gbps: float | None = None
     sm_count: int | None = None
     dtype_sources: dict[str, str] = field(default_factory=dict)  # per-dtype source where it differs
+    # CPUs measured here: the FMA throughput kernel at the widest vector ISA (fp32 TFLOP/s, all cores)
+    measured_fma_tflops: float | None = None
 
     def peak(self, dtype: str) -> float | None:
         return self.peaks_tflops.get(dtype)
