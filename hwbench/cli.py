@@ -4,19 +4,20 @@ Each command is defined in `hwbench/commands/<name>.py` as a function with typer
 registered here. `hwbench detect` must answer in well under 0.15 s, and importing typer alone costs
 about 0.11 s, so `main()` serves plain `detect` invocations through a small argparse path with the
 same options (`commands/detect.py: fast_main`) and falls back to typer for anything else (--help,
-an option it does not know), which then prints typer's usual help or error.
+an option it does not know), which prints click's plain help or the usage error as `error:` + `hint:`.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hwbench.errors import HwbenchError
 
 if TYPE_CHECKING:
     import typer
+    from typer.core import TyperGroup
 
 
 def build_app() -> typer.Typer:
@@ -31,6 +32,10 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        # click's plain help reads at 80 columns (rich's boxed panels wrap every line there) and shows
+        # a flag as `--json`, not `--json <bool>`
+        rich_markup_mode=None,
+        cls=_usage_error_group(),
         context_settings={"help_option_names": ["-h", "--help"]},
     )
 
@@ -47,13 +52,75 @@ def build_app() -> typer.Typer:
     ) -> None:
         """hwbench: honest hardware inventory, peaks and MFU for PyTorch training."""
 
-    app.command("detect")(detect.command)
-    app.command("peaks")(peaks.command)
-    app.command("mfu")(mfu.command)
-    app.command("check")(check.command)
-    app.command("comm")(comm.command)
-    app.command("merge")(merge.command)
+    # short_help: the command list of `hwbench --help` in full at 80 columns (click cuts docstrings at 45)
+    app.command("detect", short_help="CPU, memory, GPUs, and what PyTorch can use.")(detect.command)
+    app.command("peaks", short_help="Dense peak FLOP/s per dtype, with sources.")(peaks.command)
+    app.command("mfu", short_help="GPT training step: MFU, where it goes, fixes.")(mfu.command)
+    app.command("check", short_help="Gate CI or a node: exit 0 pass, 1 fail.")(check.command)
+    app.command("comm", short_help="All-reduce/all-gather bandwidth (torchrun).")(comm.command)
+    app.command("merge", short_help="Many nodes' JSON reports into one table.")(merge.command)
     return app
+
+
+def _usage_error_group() -> type[TyperGroup]:
+    """The typer group, but click's usage errors (unknown option, bad value, missing argument) become
+    hwbench's `error:` + `hint:` lines and exit 2, as every other bad input does, instead of a panel."""
+    import typer
+    from typer.core import TyperGroup
+
+    try:
+        from typer._click import exceptions as click_exc  # typer vendors click since 0.2x
+    except ImportError:  # pragma: no cover - older typer on the real click
+        from click import exceptions as click_exc  # type: ignore[no-redef]
+
+    class UsageErrorGroup(TyperGroup):
+        def main(  # type: ignore[override]
+            self,
+            args: Sequence[str] | None = None,
+            prog_name: str | None = None,
+            complete_var: str | None = None,
+            standalone_mode: bool = True,
+            **extra: Any,
+        ) -> Any:
+            try:
+                rv = super().main(
+                    args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
+                )
+            except click_exc.NoArgsIsHelpError as e:
+                e.show()  # `hwbench` alone: the help, as before
+                sys.exit(e.exit_code)
+            except click_exc.UsageError as e:
+                sub = next((a for a in args or () if not a.startswith("-")), None)
+                raise HwbenchError(
+                    *_usage_message(e, click_exc, sub if sub in self.commands else None)
+                ) from None
+            except click_exc.ClickException as e:
+                raise HwbenchError(e.format_message()) from None
+            except typer.Abort:
+                sys.exit(1)
+            if not standalone_mode:
+                return rv
+            sys.exit(rv if isinstance(rv, int) else 0)
+
+    return UsageErrorGroup
+
+
+def _usage_message(e: Exception, click_exc: Any, command: str | None = None) -> tuple[str, str]:
+    """(message, hint) for a click usage error: the message in the house's lower case, the hint naming
+    the help of the command that was being parsed."""
+    msg = e.format_message() if isinstance(e, click_exc.UsageError) else str(e)
+    ctx = e.ctx if isinstance(e, click_exc.UsageError) else None
+    where = ctx.command_path if ctx is not None else "hwbench"
+    if where == "hwbench" and command is not None:  # an error raised before the command's context
+        where = f"hwbench {command}"
+    hint = f"`{where} --help` lists the " + ("options" if where != "hwbench" else "commands")
+    if isinstance(e, click_exc.NoSuchOption):
+        msg = f"no such option: {e.option_name}"
+        if e.possibilities:
+            hint = f"did you mean {' or '.join(sorted(e.possibilities))}? " + hint
+    elif msg[:1].isupper() and msg[1:2].islower():
+        msg = msg[0].lower() + msg[1:]
+    return msg.rstrip("."), hint
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -106,7 +106,14 @@ def parse_dtype_values(key: str, items: Any, *, fraction: bool = False) -> dict[
             raise InputError(f"{key}: expected DTYPE=VALUE, got {items!r}")
         for item in seq:
             if not isinstance(item, str) or "=" not in item:
-                raise InputError(f"{key}: expected DTYPE=VALUE, got {item!r}", hint=f"e.g. --{key} fp32=0.05")
+                example = "fp32=0.6" if fraction else "fp32=0.05"
+                # key is the flag ("--min-tflops") or "FILE: min-tflops" for a config file
+                hint = (
+                    f"e.g. {key} {example}"
+                    if key.startswith("--")
+                    else (f'e.g. {key.rsplit(": ", 1)[-1]} = ["{example}"]')
+                )
+                raise InputError(f"{key}: expected DTYPE=VALUE, got {item!r}", hint=hint)
             d, v = item.split("=", 1)
             pairs.append((d, v))
     out: dict[str, float] = {}
