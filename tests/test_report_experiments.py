@@ -259,8 +259,10 @@ def test_recorded_suggestions_carry_figures_commands_and_losses() -> None:
     bf16 = next(x for x in sug if x.key == "dtype=bf16")
     assert bf16.verdict == "slower" and bf16.measured_speedup is not None and bf16.measured_speedup < 1
     assert "nullcontext" in bf16.note  # nanoGPT ignores --dtype on CPU: the edit is spelled out
-    # against the bf16 peak, which hwbench.peaks gives as the fp32 rate here (no native bf16 FMA)
-    assert bf16.new_mfu_source is not None and "bf16 peak" in bf16.new_mfu_source
+    # one denominator for every change: bf16 has no faster path on this Zen 3 (hwbench.peaks gives
+    # it the fp32 rate), so the scale is the run's own fp32 peak, the headline MFU's
+    assert {x.new_mfu_source for x in sug if x.new_mfu is not None} == {"the fp32 peak (0.185 TFLOP/s)"}
+    assert bf16.new_mfu == pytest.approx(bf16.new_achieved_tflops / facts.peak_tflops)
     t1 = next(x for x in sug if x.key == "threads=1")
     assert t1.command.startswith(
         "OMP_NUM_THREADS=1 python train.py config/train_shakespeare_char.py --device=cpu"
@@ -271,6 +273,8 @@ def test_recorded_suggestions_carry_figures_commands_and_losses() -> None:
     for x in sug:
         if x.measured_speedup is not None:
             assert x.new_achieved_tflops == pytest.approx(facts.achieved_tflops * x.measured_speedup)
+            tokens_per_s = facts.tokens_per_step / facts.step_time_s
+            assert x.new_tokens_per_s == pytest.approx(tokens_per_s * x.measured_speedup)
     comp = next(x for x in sug if x.key == "compile")
     assert comp.verdict == "not measured" and "--compile=True" in comp.command
 
@@ -366,3 +370,27 @@ def test_a_fewer_threads_gain_on_a_busy_machine_says_so() -> None:
     assert t1.verdict == "gain" and "78% of the CPUs busy" in t1.note and "re-measure" in t1.note
     quiet = next(s for s in suggestions(replace(facts, others_busy_pct=2.0), ex) if s.key == "threads=1")
     assert "busy" not in quiet.note
+
+
+def test_a_faster_dtype_change_never_reads_as_a_lower_mfu() -> None:
+    """With each change's own dtype peak, bf16 at 1.5x read below its fp32 baseline (the bf16 peak is
+    twice the fp32 one on an AVX512_BF16 CPU); on one scale, faster is always higher."""
+    import dataclasses
+
+    from hwbench.report.suggest import mfu_scale
+
+    facts, ex, _ = recorded()
+    assert ex is not None
+    zen5 = dataclasses.replace(facts, peaks_tflops={**facts.peaks_tflops, "bf16": 2 * facts.peak_tflops})
+    fast = [dataclasses.replace(r, speedup=1.5, verdict="gain") if r.variant.key == "dtype=bf16" else r
+            for r in ex.results]  # fmt: skip
+    sug = suggestions(zen5, dataclasses.replace(ex, results=tuple(fast)))
+    scale = mfu_scale(zen5, ex)
+    assert scale.dtype == "bf16" and scale.peak_tflops == pytest.approx(2 * facts.peak_tflops)
+    baseline_mfu = scale.mfu(facts.achieved_tflops)
+    assert baseline_mfu is not None
+    for x in sug:
+        if x.measured_speedup is not None:
+            assert x.new_mfu == pytest.approx(baseline_mfu * x.measured_speedup)
+            assert x.new_mfu_source == scale.source and "highest of the dtypes compared" in scale.source
+    assert sug[0].key == "dtype=bf16" and sug[0].new_mfu is not None and sug[0].new_mfu > baseline_mfu

@@ -29,7 +29,7 @@ class Suggestion:
     measured_speedup: float | None
     noise_pct: float | None
     new_achieved_tflops: float | None
-    new_mfu: float | None
+    new_mfu: float | None  # against mfu_scale(): one denominator for every suggestion of a run
     new_mfu_source: str | None  # which peak the new MFU is against
     command: str  # the user's nanoGPT command with the change applied
     hwbench_command: str
@@ -40,6 +40,7 @@ class Suggestion:
     compile_time_s: float | None = None
     payback_steps: float | None = None
     rounds: int = 0
+    new_tokens_per_s: float | None = None  # the baseline's tokens/s x the measured speedup
 
     def as_dict(self) -> dict[str, Any]:
         from hwbench.jsonout import to_jsonable
@@ -146,23 +147,57 @@ def hwbench_command(facts: RunFacts, variant: Variant | None = None) -> str:
 # -- suggestions -----------------------------------------------------------------------------------------
 
 
-def _new_mfu(facts: RunFacts, variant: Variant, new_tflops: float | None) -> tuple[float | None, str | None]:
-    if new_tflops is None:
-        return None, None
-    dtype = str(variant.options.get("dtype", facts.dtype))
+def dtype_peak_tflops(facts: RunFacts, dtype: str) -> float | None:
+    """The dense peak a step in `dtype` is measured against; on a CPU without a bf16/fp16 path those
+    run on the fp32 units, so the fp32 peak bounds them."""
+    if dtype == facts.dtype and facts.peak_tflops:
+        return facts.peak_tflops
     peak = facts.peaks_tflops.get(dtype)
     if peak:
-        return new_tflops / peak, f"the {dtype} peak ({peak:.3g} TFLOP/s)"
-    fp32 = facts.peaks_tflops.get("fp32") or (facts.peak_tflops if facts.dtype == "fp32" else None)
-    if fp32 and facts.is_cpu and dtype in ("bf16", "fp16"):
-        return new_tflops / fp32, f"the fp32 peak ({fp32:.3g} TFLOP/s): this CPU has no {dtype} path"
-    return None, None
+        return peak
+    if facts.is_cpu and dtype in ("bf16", "fp16"):
+        return facts.peaks_tflops.get("fp32") or (facts.peak_tflops if facts.dtype == "fp32" else None)
+    return None
 
 
-def suggestion(facts: RunFacts, r: ExperimentResult) -> Suggestion:
+@dataclass(frozen=True)
+class MfuScale:
+    """The one denominator every suggestion's MFU (and the baseline's, beside them) is stated against."""
+
+    peak_tflops: float | None  # None: no MFU column (some compared dtype has no known peak)
+    dtype: str | None
+    source: str  # "the bf16 peak (1.06 TFLOP/s), the fastest of the dtypes compared" or why there is none
+
+    def mfu(self, tflops: float | None) -> float | None:
+        return tflops / self.peak_tflops if tflops is not None and self.peak_tflops else None
+
+
+def mfu_scale(facts: RunFacts, experiments: ExperimentsReport | None) -> MfuScale:
+    """The highest dense peak among the dtypes the baseline and the changes ran in: against one
+    denominator a faster change always shows a higher MFU (with each change's own dtype peak, a bf16
+    change 1.5x faster read lower than its fp32 baseline)."""
+    dtypes = {facts.dtype}
+    for r in experiments.results if experiments is not None else ():
+        dtypes.add(str(r.variant.options.get("dtype", facts.dtype)))
+    peaks = {d: dtype_peak_tflops(facts, d) for d in sorted(dtypes)}
+    missing = [d for d, p in peaks.items() if not p]
+    if missing:
+        return MfuScale(None, None, f"no MFU: no known {' or '.join(missing)} peak on this device")
+    # the run's own dtype wins a tie, so without a faster dtype the scale is the headline MFU's
+    d, peak = max(peaks.items(), key=lambda kv: (kv[1] or 0.0, kv[0] == facts.dtype))
+    assert peak is not None
+    src = f"the {d} peak ({peak:.3g} TFLOP/s)"
+    if d != facts.dtype:
+        src += f", the highest of the dtypes compared ({', '.join(peaks)})"
+    return MfuScale(peak, d, src)
+
+
+def suggestion(facts: RunFacts, r: ExperimentResult, scale: MfuScale | None = None) -> Suggestion:
     cmd, env, note = nanogpt_command(facts, r.variant)
     new_tflops = facts.achieved_tflops * r.speedup if r.speedup is not None else None
-    new_mfu, src = _new_mfu(facts, r.variant, new_tflops)
+    scale = scale or mfu_scale(facts, None)
+    new_mfu = scale.mfu(new_tflops)
+    src = scale.source if new_mfu is not None else None
     notes = [n for n in (r.note, note) if n]
     busy = facts.others_busy_pct
     if r.variant.kind in ("threads", "pinning") and r.verdict == "gain" and busy is not None and busy >= 15:
@@ -189,6 +224,9 @@ def suggestion(facts: RunFacts, r: ExperimentResult) -> Suggestion:
         new_achieved_tflops=new_tflops,
         new_mfu=new_mfu,
         new_mfu_source=src,
+        new_tokens_per_s=facts.tokens_per_step / facts.step_time_s * r.speedup
+        if r.speedup is not None and facts.step_time_s > 0
+        else None,
         command=cmd,
         hwbench_command=hwbench_command(facts, r.variant),
         env=env,
@@ -212,7 +250,8 @@ def rank(suggestions: list[Suggestion]) -> list[Suggestion]:
 def suggestions(facts: RunFacts, experiments: ExperimentsReport | None) -> list[Suggestion]:
     if experiments is None:
         return []
-    out = [suggestion(facts, r) for r in experiments.results]
+    scale = mfu_scale(facts, experiments)
+    out = [suggestion(facts, r, scale) for r in experiments.results]
     for note in experiments.skipped:
         if note.startswith("torch.compile"):
             v = Variant(key="compile", kind="compile", change="torch.compile", options={"compile": True})
