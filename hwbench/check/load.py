@@ -18,92 +18,20 @@ from hwbench.model import NA
 
 Sampler = Callable[[], dict[str, Any]]
 
-# pynvml constant suffix -> the reason name used in NVML field dicts (see smi.REASON_NAMES).
-_REASON_BITS = (
-    ("GpuIdle", "gpu_idle"),
-    ("ApplicationsClocksSetting", "applications_clocks_setting"),
-    ("SwPowerCap", "sw_power_cap"),
-    ("HwSlowdown", "hw_slowdown"),
-    ("SyncBoost", "sync_boost"),
-    ("SwThermalSlowdown", "sw_thermal_slowdown"),
-    ("HwThermalSlowdown", "hw_thermal_slowdown"),
-    ("HwPowerBrakeSlowdown", "hw_power_brake_slowdown"),
-    ("DisplayClockSetting", "display_clock_setting"),
-)
-
-
-def reason_names(mask: int, nvml: Any) -> list[str]:
-    """NVML's clock-event bitmask -> names (newer `ClocksEventReason` constants, else the old ones)."""
-    out = []
-    for suffix, name in _REASON_BITS:
-        bit = getattr(nvml, f"nvmlClocksEventReason{suffix}", None)
-        if bit is None:
-            bit = getattr(nvml, f"nvmlClocksThrottleReason{suffix}", 0)
-        if bit and mask & bit:
-            out.append(name)
-    return out
-
 
 def nvml_sampler(bus_id: str) -> Sampler | None:
-    """A function reading this GPU's link, clocks and clock-event reasons; None without NVML."""
-    try:
-        import pynvml as nvml
+    """A function reading this GPU's link, clocks and clock-event reasons under load; None without NVML."""
+    from hwbench.detect.nvml import open_sampler
 
-        nvml.nvmlInit()
-        handle = nvml.nvmlDeviceGetHandleByPciBusId(bus_id.encode() if isinstance(bus_id, str) else bus_id)
-    except Exception:
-        return None
-
-    def read(key: str, fn: Callable[[], Any]) -> tuple[str, Any]:
-        try:
-            return key, fn()
-        except Exception as e:  # NVMLError_NotSupported and friends: one field, not the run
-            return key, NA(f"NVML: {e}")
-
-    def sample() -> dict[str, Any]:
-        f = dict(
-            [
-                read("pcie_gen_current", lambda: nvml.nvmlDeviceGetCurrPcieLinkGeneration(handle)),
-                read("pcie_gen_max", lambda: nvml.nvmlDeviceGetMaxPcieLinkGeneration(handle)),
-                read("pcie_width_current", lambda: nvml.nvmlDeviceGetCurrPcieLinkWidth(handle)),
-                read("pcie_width_max", lambda: nvml.nvmlDeviceGetMaxPcieLinkWidth(handle)),
-                read("sm_clock_mhz", lambda: nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)),
-                read("sm_clock_max_mhz", lambda: nvml.nvmlDeviceGetMaxClockInfo(handle, nvml.NVML_CLOCK_SM)),
-                read(
-                    "temperature_c", lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
-                ),
-                read("clock_event_reasons", lambda: reason_names(_reasons_mask(nvml, handle), nvml)),
-            ]
-        )
-        f["t_s"] = time.monotonic()
-        return f
-
-    return sample
+    return open_sampler(bus_id)
 
 
-def read_volatile_ecc(bus_id: str) -> Any:
-    """Uncorrectable ECC errors since the driver loaded (NVML's volatile counter) for one GPU;
-    NA with NVML's reason when it cannot be read (no NVML, ECC off, a GeForce card)."""
-    try:
-        import pynvml as nvml
+def read_volatile_ecc(bus_id: str) -> int | NA:
+    """Uncorrectable ECC errors since the driver loaded for one GPU, or NA with NVML's reason."""
+    from hwbench.detect.nvml import read_volatile_ecc as read
 
-        nvml.nvmlInit()
-        handle = nvml.nvmlDeviceGetHandleByPciBusId(bus_id)
-        return int(
-            nvml.nvmlDeviceGetTotalEccErrors(
-                handle, nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, nvml.NVML_VOLATILE_ECC
-            )
-        )
-    except Exception as e:
-        return NA(f"NVML: {e}")
-
-
-def _reasons_mask(nvml: Any, handle: Any) -> int:
-    fn = (
-        getattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
-        or nvml.nvmlDeviceGetCurrentClocksThrottleReasons
-    )
-    return int(fn(handle))
+    value: int | NA = read(bus_id)
+    return value
 
 
 def sample_while(

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,7 +37,7 @@ RECORDING_FORMAT = "hwbench-nvml-recording/1"
 CLOCK_GRAPHICS, CLOCK_SM, CLOCK_MEM = 0, 1, 2
 TEMPERATURE_GPU = 0
 MEMORY_ERROR_TYPE_UNCORRECTED = 1
-AGGREGATE_ECC = 1
+VOLATILE_ECC, AGGREGATE_ECC = 0, 1
 ERROR_NOT_SUPPORTED = 3
 ERROR_NO_PERMISSION = 4
 ERROR_DRIVER_NOT_LOADED = 9
@@ -54,18 +56,22 @@ _ERROR_REASONS = {
     999: "unknown NVML error",
 }
 
-# nvmlClocksEventReason* bits (nvml.h; formerly nvmlClocksThrottleReason*), decoded to names.
-CLOCK_EVENT_REASONS: tuple[tuple[int, str], ...] = (
-    (0x001, "gpu_idle"),
-    (0x002, "applications_clocks_setting"),
-    (0x004, "sw_power_cap"),
-    (0x008, "hw_slowdown"),
-    (0x010, "sync_boost"),
-    (0x020, "sw_thermal_slowdown"),
-    (0x040, "hw_thermal_slowdown"),
-    (0x080, "hw_power_brake_slowdown"),
-    (0x100, "display_clock_setting"),
+# The one clock-event table: nvmlClocksEventReason* bits (nvml.h; formerly nvmlClocksThrottleReason*), the
+# name hwbench uses, the label nvidia-smi -q prints for it, and whether it slows a running job (idle, sync
+# boost and the display clock do not).
+CLOCK_EVENTS: tuple[tuple[int, str, str, bool], ...] = (
+    (0x001, "gpu_idle", "idle", False),
+    (0x002, "applications_clocks_setting", "applications clocks setting", True),
+    (0x004, "sw_power_cap", "sw power cap", True),
+    (0x008, "hw_slowdown", "hw slowdown", True),
+    (0x010, "sync_boost", "sync boost", False),
+    (0x020, "sw_thermal_slowdown", "sw thermal slowdown", True),
+    (0x040, "hw_thermal_slowdown", "hw thermal slowdown", True),
+    (0x080, "hw_power_brake_slowdown", "hw power brake slowdown", True),
+    (0x100, "display_clock_setting", "display clock setting", False),
 )
+CLOCK_EVENT_REASONS: tuple[tuple[int, str], ...] = tuple((bit, name) for bit, name, _, _ in CLOCK_EVENTS)
+SLOWING_REASONS = frozenset(name for _, name, _, slows in CLOCK_EVENTS if slows)
 _SLOWDOWNS = {"hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown", "sw_thermal_slowdown"}
 
 
@@ -89,6 +95,13 @@ def normalize_bus_id(bus_id: str | bytes) -> str:
     if len(parts) == 2:
         return f"0000:{parts[0].rjust(2, '0')}:{parts[1]}"
     return s
+
+
+def nvml_bus_id(slot: str) -> str:
+    """hwbench's sysfs form "0000:17:00.0" to NVML's "00000000:17:00.0" (made here and nowhere else)."""
+    s = normalize_bus_id(slot)
+    dom, _, rest = s.partition(":")
+    return f"{dom.rjust(8, '0')}:{rest}".upper()
 
 
 def _error_value(e: BaseException) -> int | None:
@@ -199,8 +212,17 @@ def _pair(v: Any, i: int) -> Any:
         return NA(f"unexpected NVML value {v!r}")
 
 
+def _clock_event_reasons(r: _Reader, i: int | None, handle: Any) -> Any:
+    mask = r.call(i, "nvmlDeviceGetCurrentClocksEventReasons", handle)
+    if (
+        isinstance(mask, NA)
+        and getattr(r.nvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None) is not None
+    ):
+        mask = r.call(i, "nvmlDeviceGetCurrentClocksThrottleReasons", handle)  # the name before 12.535
+    return mask if isinstance(mask, NA) else decode_clock_event_reasons(int(mask))
+
+
 def _read_device(r: _Reader, i: int, system: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    nv = r.nvml
     handle = r.call(i, "nvmlDeviceGetHandleByIndex", i)
     if isinstance(handle, NA):
         return None, {"index": i, "error": handle}
@@ -235,10 +257,7 @@ def _read_device(r: _Reader, i: int, system: dict[str, Any]) -> tuple[str | None
     f["pcie_gen_max"] = r.call(i, "nvmlDeviceGetMaxPcieLinkGeneration", handle)
     f["pcie_width_current"] = r.call(i, "nvmlDeviceGetCurrPcieLinkWidth", handle)
     f["pcie_width_max"] = r.call(i, "nvmlDeviceGetMaxPcieLinkWidth", handle)
-    mask = r.call(i, "nvmlDeviceGetCurrentClocksEventReasons", handle)
-    if isinstance(mask, NA) and getattr(nv, "nvmlDeviceGetCurrentClocksThrottleReasons", None) is not None:
-        mask = r.call(i, "nvmlDeviceGetCurrentClocksThrottleReasons", handle)  # the name before 12.535
-    f["clock_event_reasons"] = mask if isinstance(mask, NA) else decode_clock_event_reasons(int(mask))
+    f["clock_event_reasons"] = _clock_event_reasons(r, i, handle)
     ecc = r.call(i, "nvmlDeviceGetEccMode", handle)
     f["ecc_mode_current"] = _bool(_pair(ecc, 0))
     f["ecc_mode_pending"] = _bool(_pair(ecc, 1))
@@ -286,6 +305,89 @@ def device_warnings(bus_id: str, f: dict[str, Any]) -> list[str]:
     return out
 
 
+def _pynvml() -> Any:
+    """The one import of pynvml (nvidia-ml-py) in hwbench; lazy: only where an NVIDIA GPU may be present."""
+    import pynvml
+
+    return pynvml
+
+
+def _open(bus_id: str, nvml_module: Any) -> tuple[_Reader, Any] | NA:
+    """nvmlInit and a handle for the GPU at `bus_id` (sysfs form), or NA with why."""
+    try:
+        nv = nvml_module if nvml_module is not None else _pynvml()
+        nv.nvmlInit()
+    except Exception as e:
+        return NA(f"no NVML ({_reason(e)})")
+    r = _Reader(nv, None)
+    handle = r.call(None, "nvmlDeviceGetHandleByPciBusId", nvml_bus_id(bus_id).encode())
+    return handle if isinstance(handle, NA) else (r, handle)
+
+
+def open_sampler(bus_id: str, nvml_module: Any = None) -> Callable[[], dict[str, Any]] | None:
+    """A function reading one GPU's live telemetry (the field names `read_nvml` uses, NA per field, plus
+    `t_s` and `utilization_pct`), for the run monitor and the checks under load; None without NVML."""
+    opened = _open(bus_id, nvml_module)
+    if isinstance(opened, NA):
+        return None
+    r, handle = opened
+
+    def sample() -> dict[str, Any]:
+        def clock(kind: int, fn: str = "nvmlDeviceGetClockInfo") -> Any:
+            return r.call(None, fn, handle, kind)
+
+        return {
+            "t_s": time.monotonic(),
+            "utilization_pct": _field(r.call(None, "nvmlDeviceGetUtilizationRates", handle), "gpu"),
+            "sm_clock_mhz": clock(CLOCK_SM),
+            "sm_clock_max_mhz": clock(CLOCK_SM, "nvmlDeviceGetMaxClockInfo"),
+            "temperature_c": r.call(None, "nvmlDeviceGetTemperature", handle, TEMPERATURE_GPU),
+            "power_draw_w": _scaled(r.call(None, "nvmlDeviceGetPowerUsage", handle), 1e-3),
+            "pcie_gen_current": r.call(None, "nvmlDeviceGetCurrPcieLinkGeneration", handle),
+            "pcie_gen_max": r.call(None, "nvmlDeviceGetMaxPcieLinkGeneration", handle),
+            "pcie_width_current": r.call(None, "nvmlDeviceGetCurrPcieLinkWidth", handle),
+            "pcie_width_max": r.call(None, "nvmlDeviceGetMaxPcieLinkWidth", handle),
+            "clock_event_reasons": _clock_event_reasons(r, None, handle),
+        }
+
+    return sample
+
+
+def read_volatile_ecc(bus_id: str, nvml_module: Any = None) -> Any:
+    """Uncorrectable ECC errors since the driver loaded (NVML's volatile counter) for one GPU: an int, or NA
+    with NVML's reason (no NVML, ECC off, a GeForce card)."""
+    opened = _open(bus_id, nvml_module)
+    if isinstance(opened, NA):
+        return opened
+    r, handle = opened
+    v = r.call(None, "nvmlDeviceGetTotalEccErrors", handle, MEMORY_ERROR_TYPE_UNCORRECTED, VOLATILE_ECC)
+    return v if isinstance(v, NA) else int(v)
+
+
+def read_identity(bus_id: str | None, nvml_module: Any = None) -> dict[str, Any]:
+    """Driver version, the driver's CUDA version and (with a bus id) the GPU's UUID; NA per field."""
+    try:
+        nv = nvml_module if nvml_module is not None else _pynvml()
+        nv.nvmlInit()
+    except Exception as e:
+        na = NA(f"no NVML ({_reason(e)})")
+        return {"driver_version": na, "cuda_driver_version": na, "gpu_uuid": na}
+    r = _Reader(nv, None)
+    out: dict[str, Any] = {
+        "driver_version": _text(r.call(None, "nvmlSystemGetDriverVersion")),
+        "cuda_driver_version": _cuda_version(r.call(None, "nvmlSystemGetCudaDriverVersion")),
+        "gpu_uuid": NA("no PCI bus id for this device"),
+    }
+    if bus_id is not None:
+        handle = r.call(None, "nvmlDeviceGetHandleByPciBusId", nvml_bus_id(bus_id).encode())
+        out["gpu_uuid"] = (
+            handle if isinstance(handle, NA) else _text(r.call(None, "nvmlDeviceGetUUID", handle))
+        )
+    with contextlib.suppress(Exception):
+        nv.nvmlShutdown()
+    return out
+
+
 def read_nvml(
     nvml_module: Any = None, record: dict[str, Any] | None = None
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -297,9 +399,7 @@ def read_nvml(
     warnings: list[str] = []
     if nvml_module is None:
         try:
-            import pynvml  # nvidia-ml-py; lazy: only when an NVIDIA GPU may be present
-
-            nvml_module = pynvml
+            nvml_module = _pynvml()
         except Exception as e:
             return {}, [f"no NVML: the pynvml module (nvidia-ml-py) is not importable ({type(e).__name__})"]
     if record is not None:
@@ -379,6 +479,14 @@ class FakeNvml:
             raise NVMLError(entry["error"], entry.get("message", ""))
         return _to_result(entry.get("result"))
 
+    def _index_of_bus(self, bus_id: str | bytes) -> int:
+        want = normalize_bus_id(bus_id)
+        for i, dev in enumerate(self._rec.get("devices", [])):
+            pci = (dev.get("nvmlDeviceGetPciInfo") or {}).get("result") or {}
+            if isinstance(pci, dict) and normalize_bus_id(str(pci.get("busId", ""))) == want:
+                return i
+        raise NVMLError(6, "Not Found")
+
     def nvmlInit(self) -> None:
         self._answer(self._rec.get("init", {"result": None}))
 
@@ -393,6 +501,8 @@ class FakeNvml:
         def fn(*args: Any) -> Any:
             if name.startswith("nvmlSystem") or name == "nvmlDeviceGetCount":
                 return self._answer(rec.get("system", {}).get(name))
+            if name == "nvmlDeviceGetHandleByPciBusId":
+                return self._index_of_bus(args[0])
             if name == "nvmlDeviceGetHandleByIndex":
                 idx = int(args[0])
                 if idx >= len(rec.get("devices", [])):

@@ -32,7 +32,7 @@ class TorchMetadata:
     detect's budget on a loaded machine.
     """
 
-    __slots__ = ("machine", "packages", "requires", "system", "version")
+    __slots__ = ("build_strings", "machine", "packages", "requires", "system", "version")
 
     def __init__(
         self,
@@ -41,8 +41,13 @@ class TorchMetadata:
         packages: Mapping[str, str] | None = None,  # installed nvidia-cuda-runtime* versions
         system: str = sys.platform,  # "linux", "darwin", "win32"
         machine: str = "",  # "x86_64", "aarch64", "arm64"
+        build_strings: Mapping[str, str | None] | None = None,  # torch/version.py: cuda, hip, xpu
     ) -> None:
         self.version = version
+        # None: version.py was not read (older dumps); else its `cuda`/`hip`/`xpu` strings, None when unset
+        self.build_strings: dict[str, str | None] | None = (
+            dict(build_strings) if build_strings is not None else None
+        )
         self.requires = tuple(requires)
         self.packages: Mapping[str, str] = dict(packages or {})
         self.system = system
@@ -61,7 +66,13 @@ class TorchMetadata:
             "packages": dict(self.packages),
             "system": self.system,
             "machine": self.machine,
+            "build_strings": self.build_strings,
         }
+
+    @property
+    def hip(self) -> str | None:
+        """The HIP version a ROCm build was made with ("6.2.41133"), from torch/version.py."""
+        return (self.build_strings or {}).get("hip")
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> TorchMetadata:
@@ -71,6 +82,7 @@ class TorchMetadata:
             packages=dict(d.get("packages") or {}),
             system=str(d.get("system") or "linux"),
             machine=str(d.get("machine") or ""),
+            build_strings=d.get("build_strings"),
         )
 
 
@@ -117,6 +129,29 @@ def _metadata_headers(path: Path) -> tuple[str | None, tuple[str, ...]]:
     return version, tuple(requires)
 
 
+_BUILD_STRING = re.compile(r"^(cuda|hip|xpu)\s*(?::[^=]*)?=\s*(?:'([^']*)'|\"([^\"]*)\"|None)\s*$")
+
+
+def parse_version_py(text: str) -> dict[str, str | None]:
+    """torch/version.py's `cuda`, `hip` and `xpu` assignments ("cuda: Optional[str] = '12.6'"): what the
+    build was compiled against, whatever its version tag says (NGC's "2.5.0a0+872d972e41.nv24.08")."""
+    out: dict[str, str | None] = {"cuda": None, "hip": None, "xpu": None}
+    for line in text.splitlines():
+        m = _BUILD_STRING.match(line.strip())
+        if m:
+            out[m.group(1)] = m.group(2) if m.group(2) is not None else m.group(3)
+    return out
+
+
+def _version_py(dist_info: Path) -> dict[str, str | None] | None:
+    """torch/version.py beside torch's dist-info (a wheel or an NGC/source install); None when absent."""
+    try:
+        text = (dist_info.parent / "torch" / "version.py").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    return parse_version_py(text)
+
+
 def read_torch_metadata() -> TorchMetadata:
     """The installed torch's version and dependencies from its METADATA file (no torch import)."""
     machine = os.uname().machine if hasattr(os, "uname") else ""
@@ -130,7 +165,13 @@ def read_torch_metadata() -> TorchMetadata:
             v, _ = _metadata_headers(found[name])
             if v:
                 packages[name] = v
-    return TorchMetadata(version=version, requires=requires, packages=packages, machine=machine)
+    return TorchMetadata(
+        version=version,
+        requires=requires,
+        packages=packages,
+        machine=machine,
+        build_strings=_version_py(found["torch"]),
+    )
 
 
 def _major_minor(v: str) -> tuple[int, int] | None:
@@ -146,9 +187,22 @@ def _major_minor(v: str) -> tuple[int, int] | None:
 
 
 def classify_build(meta: TorchMetadata) -> tuple[str | None, str | None, str | None]:
-    """(build, cuda_version, rocm_version) from the version's local tag and the platform."""
+    """(build, cuda_version, rocm_version): from torch/version.py's cuda/hip/xpu strings when recorded (NGC
+    and source builds carry no +cuXYZ tag), else from the version's local tag and the platform."""
     if meta.version is None:
         return None, None, None
+    strings = meta.build_strings
+    if strings is not None:
+        if strings.get("hip"):
+            return "rocm", None, _rocm_from_hip(str(strings["hip"]), meta.version)
+        if strings.get("cuda"):
+            mm = _major_minor(str(strings["cuda"]))
+            return "cuda", f"{mm[0]}.{mm[1]}" if mm else strings["cuda"], None
+        if strings.get("xpu"):
+            return "xpu", None, None
+        if meta.system == "darwin" and meta.machine == "arm64":
+            return "mps", None, None
+        return "cpu", None, None
     _, _, local = meta.version.partition("+")
     local = local.lower()
     if local.startswith("cpu"):
@@ -168,6 +222,16 @@ def classify_build(meta: TorchMetadata) -> tuple[str | None, str | None, str | N
     if meta.system == "darwin" and meta.machine == "arm64":
         return "mps", None, None
     return "cpu", None, None
+
+
+def _rocm_from_hip(hip: str, version: str) -> str | None:
+    """The ROCm release: the wheel tag's ("+rocm6.2") when there is one, else HIP's major.minor (HIP and
+    ROCm share them: HIP 6.2.41133 ships in ROCm 6.2)."""
+    local = version.partition("+")[2].lower()
+    if local.startswith("rocm") and local[4:]:
+        return local[4:]
+    mm = _major_minor(hip)
+    return f"{mm[0]}.{mm[1]}" if mm else None
 
 
 def _cuda_from_packages(meta: TorchMetadata) -> str | None:

@@ -1,4 +1,4 @@
-"""peak_for_device: "cpu" / "cuda:N" on this machine -> DevicePeak, from detect's System + torch (lazily)."""
+"""Peaks of this machine's devices (each backend in hwbench.devices calls in here) and of recorded GPUs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from hwbench.model import Cpu, Gpu, System
 from hwbench.peaks.cpu import CoreCount, core_rates, count_cores, cpu_peak
 from hwbench.peaks.gpu import gpu_peak
 from hwbench.peaks.types import DevicePeak
+
+if TYPE_CHECKING:
+    from hwbench.devices.cuda import CudaDevice
 
 if TYPE_CHECKING:
     from hwbench.peaks.clock import CpuMeasurement
@@ -125,31 +128,6 @@ def _fma_units_scale(cpu: Cpu, counts: list[CoreCount], m: CpuMeasurement) -> tu
     )
 
 
-def _torch_props(index: int) -> dict[str, Any] | None:
-    """Name, SM count, compute capability, PCI bus id of cuda:index from torch, or None without CUDA."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    try:
-        if not torch.cuda.is_available() or index >= torch.cuda.device_count():
-            return None
-        p = torch.cuda.get_device_properties(index)
-    except Exception:
-        return None
-    bus = None
-    if hasattr(p, "pci_bus_id"):
-        dom, dev = getattr(p, "pci_domain_id", 0), getattr(p, "pci_device_id", 0)
-        bus = f"{dom:04x}:{p.pci_bus_id:02x}:{dev:02x}.0"
-    return {
-        "name": p.name,
-        "sm_count": p.multi_processor_count,
-        "cc": (p.major, p.minor),
-        "bus": bus,
-        "vendor": "amd" if getattr(torch.version, "hip", None) else "nvidia",
-    }
-
-
 def _nvml_clock(gpu: Gpu | None) -> float | None:
     if gpu is None or not gpu.nvml:
         return None
@@ -159,9 +137,8 @@ def _nvml_clock(gpu: Gpu | None) -> float | None:
 
 def gpu_for_system(gpu: Gpu, device: str) -> DevicePeak | None:
     """A detected GPU (no torch needed): NVML name when present, else the PCI name; device id from PCI."""
-    name = gpu.nvml.get("name") if gpu.nvml and isinstance(gpu.nvml.get("name"), str) else gpu.name
     return gpu_peak(
-        str(name),
+        gpu_name(gpu),
         device_id=_int(gpu.device_id),
         vendor=gpu.vendor if gpu.vendor in ("nvidia", "amd", "intel") else None,
         vendor_id=_int(gpu.vendor_id),
@@ -170,59 +147,81 @@ def gpu_for_system(gpu: Gpu, device: str) -> DevicePeak | None:
     )
 
 
-def peak_for_device(device: str, system: System | None = None, **hints: Any) -> DevicePeak | None:
-    """The peak of "cpu" or "cuda[:N]" on this machine. Hints: name, sm_count, cc, clock (GPU); threads,
-    measure (bool), measured_tflops (CPU). None when the GPU is not in the table and cannot be estimated."""
-    dev = device.strip().lower()
-    if dev == "cpu":
-        cpu = system.cpu if system is not None else None
-        if cpu is None:
-            from hwbench.detect.cpu import read_cpu
+def host_cpu_peak(system: System | None = None, **hints: Any) -> DevicePeak:
+    """This machine's CPU peak (detect's CPU, else read now). Hints: threads, measure, measured_tflops,
+    measured_sources."""
+    cpu = system.cpu if system is not None else None
+    if cpu is None:
+        from hwbench.detect.cpu import read_cpu
 
-            cpu = read_cpu()
-        return measured_cpu_peak(
-            cpu,
-            threads=hints.get("threads"),
-            measure=hints.get("measure"),
-            measured_tflops=hints.get("measured_tflops"),
-            measured_sources=hints.get("measured_sources"),
+        cpu = read_cpu()
+    return measured_cpu_peak(
+        cpu,
+        threads=hints.get("threads"),
+        measure=hints.get("measure"),
+        measured_tflops=hints.get("measured_tflops"),
+        measured_sources=hints.get("measured_sources"),
+    )
+
+
+def gpu_device_peak(dev: CudaDevice, system: System | None = None, **hints: Any) -> DevicePeak | None:
+    """The peak of a torch "cuda" device (NVIDIA, or AMD under HIP). Hints: name, sm_count, cc, clock."""
+    if system is not None and "cuda" not in system.torch.usable_devices and not hints.get("name"):
+        why = "; ".join(system.torch.messages) or f"torch build: {system.torch.build or 'not installed'}"
+        raise HwbenchError(
+            f"{dev.torch_name}: CUDA is not usable here ({why})",
+            hint="check `hwbench detect`, or ask about a GPU by name: hwbench peaks --gpu NAME",
         )
-    if dev == "cuda" or dev.startswith("cuda:"):
-        try:
-            index = int(dev.partition(":")[2] or 0) if dev != "cuda" else 0
-        except ValueError:
-            raise HwbenchError(f"unknown device {device!r}", hint="use cpu or cuda[:N]") from None
-        if system is not None and "cuda" not in system.torch.usable_devices and not hints.get("name"):
-            why = "; ".join(system.torch.messages) or f"torch build: {system.torch.build or 'not installed'}"
-            raise HwbenchError(
-                f"{device}: CUDA is not usable here ({why})",
-                hint="check `hwbench detect`, or ask about a GPU by name: hwbench peaks --gpu NAME",
-            )
-        props = _torch_props(index) or {}
-        name = hints.get("name") or props.get("name")
-        gpu: Gpu | None = None
-        if system is not None:
-            bus = props.get("bus")
-            gpu = next((g for g in system.gpus if bus and g.pci_slot.lower() == bus), None)
-            if gpu is None and not props:
-                usable = [g for g in system.gpus if g.vendor in ("nvidia", "amd") and g.kind == "discrete"]
-                gpu = usable[index] if index < len(usable) else None
-        if name is None and gpu is not None:
-            name = gpu.nvml.get("name") if gpu.nvml and isinstance(gpu.nvml.get("name"), str) else gpu.name
-        if name is None:
-            raise HwbenchError(
-                f"{device}: no such CUDA device here",
-                hint="check `hwbench detect`: is there a GPU, and can this torch build use it?",
-            )
-        vendor = props.get("vendor") or (gpu.vendor if gpu is not None else None)
-        return gpu_peak(
-            str(name),
-            device_id=_int(gpu.device_id) if gpu is not None else None,
-            sm_count=hints.get("sm_count") or props.get("sm_count"),
-            compute_capability=hints.get("cc") or props.get("cc"),
-            clock_mhz=hints.get("clock") or _nvml_clock(gpu),
-            vendor=vendor,
-            vendor_id=_int(gpu.vendor_id) if gpu is not None else None,
-            device=f"cuda:{index}",
+    index = dev.index or 0
+    name: str | None = hints.get("name")
+    sm_count: int | None = hints.get("sm_count")
+    cc: tuple[int, int] | None = hints.get("cc")
+    bus: str | None = None
+    live = dev.available() and index < dev.count()
+    if live:
+        t_name, t_sm, t_cc, t_bus, _ = dev.properties()
+        name, sm_count, cc = name or t_name, sm_count or t_sm, cc or t_cc
+        bus = t_bus if isinstance(t_bus, str) else None
+    gpu: Gpu | None = None
+    if system is not None:
+        gpu = next((g for g in system.gpus if bus and g.pci_slot.lower() == bus), None)
+        if gpu is None and not live:
+            gpu = _usable_gpus(system)[index] if index < len(_usable_gpus(system)) else None
+    if name is None and gpu is not None:
+        name = gpu_name(gpu)
+    if name is None:
+        raise HwbenchError(
+            f"{dev.torch_name}: no such CUDA device here",
+            hint="check `hwbench detect`: is there a GPU, and can this torch build use it?",
         )
-    raise HwbenchError(f"unknown device {device!r}", hint="use cpu or cuda[:N]")
+    vendor = dev.vendor if live else (gpu.vendor if gpu is not None else None)
+    return gpu_peak(
+        name,
+        device_id=_int(gpu.device_id) if gpu is not None else None,
+        sm_count=sm_count,
+        compute_capability=cc,
+        clock_mhz=hints.get("clock") or _nvml_clock(gpu),
+        vendor=vendor,
+        vendor_id=_int(gpu.vendor_id) if gpu is not None else None,
+        device=f"cuda:{index}",
+    )
+
+
+def _usable_gpus(system: System) -> list[Gpu]:
+    """The GPUs torch numbers cuda:0, cuda:1... in a recording: NVIDIA and AMD discrete, in PCI order."""
+    return [g for g in system.gpus if g.vendor in ("nvidia", "amd") and g.kind == "discrete"]
+
+
+def gpu_name(gpu: Gpu) -> str:
+    """NVML's name when it gave one (it names MIG slices and unlisted parts), else the PCI name."""
+    nvml_name = gpu.nvml.get("name") if gpu.nvml else None
+    return nvml_name if isinstance(nvml_name, str) else gpu.name
+
+
+def peak_for_device(device: str, system: System | None = None, **hints: Any) -> DevicePeak | None:
+    """The peak of a device string ("cpu", "cuda[:N]", "mps", "xpu[:N]") on this machine, through its backend
+    (hwbench.devices). Hints: name, sm_count, cc, clock (GPU); threads, measure, measured_tflops (CPU). None
+    when the GPU is not in the table and cannot be estimated."""
+    from hwbench.devices import resolve
+
+    return resolve(device).peak(system, **hints)

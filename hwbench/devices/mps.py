@@ -1,0 +1,72 @@
+"""Apple GPUs through Metal Performance Shaders: one device, no events, no allocator peak."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from typing import TYPE_CHECKING, ClassVar
+
+from hwbench.devices.base import Device, Identity
+from hwbench.model import NA
+
+if TYPE_CHECKING:
+    from hwbench.model import System
+    from hwbench.peaks.types import DevicePeak
+
+
+def apple_chip() -> str:
+    """The chip's brand string ("Apple M2 Pro") from sysctl; "Apple GPU" when it cannot be read."""
+    try:
+        out = subprocess.run(
+            ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=2
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "Apple GPU"
+    return out.stdout.strip() or "Apple GPU"
+
+
+def mps_native_dtypes(chip: str, macos_14: bool) -> tuple[str, ...]:
+    """bf16 needs an M2 or later (the M1 GPU has no bf16 arithmetic) and torch's MPS bf16, macOS 14+."""
+    m = re.search(r"\bM(\d+)\b", chip)
+    if m and int(m.group(1)) >= 2 and macos_14:
+        return ("bf16", "fp16", "fp32")
+    return ("fp16", "fp32")
+
+
+class MpsDevice(Device):
+    kind: ClassVar[str] = "mps"
+    vendor: ClassVar[str | None] = "apple"
+    api: ClassVar[str] = "mps"
+
+    @classmethod
+    def available(cls) -> bool:
+        try:
+            import torch
+
+            return bool(torch.backends.mps.is_available())
+        except Exception:
+            return False
+
+    def identity(self) -> Identity:
+        return Identity(name=apple_chip())
+
+    def synchronize(self) -> None:
+        import torch
+
+        torch.mps.synchronize()
+
+    def native_dtypes(self) -> tuple[str, ...]:
+        import torch
+
+        return mps_native_dtypes(apple_chip(), bool(torch.backends.mps.is_macos_or_newer(14, 0)))
+
+    def math_library(self, dtype: str = "fp32") -> str:
+        return "Metal Performance Shaders"
+
+    def peak_memory_bytes(self) -> int | NA:
+        return NA("MPS keeps no peak: torch.mps gives the current allocation only")
+
+    def peak(self, system: System | None = None, **hints: object) -> DevicePeak | None:
+        from hwbench.peaks.gpu import gpu_peak
+
+        return gpu_peak(self.identity().name, vendor=self.vendor, device=self.torch_name)
