@@ -33,10 +33,15 @@ def n_params(cfg: GPTConfig, non_embedding: bool = True) -> int:
     return total
 
 
+def palm_flops_per_token(n_params: int, n_layer: int, n_head: int, head_dim: int, seq_len: int) -> float:
+    """6N + 12·L·H·Q·T: training FLOPs per token (forward + backward), PaLM Appendix B."""
+    return 6.0 * n_params + 12.0 * n_layer * n_head * head_dim * seq_len
+
+
 def flops_per_token(cfg: GPTConfig) -> float:
     """Training FLOPs per token (forward + backward), PaLM Appendix B."""
     n = n_params(cfg, non_embedding=True)
-    return 6.0 * n + 12.0 * cfg.n_layer * cfg.n_head * cfg.head_dim * cfg.block_size
+    return palm_flops_per_token(n, cfg.n_layer, cfg.n_head, cfg.head_dim, cfg.block_size)
 
 
 def flops_per_step(cfg: GPTConfig) -> float:

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import re
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -376,3 +377,21 @@ def replay(src: Path, nvml: bool = True) -> System:
 
 
 __all__ = ["detect_system", "dump", "replay"]
+
+
+class _CallableDetect(types.ModuleType):
+    """This package is also the public `hwbench.detect()`: `import hwbench.detect` keeps working for
+    its functions, and calling the module runs the inventory. Python binds `hwbench.detect` to this
+    module whenever it is imported, so a separate function of the same name would be replaced by it."""
+
+    def __call__(
+        self,
+        root: Path = Path("/"),
+        lspci_file: Path | None = None,
+        cpuinfo_file: Path | None = None,
+        nvml: bool = True,
+    ) -> System:
+        return detect_system(root, lspci_file, cpuinfo_file, nvml)
+
+
+sys.modules[__name__].__class__ = _CallableDetect
