@@ -60,23 +60,12 @@ def on_machine(facts: RunFacts, machine: str, threads: int | None = None) -> Run
 
 
 def nvml_sample(recording: str) -> dict[str, Any]:
-    """One NVML recording (tests/fixtures/nvml/) as the sample dict monitor.Monitor takes."""
-    dev = json.loads((FIX / "nvml" / recording).read_text())["devices"][0]
+    """The first GPU of an NVML recording (tests/fixtures/nvml/) as a telemetry sample: the fields
+    hwbench.detect.nvml reads, which the run monitor's sampler shares."""
+    from hwbench.detect.nvml import FakeNvml, read_nvml
 
-    def get(key: str) -> Any:
-        v = dev.get(key)
-        return v.get("result") if isinstance(v, dict) else None
-
-    util = get("nvmlDeviceGetUtilizationRates")
-    return {
-        "reasons": get("nvmlDeviceGetCurrentClocksEventReasons"),
-        "util": util.get("gpu") if isinstance(util, dict) else None,
-        "pcie_gen": get("nvmlDeviceGetCurrPcieLinkGeneration"),
-        "pcie_max_gen": get("nvmlDeviceGetMaxPcieLinkGeneration"),
-        "pcie_width": get("nvmlDeviceGetCurrPcieLinkWidth"),
-        "pcie_max_width": get("nvmlDeviceGetMaxPcieLinkWidth"),
-        "sm_mhz": get("nvmlDeviceGetClockInfo:1"),
-    }
+    fields, _ = read_nvml(FakeNvml.from_file(FIX / "nvml" / recording))
+    return next(iter(fields.values()))
 
 
 # -- the fixtures themselves ---------------------------------------------------------------------------

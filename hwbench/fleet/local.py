@@ -5,12 +5,15 @@ Each field is read on its own and a failure leaves it None: one unreadable field
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import socket
 from collections.abc import Sequence
 from typing import Any
+
+from hwbench.devices import recorded
+from hwbench.devices.cpu import cpu_model
+from hwbench.model import value_or_none
 
 
 def hostname() -> str:
@@ -57,17 +60,6 @@ def pin_to_share(local_rank: int, local_world_size: int) -> tuple[int, ...]:
     return share
 
 
-def _cpu_model() -> str | None:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
 def fingerprint(device: str | None) -> dict[str, Any]:
     """hwbench, torch, CUDA, driver and device model of this rank; None where a field is unreadable."""
     from hwbench import __version__
@@ -77,7 +69,7 @@ def fingerprint(device: str | None) -> dict[str, Any]:
         "python_version": platform.python_version(),
         "torch_version": None,
         "torch_cuda_version": None,
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "gpu_name": None,
         "gpu_uuid": None,
         "driver_version": None,
@@ -90,57 +82,21 @@ def fingerprint(device: str | None) -> dict[str, Any]:
         fp["torch_cuda_version"] = torch.version.cuda
     except Exception:  # torch missing or broken: the fingerprint still says what it can
         return fp
-    if device and device.startswith("cuda") and torch.cuda.is_available():
-        index = int(device.split(":", 1)[1]) if ":" in device else torch.cuda.current_device()
-        bus_id: str | None = None
-        try:
-            props = torch.cuda.get_device_properties(index)
-            fp["gpu_name"] = props.name
-            uuid = getattr(props, "uuid", None)
-            if uuid is not None:
-                fp["gpu_uuid"] = f"GPU-{uuid}"
-            if hasattr(props, "pci_bus_id"):
-                bus_id = (
-                    f"{getattr(props, 'pci_domain_id', 0):08x}:{props.pci_bus_id:02x}:"
-                    f"{getattr(props, 'pci_device_id', 0):02x}.0"
-                )
-        except Exception:
-            pass
-        fp.update(_nvml_fields(bus_id))
+    dev = recorded(device) if device else None
+    if dev is None or dev.is_host or not dev.available():
+        return fp
+    try:
+        ident = dev.identity()
+    except Exception:  # a device that cannot be asked leaves its fields None
+        return fp
+    fp["gpu_name"] = ident.name
+    fp["gpu_uuid"] = value_or_none(ident.uuid)
+    if dev.vendor == "nvidia":
+        from hwbench.detect.nvml import read_identity
+
+        nvml = read_identity(value_or_none(ident.pci_bus_id))
+        for key in ("driver_version", "cuda_driver_version", "gpu_uuid"):
+            v = value_or_none(nvml[key])
+            if v is not None:
+                fp[key] = v
     return fp
-
-
-def _nvml_fields(bus_id: str | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-    except Exception:
-        return out
-    try:
-        for key, fn in (
-            ("driver_version", lambda: pynvml.nvmlSystemGetDriverVersion()),
-            ("cuda_driver_version", lambda: _cuda_version(pynvml.nvmlSystemGetCudaDriverVersion_v2())),
-        ):
-            try:
-                v = fn()
-                out[key] = v.decode() if isinstance(v, bytes) else v
-            except Exception:
-                pass
-        if bus_id is not None:
-            try:
-                h = pynvml.nvmlDeviceGetHandleByPciBusId(bus_id.encode())
-                uuid = pynvml.nvmlDeviceGetUUID(h)
-                out["gpu_uuid"] = uuid.decode() if isinstance(uuid, bytes) else uuid
-            except Exception:
-                pass
-    finally:
-        with contextlib.suppress(Exception):
-            pynvml.nvmlShutdown()
-    return out
-
-
-def _cuda_version(v: int) -> str:
-    """NVML's 12040 -> '12.4'."""
-    return f"{v // 1000}.{(v % 1000) // 10}"

@@ -1,4 +1,5 @@
-"""Sampling the machine while the experiments run: VM CPU steal (/proc/stat) and GPU clock events (NVML).
+"""Sampling the machine while the experiments run: VM CPU steal (/proc/stat) and GPU clock events (the
+device's telemetry: NVML on NVIDIA, amdsmi/sysfs on AMD, through hwbench.devices).
 
 Parsers are pure functions of recorded text or values; only `Monitor` reads the machine.
 """
@@ -8,22 +9,15 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# NVML clocks-event (formerly "throttle") reason bits, nvml.h: nvmlClocksEventReason*
-CLOCK_EVENT_BITS: tuple[tuple[int, str], ...] = (
-    (0x0000000000000002, "applications clocks setting"),
-    (0x0000000000000004, "software power cap"),
-    (0x0000000000000008, "hardware slowdown"),
-    (0x0000000000000020, "software thermal slowdown"),
-    (0x0000000000000040, "hardware thermal slowdown"),
-    (0x0000000000000080, "hardware power brake slowdown"),
-)
-# GPU idle (0x1), sync boost (0x10) and display clock setting (0x100) do not slow a running job
+from hwbench.detect.nvml import CLOCK_EVENT_REASONS, SLOWING_REASONS
+
+if TYPE_CHECKING:
+    from hwbench.devices import Sampler
 
 
 @dataclass(frozen=True)
@@ -82,35 +76,47 @@ def read_proc_stat(root: Path = Path("/")) -> CpuTimes | None:
         return None
 
 
-def summarize_nvml(samples: Sequence[dict[str, Any]]) -> tuple[list[str], dict[str, Any] | None]:
-    """Clock-event sentences and the PCIe link under load from NVML samples.
+def _label(reason: str) -> str:
+    """ "hw_power_brake_slowdown" -> "hardware power brake slowdown"."""
+    words = reason.split("_")
+    return " ".join({"hw": "hardware", "sw": "software"}.get(w, w) for w in words)
 
-    Each sample: {"reasons": int bitmask, "util": % or None, "pcie_gen", "pcie_max_gen", "pcie_width",
-    "pcie_max_width", "sm_mhz", "temp_c", "power_w"} (any may be missing).
-    """
-    busy = [s for s in samples if (s.get("util") or 0) >= 50] or list(samples)
+
+def _int(v: object) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def summarize_nvml(samples: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[str, Any] | None]:
+    """Clock-event sentences and the PCIe link under load from telemetry samples (the field names of
+    hwbench.detect.nvml: `clock_event_reasons`, `utilization_pct`, `pcie_gen_current`...; NA per field)."""
+    busy = [s for s in samples if (_int(s.get("utilization_pct")) or 0) >= 50] or list(samples)
     events: list[str] = []
     if busy:
-        for bit, name in CLOCK_EVENT_BITS:
-            n = sum(1 for s in busy if int(s.get("reasons") or 0) & bit)
+        for reason in sorted(SLOWING_REASONS, key=[name for _, name in CLOCK_EVENT_REASONS].index):
+            n = sum(1 for s in busy if reason in _reasons(s))
             if n:
-                events.append(f"{name} in {n} of {len(busy)} samples under load")
+                events.append(f"{_label(reason)} in {n} of {len(busy)} samples under load")
     pcie = None
-    loaded = [s for s in busy if s.get("pcie_gen") is not None]
+    loaded = [s for s in busy if _int(s.get("pcie_gen_current")) is not None]
     if loaded:
         last = loaded[-1]
         pcie = {
-            "gen": max(int(s["pcie_gen"]) for s in loaded),
-            "max_gen": last.get("pcie_max_gen"),
-            "width": max(int(s.get("pcie_width") or 0) for s in loaded),
-            "max_width": last.get("pcie_max_width"),
+            "gen": max(_int(s["pcie_gen_current"]) or 0 for s in loaded),
+            "max_gen": _int(last.get("pcie_gen_max")),
+            "width": max(_int(s.get("pcie_width_current")) or 0 for s in loaded),
+            "max_width": _int(last.get("pcie_width_max")),
         }
     return events, pcie
 
 
+def _reasons(sample: Mapping[str, Any]) -> list[str]:
+    r = sample.get("clock_event_reasons")
+    return r if isinstance(r, list) else []
+
+
 @dataclass
 class Monitor:
-    """Context manager: /proc/stat steal before/after; NVML samples every `interval_s` on a CUDA device."""
+    """Context manager: /proc/stat steal before/after; telemetry samples every `interval_s` on a GPU."""
 
     device: str = "cpu"
     interval_s: float = 0.2
@@ -128,8 +134,13 @@ class Monitor:
         self._before = read_proc_stat(self.root)
         t = os.times()
         self._own_before = t.user + t.system
-        if self.device.startswith("cuda"):
-            self._thread = threading.Thread(target=self._sample_nvml, daemon=True)
+        sampler = None
+        with contextlib.suppress(Exception):  # no telemetry is a run without clock events, not a failure
+            from hwbench.devices import resolve
+
+            sampler = resolve(self.device).telemetry()
+        if sampler is not None:
+            self._thread = threading.Thread(target=self._sample, args=(sampler,), daemon=True)
             self._thread.start()
         return self
 
@@ -148,50 +159,13 @@ class Monitor:
         with contextlib.suppress(OSError, ValueError, IndexError):
             self.loadavg = float((self.root / "proc/loadavg").read_text().split()[0])
 
-    def _sample_nvml(self) -> None:
-        try:
-            import pynvml
-        except ImportError:
-            return
-        try:
-            pynvml.nvmlInit()
-        except Exception:
-            return
-        try:
-            index = int(self.device.split(":")[1]) if ":" in self.device else 0
-            # NVML numbers devices in PCI order; honour CUDA_VISIBLE_DEVICES through torch's bus id
-            handle = None
-            with contextlib.suppress(Exception):
-                import torch
-
-                props: Any = torch.cuda.get_device_properties(index)
-                bus = f"{props.pci_domain_id:08x}:{props.pci_bus_id:02x}:{props.pci_device_id:02x}.0"
-                handle = pynvml.nvmlDeviceGetHandleByPciBusId(bus)
-            if handle is None:
-                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            get_reasons = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
-                pynvml, "nvmlDeviceGetCurrentClocksThrottleReasons", None
-            )
-            while not self._stop.is_set():
-                s: dict[str, Any] = {"t": time.perf_counter()}
-                for key, fn in (
-                    ("reasons", lambda: get_reasons(handle) if get_reasons else None),
-                    ("util", lambda: pynvml.nvmlDeviceGetUtilizationRates(handle).gpu),
-                    ("pcie_gen", lambda: pynvml.nvmlDeviceGetCurrPcieLinkGeneration(handle)),
-                    ("pcie_max_gen", lambda: pynvml.nvmlDeviceGetMaxPcieLinkGeneration(handle)),
-                    ("pcie_width", lambda: pynvml.nvmlDeviceGetCurrPcieLinkWidth(handle)),
-                    ("pcie_max_width", lambda: pynvml.nvmlDeviceGetMaxPcieLinkWidth(handle)),
-                    ("sm_mhz", lambda: pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM)),
-                ):
-                    try:  # one unsupported field never stops the others
-                        s[key] = fn()
-                    except Exception:
-                        s[key] = None
-                self.samples.append(s)
-                self._stop.wait(self.interval_s)
-        finally:
-            with contextlib.suppress(Exception):
-                pynvml.nvmlShutdown()
+    def _sample(self, sampler: Sampler) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append(sampler())
+            except Exception:  # a sampler must never take the run down
+                return
+            self._stop.wait(self.interval_s)
 
     def nvml_summary(self) -> tuple[list[str], dict[str, Any] | None]:
         return summarize_nvml(self.samples)
