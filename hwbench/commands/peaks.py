@@ -3,16 +3,19 @@
 work is in hwbench.peaks).
 
 JSON (`--json`, DESIGN.md): {"devices": [DevicePeak...]}; a device with no known peak is an entry with
-`"peaks_tflops": null` and a `reason`.
+`"peaks_tflops": null` and a `reason`. With `--nanogpt-mfu`/`--achieved-tflops` also `conversions`:
+[{`achieved_tflops`, `dtype`, `mfu`, ...}], a printed MFU re-expressed against each device's own peak.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS
 from hwbench.errors import HwbenchError, InputError
 
 if TYPE_CHECKING:
@@ -185,6 +188,98 @@ def _system_gpus(system: System) -> list[DevicePeak | Unknown]:
     return out
 
 
+# ----------------------------------------------------------------------------------------- conversions
+@dataclasses.dataclass(frozen=True)
+class Conversion:
+    """A training script's printed MFU (or achieved TFLOP/s) re-expressed against a device's true peak."""
+
+    device: str
+    name: str
+    dtype: str
+    given: str  # what the user passed, e.g. "--nanogpt-mfu 10%"
+    achieved_tflops: float
+    promised_tflops: float | None  # the denominator the script divided by (nanoGPT 312, nanochat 989)
+    peak_tflops: float | None
+    peak_source: str
+    mfu: float | None  # achieved / this device's dense peak; None above the peak (see reason)
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_percent(text: str) -> float:
+    """ "10%", "10", "38.94 %" -> 0.10, 0.10, 0.3894: a percent, as nanoGPT and nanochat print MFU."""
+    raw = text.strip().removesuffix("%").strip()
+    try:
+        v = float(raw)
+    except ValueError:
+        raise InputError(
+            f"--nanogpt-mfu expects a percent as the script printed it, got {text!r}", hint="e.g. 10%"
+        ) from None
+    if not 0 < v < 10_000:
+        raise InputError(f"--nanogpt-mfu: {text!r} is not a positive percent")
+    return v / 100.0
+
+
+def conversions(
+    entries: list[DevicePeak | Unknown],
+    dtype: str,
+    printed_mfu: list[str],
+    achieved_tflops: list[float],
+    promised_tflops: float,
+) -> list[Conversion]:
+    """Each printed MFU (x promised TFLOP/s = achieved) and each achieved TFLOP/s, against every device
+    whose dense `dtype` peak is known."""
+    asked: list[tuple[str, float, float | None]] = [
+        (f"--nanogpt-mfu {m}", parse_percent(m) * promised_tflops, promised_tflops) for m in printed_mfu
+    ]
+    for a in achieved_tflops:
+        if not (math.isfinite(a) and a > 0):
+            raise InputError(f"--achieved-tflops must be a positive number, got {a!r}")
+        asked.append((f"--achieved-tflops {a:g}", a, None))
+    out: list[Conversion] = []
+    for e in entries:
+        if isinstance(e, Unknown):
+            continue
+        peak = e.peak(dtype)
+        source = e.dtype_sources.get(dtype) or e.source
+        for given, achieved, promised in asked:
+            mfu: float | None = None
+            reason: str | None = None
+            if peak is None or peak <= 0:
+                reason = f"no dense {dtype} peak for {e.name} ({source})"
+            elif achieved > peak:
+                reason = (
+                    f"{achieved:.3g} TFLOP/s is above {e.name}'s dense {dtype} peak {peak:.3g}: the printed "
+                    "figure is not from this GPU and dtype, or its FLOP count is off"
+                )
+            else:
+                mfu = achieved / peak
+            out.append(
+                Conversion(e.device, e.name, dtype, given, achieved, promised, peak, source, mfu, reason)
+            )
+    return out
+
+
+def render_conversions(items: list[Conversion]) -> None:
+    from hwbench.console import stdout
+
+    con = stdout()
+    for c in items:
+        head = c.given
+        if c.promised_tflops is not None:
+            head += f" (x {c.promised_tflops:g} TFLOP/s) = {c.achieved_tflops:.3g} TFLOP/s achieved"
+        if c.mfu is None:
+            con.print(f"{head}: [yellow]no true MFU[/yellow]: {c.reason}", highlight=False)
+            continue
+        con.print(
+            f"{head} = [bold]{c.mfu * 100:.1f}% MFU[/bold] on {c.name} "
+            f"({c.achieved_tflops:.3g} / {c.peak_tflops:.3g} TFLOP/s dense {c.dtype}: {c.peak_source})",
+            highlight=False,
+        )
+
+
 # --------------------------------------------------------------------------------------------- present
 def _fmt_value(v: float | None, dtype: str) -> str:
     if v is None:
@@ -244,19 +339,36 @@ def run(
     clock_mhz: float | None = None,
     gemm: bool = False,
     measure: bool | None = None,
+    dtype: str = "bf16",
+    nanogpt_mfu: list[str] | None = None,
+    achieved_tflops: list[float] | None = None,
+    promised_tflops: float = NANOGPT_PEAK_TFLOPS,
 ) -> int:
+    from hwbench.api import dtype_key
     from hwbench.peaks import parse_peak_overrides
 
     overrides = parse_peak_overrides(peak_tflops)
+    dt = dtype_key(dtype)
+    if not (math.isfinite(promised_tflops) and promised_tflops > 0):
+        raise InputError(f"--promised-tflops must be a positive number, got {promised_tflops!r}")
+    for m in nanogpt_mfu or ():
+        parse_percent(m)  # bad input fails before any lookup
     entries = collect(gpus, device, overrides, sm_count, _parse_cc(cc), clock_mhz, gemm, measure)
     unknown = [e for e in entries if isinstance(e, Unknown)]
+    converted = conversions(
+        entries, dt, list(nanogpt_mfu or ()), list(achieved_tflops or ()), promised_tflops
+    )
     if json_out:
         from hwbench.jsonout import document, emit, to_jsonable
 
         devices = [e.as_json() if isinstance(e, Unknown) else to_jsonable(e) for e in entries]
-        emit(document("peaks", {"devices": devices}))
+        payload: dict[str, Any] = {"devices": devices}
+        if nanogpt_mfu or achieved_tflops:
+            payload["conversions"] = [c.as_json() for c in converted]
+        emit(document("peaks", payload))
     else:
         render([e for e in entries if not (isinstance(e, Unknown) and e.device == "gpu")])
+        render_conversions(converted)
     # An unknown --gpu NAME is bad input: one line and exit 2 (the JSON above still says null + reason).
     asked = [e for e in unknown if e.device == "gpu"]
     if asked:
@@ -283,9 +395,38 @@ def command(
         "--measure/--no-measure",
         help="CPU: measure the clock (default: only when it cannot be read, e.g. in a VM).",
     ),
+    nanogpt_mfu: list[str] = typer.Option(
+        [],
+        "--nanogpt-mfu",
+        help="Convert an MFU a training script printed (nanoGPT: against 312 TFLOP/s) into the true MFU "
+        "of the device(s) shown, e.g. 10%. Repeatable.",
+    ),
+    achieved_tflops: list[float] = typer.Option(
+        [], "--achieved-tflops", help="Convert an achieved TFLOP/s into the true MFU. Repeatable."
+    ),
+    promised_tflops: float = typer.Option(
+        NANOGPT_PEAK_TFLOPS,
+        "--promised-tflops",
+        help="The peak the script divides by: nanoGPT 312 (A100 bf16), nanochat 989 (H100 bf16).",
+    ),
+    dtype: str = typer.Option("bf16", "--dtype", help="The dtype the conversions are for (default bf16)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
 ) -> None:
     """Theoretical dense peak FLOP/s per dtype, with the source and clock of every figure."""
-    rc = run(gpu, device, peak_tflops, json_out, sm_count, cc, clock_mhz, gemm, measure)
+    rc = run(
+        gpu,
+        device,
+        peak_tflops,
+        json_out,
+        sm_count,
+        cc,
+        clock_mhz,
+        gemm,
+        measure,
+        dtype,
+        nanogpt_mfu,
+        achieved_tflops,
+        promised_tflops,
+    )
     if rc:
         raise typer.Exit(rc)
