@@ -1,23 +1,67 @@
-"""Terminal output: rich consoles created on demand (rich is not imported on the --json path).
+"""Terminal output: rich consoles created on demand (rich is not imported on the --json path), and
+progress phases on stderr.
 
 rich already follows NO_COLOR, FORCE_COLOR and whether the stream is a TTY.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+PhaseFn = Callable[[str, float | None], None]  # (what is running, fraction done or None)
+
+# spaces before a line's end, and before the colour resets that close it
+_TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$")
+
+
+class _PipedStdout(io.TextIOBase):
+    """sys.stdout (looked up at each write, as pytest and redirections swap it) with the spaces rich
+    pads table cells to the console width with removed from the end of each line when it is not a
+    terminal: piped output stays diff- and grep-friendly. On a terminal, writes pass through."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(sys.stdout, "encoding", None) or "utf-8"
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def write(self, s: str) -> int:
+        if sys.stdout.isatty():
+            return sys.stdout.write(s)
+        text = self._pending + s
+        lines = text.split("\n")
+        self._pending = lines.pop()
+        if lines:
+            sys.stdout.write("\n".join(_TRAILING.sub(r"\1", ln) for ln in lines) + "\n")
+        return len(s)
+
+    def flush(self) -> None:
+        if self._pending:
+            sys.stdout.write(self._pending)
+            self._pending = ""
+        sys.stdout.flush()
 
 
 @lru_cache(maxsize=1)
 def stdout() -> Console:
     from rich.console import Console
 
-    return Console()
+    return Console(file=cast("IO[str]", _PipedStdout()))
 
 
 @lru_cache(maxsize=1)
@@ -38,3 +82,65 @@ def error_line(message: str, hint: str | None = None) -> None:
     if hint:
         sys.stderr.write(f"hint: {hint}\n")
     sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def phases(quiet: bool = False, heartbeat_s: float = 10.0) -> Iterator[PhaseFn]:
+    """Progress on stderr while a command measures: on a terminal a live line (spinner, phase, bar,
+    elapsed time); elsewhere (CI logs) one plain line per phase with the elapsed time, and a "still"
+    line whenever a phase runs `heartbeat_s` without another, so a log never sits silent longer;
+    nothing with quiet. Yields `phase(what, fraction or None)`."""
+    if quiet:
+        yield lambda what, frac: None
+        return
+    con = stderr()
+    if con.is_terminal:
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=con,
+            transient=True,
+        ) as prog:
+            task = prog.add_task("starting", total=None)
+
+            def live(what: str, frac: float | None) -> None:
+                prog.update(
+                    task, description=what, total=1.0 if frac is not None else None, completed=frac or 0
+                )
+
+            yield live
+        return
+    t0 = time.monotonic()
+    lock = threading.Lock()
+    current = [""]  # the phase now running
+    last = [t0]  # when the last line was written
+    done = threading.Event()
+
+    def line(text: str) -> None:
+        now = time.monotonic()
+        with lock:
+            last[0] = now
+            sys.stderr.write(f"[{now - t0:5.1f} s] {text}\n")
+            sys.stderr.flush()
+
+    def plain(what: str, frac: float | None) -> None:
+        if what != current[0]:
+            current[0] = what
+            line(what)
+
+    def beat() -> None:
+        while not done.wait(min(1.0, heartbeat_s / 4)):
+            if current[0] and time.monotonic() - last[0] >= heartbeat_s:
+                line(f"{current[0]} (still running)")
+
+    ticker = threading.Thread(target=beat, name="hwbench-progress", daemon=True)
+    ticker.start()
+    try:
+        yield plain
+    finally:
+        done.set()
+        ticker.join(timeout=2.0)

@@ -3,6 +3,7 @@ and the ranked, measured suggestions with their exact commands. Presentation onl
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 from hwbench.fmt import pct, tf
@@ -11,6 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from hwbench.report import Advice
+    from hwbench.report.suggest import Suggestion
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 VERDICT_STYLE = {
@@ -154,6 +156,92 @@ def suggestion_table(advice: Advice) -> RenderableType | None:
             pct(s.new_mfu) if s.new_mfu is not None else "-",
         )
     return t
+
+
+def biggest_loss(advice: Advice) -> str | None:
+    """One line for the waterfall step that loses the most (the smallest ratio to the level above),
+    with its reason: "training step is 0.52x GEMMs at the model's shapes: time outside the GEMMs ..."."""
+    levels = advice.waterfall.levels
+    pairs = [(b.tflops / a.tflops, a, b) for a, b in itertools.pairwise(levels) if a.tflops > 0]
+    if not pairs:
+        return None
+    ratio, above, lv = min(pairs, key=lambda p: p[0])
+    if ratio >= 1.0:
+        return None
+    return f"{lv.label} is {ratio:.2f}x {above.label}: {lv.lost}"
+
+
+def top_fixes(advice: Advice, n: int = 3) -> list[Suggestion]:
+    """The first `n` measured suggestions, as ranked (gains first, largest speedup first)."""
+    return [s for s in advice.suggestion_items if s.measured_speedup is not None][:n]
+
+
+def summary(advice: Advice, console: Console | None = None, top: int = 3) -> None:
+    """The answer in one screen: the biggest loss and why, the top measured fixes on one scale with
+    their commands, and where the rest is (`--details`)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from hwbench.report.suggest import mfu_scale
+
+    if console is None:
+        from hwbench.console import stdout
+
+        console = stdout()
+    f = advice.facts
+    loss = biggest_loss(advice)
+    if loss:
+        console.print(Text.assemble(("biggest loss  ", "bold"), loss))
+    fixes = top_fixes(advice, top)
+    if fixes:
+        scale = mfu_scale(f, advice.experiments)
+        gains = [s for s in fixes if s.verdict == "gain"]
+        title = (
+            "Top measured fixes, A/B against this run"
+            if gains
+            else "No measured change beat this run beyond its noise"
+        ) + (f"; MFU against {scale.source}" if scale.peak_tflops else "")
+        console.print()
+        t = Table(title=title, title_justify="left", box=None, pad_edge=False, show_edge=False)
+        t.add_column("#", justify="right")
+        t.add_column("change")
+        t.add_column("speedup", justify="right", no_wrap=True)
+        t.add_column("tokens/s", justify="right", no_wrap=True)
+        if scale.peak_tflops:
+            t.add_column("MFU", justify="right", no_wrap=True)
+        t.add_column("verdict", no_wrap=True)
+        tokens_per_s = f.tokens_per_step / f.step_time_s if f.step_time_s > 0 else None
+
+        def row(*cells: str | Text, mfu: float | None) -> None:
+            mid = [pct(mfu)] if scale.peak_tflops else []
+            t.add_row(*cells[:4], *mid, *cells[4:])
+
+        row(
+            "",
+            "this run (baseline)",
+            "1.00x",
+            f"{tokens_per_s:,.0f}" if tokens_per_s else "-",
+            "",
+            mfu=scale.mfu(f.achieved_tflops),
+        )
+        for i, s in enumerate(fixes, 1):
+            noise = f" ±{s.noise_pct:.0f}%" if s.noise_pct is not None else ""
+            row(
+                str(i),
+                s.change,
+                f"{s.measured_speedup:.2f}x{noise}",
+                f"{s.new_tokens_per_s:,.0f}" if s.new_tokens_per_s is not None else "-",
+                Text(s.verdict, style=VERDICT_STYLE.get(s.verdict, "")),
+                mfu=s.new_mfu,
+            )
+        console.print(t)
+        if not scale.peak_tflops:
+            console.print(f"[dim]{scale.source}[/]", highlight=False)
+        for i, s in enumerate(fixes, 1):
+            if s.verdict == "gain":  # a fix: how to apply it, whole (soft wrap) so that it can be copied
+                console.print(f"{i}. [cyan]{s.command}[/]", highlight=False, soft_wrap=True)
+    elif advice.suggestion_items:
+        console.print("[dim]no suggestion was measured in this run (see --details)[/]", highlight=False)
 
 
 def render(advice: Advice, console: Console | None = None) -> None:
