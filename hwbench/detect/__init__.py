@@ -14,10 +14,13 @@ import re
 import sys
 import types
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwbench.errors import InputError
 from hwbench.model import Cpu, Gpu, Memory, PciFunction, System, TorchInfo
+
+if TYPE_CHECKING:
+    from hwbench.detect.pciids import PciIds
 
 NVIDIA = 0x10DE
 DUMP_MARKER = "hwbench-dump.json"
@@ -206,11 +209,14 @@ def detect_system(
     )
 
 
-def _pci_ids(root: Path) -> Any:
+def _pci_ids(root: Path) -> PciIds | None:
+    """The pci.ids of the machine read: this host's, or the copy a recording carries. A recording is not
+    named from the replaying host's file (that describes other software, and would make a replay differ
+    from host to host); the GPU subset hwbench ships names what either lacks."""
     try:
         from hwbench.detect.pciids import PciIds
 
-        return PciIds.find(root) or (PciIds.find(Path("/")) if root != Path("/") else None)
+        return PciIds.find(root)
     except Exception:
         return None
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from hwbench.detect.pciids import PciIds
+from hwbench.detect.pciids import PciIds, bundled_ids, marketing_name
 from hwbench.errors import InputError
 from hwbench.model import Gpu, GpuKind, GpuVendor, PciFunction
 
@@ -723,12 +723,16 @@ def _fmt_id(value: int | None, width: int) -> str:
 
 
 def _name(fn: PciFunction, ids: PciIds | None) -> str:
+    """The product name with its die, "GeForce RTX 4090 (AD102)": from the given pci.ids (the host's or
+    the recording's), else the name lspci printed, else the GPU subset hwbench ships, else the ids."""
+    name: str | None = None
     if ids is not None and fn.vendor_id is not None and fn.device_id is not None:
         name = ids.device_name(fn.vendor_id, fn.device_id)
-        if name:
-            return name
-    if fn.device_name:
-        return fn.device_name
+    name = name or fn.device_name
+    if not name and fn.vendor_id is not None and fn.device_id is not None:
+        name = bundled_ids().device_name(fn.vendor_id, fn.device_id)
+    if name:
+        return marketing_name(name)
     v = f"{fn.vendor_id:04x}" if fn.vendor_id is not None else "????"
     d = f"{fn.device_id:04x}" if fn.device_id is not None else "????"
     return f"{v}:{d}"

@@ -1,4 +1,5 @@
-"""Names for PCI ids from the system's pci.ids (pciutils/hwdata), looked up lazily.
+"""Names for PCI ids from the system's pci.ids (pciutils/hwdata), looked up lazily, and from the GPU
+subset of pci.ids that hwbench ships (data/gpu_pci.ids) where the host has none or an older one.
 
 `hwbench detect` has a 0.15 s budget including Python start-up, so the 1.3+ MB file is never parsed
 into dicts: it is read once as bytes on the first lookup, and each lookup scans for just the vendor
@@ -12,6 +13,7 @@ device-class section at the end starts with `C xx  Name` lines. Ids are lower-ca
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 # Where distributions install it: Debian/Ubuntu (pciutils) /usr/share/misc, Fedora/Arch (hwdata)
@@ -26,6 +28,13 @@ CANDIDATES: tuple[str, ...] = (
 )
 
 _VENDOR_LINE = rb"\n[0-9a-fA-F]{4}  |\nC [0-9a-fA-F]{2}  "  # compiled on first lookup (re caches it)
+
+# The shipped subset: pci.ids' display/3D/accelerator devices of the GPU vendors hwbench classifies, in
+# pci.ids' own format (its header says which snapshot, and the 3-clause BSD licence hwbench takes it
+# under). scripts/gen_gpu_pci_ids.py regenerates it.
+BUNDLED = Path(__file__).resolve().parent / "data" / "gpu_pci.ids"
+# "AD102 [GeForce RTX 4090]": the die, then the marketing name in the final brackets.
+_CHIP_AND_NAME = re.compile(r"^(?P<chip>[^\[\]]+?) \[(?P<name>[^\[\]]+)\]$")
 
 
 class PciIds:
@@ -106,6 +115,20 @@ class PciIds:
             return None
         end = data.find(b"\n", pos + 8)  # b"\n\tdddd  "
         return _decode(data[pos + 8 : end if end >= 0 else len(data)])
+
+
+@lru_cache(maxsize=1)
+def bundled_ids() -> PciIds:
+    """The GPU subset hwbench ships (one instance: its bytes are read once, on the first lookup)."""
+    return PciIds(BUNDLED)
+
+
+def marketing_name(name: str) -> str:
+    """pci.ids writes the die first and the product in brackets ("AD102 [GeForce RTX 4090]",
+    "Aqua Vanjaram [Instinct MI300X]"); people know the product: "GeForce RTX 4090 (AD102)". A name
+    without a final bracketed part ("Kaveri", "Virtio 1.0 GPU") is returned as it is."""
+    m = _CHIP_AND_NAME.match(name.strip())
+    return f"{m.group('name').strip()} ({m.group('chip').strip()})" if m else name.strip()
 
 
 def _decode(raw: bytes) -> str | None:
