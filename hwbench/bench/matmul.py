@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwbench.bench.timing import Timing, summarize
+from hwbench.devices import resolve
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
 ENV_PREFIXES = (
@@ -97,32 +98,7 @@ def env_overrides(environ: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def torch_blas_name(device: str = "cpu", dtype: str = "fp32") -> str:
-    import torch
-
-    if device.startswith("cuda"):
-        if torch.version.hip:
-            return f"torch (hipBLAS/rocBLAS, ROCm {torch.version.hip})"
-        return f"torch (cuBLAS, CUDA {torch.version.cuda})"
-    if device.startswith("mps"):
-        return "torch (MPS)"
-    if device.startswith("xpu"):
-        return "torch (oneDNN/XPU)"
-    if dtype in ("bf16", "fp16"):
-        # low-precision CPU GEMMs go through oneDNN where the ISA has them, else an ATen fallback
-        return "torch (oneDNN or ATen fallback)"
-    cfg = torch.__config__.show()
-    for line in cfg.splitlines():
-        if "Math Kernel Library Version" in line:
-            ver = line.split("Version", 1)[1].strip().split("-", 1)[0]
-            return f"torch (Intel MKL {ver})"
-    if "BLAS_INFO=open" in cfg:
-        return "torch (OpenBLAS)"
-    if "BLAS_INFO=accelerate" in cfg:
-        return "torch (Apple Accelerate)"
-    for token in cfg.replace(",", " ").split():
-        if token.startswith("BLAS_INFO="):
-            return f"torch ({token.split('=', 1)[1]})"
-    return "torch"
+    return f"torch ({resolve(device).math_library(dtype)})"
 
 
 def _openblas_lib() -> tuple[ctypes.CDLL, str] | None:
@@ -254,22 +230,15 @@ def torch_dtype(dtype: str) -> Any:
 
 
 def _sync_fn(device: str) -> Callable[[], None]:
-    import torch
-
-    if device.startswith("cuda"):
-        return lambda: torch.cuda.synchronize(device)
-    if device.startswith("mps"):
-        return torch.mps.synchronize
-    if device.startswith("xpu"):
-        return torch.xpu.synchronize
-    return lambda: None
+    return resolve(device).synchronize
 
 
 def _n_buffers(set_bytes: int, device: str) -> int:
     # rotate through more operand bytes than the last-level cache holds (H100 L2 50 MB, big CPUs
     # a few hundred MB of L3 at most), capped so huge shapes do not exhaust memory
-    rotate_bytes = (256 if device != "cpu" else 96) * 2**20
-    cap_bytes = (2048 if device != "cpu" else 256) * 2**20
+    host = resolve(device).is_host
+    rotate_bytes = (96 if host else 256) * 2**20
+    cap_bytes = (256 if host else 2048) * 2**20
     n = math.ceil(rotate_bytes / max(set_bytes, 1))
     n = min(n, max(1, cap_bytes // max(set_bytes, 1)))
     return max(1, min(n, 8))
@@ -297,23 +266,17 @@ def _measure(
     one = max(time.perf_counter() - t0, 1e-7)
     del first
     inner = max(1, math.ceil(min_sample_s / one))
-    use_events = device.startswith("cuda")
+    timed_region = resolve(device).timed_region()  # device events where the backend has them
     samples: list[float] = []
     start = time.perf_counter()
     i = 2
     for r in range(repeats):
-        if use_events:
-            import torch
-
-            ev0 = torch.cuda.Event(enable_timing=True)
-            ev1 = torch.cuda.Event(enable_timing=True)
-            ev0.record()
+        if timed_region is not None:
+            stop = timed_region()
             for _ in range(inner):
                 call(i)
                 i += 1
-            ev1.record()
-            ev1.synchronize()
-            samples.append(ev0.elapsed_time(ev1) / 1e3 / inner)
+            samples.append(stop() / inner)
         else:
             t0 = time.perf_counter()
             for _ in range(inner):
@@ -386,12 +349,11 @@ def torch_gemm(
     def call(i: int) -> None:
         torch.matmul(a_s[i % nbuf], b_s[i % nbuf], out=out)
 
+    dev = resolve(device)
     if min_sample_s is None:
-        min_sample_s = 0.002 if device != "cpu" else 0.01
-    tf32 = contextlib.nullcontext() if not device.startswith("cuda") else tf32_mode(dtype == "tf32")
-    # CUDA events record on the current device's stream: make `device` current (cuda:1 under torchrun)
-    on_device = torch.cuda.device(device) if device.startswith("cuda") else contextlib.nullcontext()
-    with torch.no_grad(), torch_threads(threads), tf32, on_device:
+        min_sample_s = 0.01 if dev.is_host else 0.002
+    tf32 = tf32_mode(dtype == "tf32") if dev.has_tf32 else contextlib.nullcontext()
+    with torch.no_grad(), torch_threads(threads), tf32:
         timing, inner = _measure(
             call,
             2.0 * m * n * k,
@@ -456,18 +418,14 @@ def numpy_gemm(
 
 
 def square_sizes(device: str, quick: bool) -> tuple[int, ...]:
-    if device == "cpu":
+    if resolve(device).is_host:
         return (512, 1024) if quick else (256, 512, 1024, 2048)
     return (4096, 8192) if quick else (1024, 2048, 4096, 8192)
 
 
 def supported_dtypes(device: str) -> tuple[str, ...]:
-    """Dtypes whose GEMM makes sense to time on this device (tf32 is a CUDA tensor-core mode)."""
-    if device.startswith("cuda"):
-        return DTYPES
-    if device.startswith("mps"):
-        return ("fp32", "bf16", "fp16")
-    return ("fp32", "bf16", "fp16")
+    """Dtypes whose GEMM makes sense to time on this device (tf32 is an NVIDIA tensor-core mode)."""
+    return tuple(d for d in DTYPES if d in resolve(device).gemm_dtypes)
 
 
 def ceiling(
@@ -488,9 +446,10 @@ def ceiling(
     `libraries` adds numpy's BLAS on CPU (fp32).
     Ctrl-C returns what was measured so far with interrupted=True.
     """
-    default_s = (1.0 if quick else 2.5) if device == "cpu" else (1.0 if quick else 3.0)
+    host = resolve(device).is_host
+    default_s = (1.0 if quick else 2.5) if host else (1.0 if quick else 3.0)
     budgets: dict[str, float] = {dt: default_s for dt in DTYPES}
-    if device == "cpu":
+    if host:
         # low-precision GEMMs on CPUs without bf16/fp16 hardware are slow: a look, not a sweep
         budgets.update(bf16=min(default_s, 1.0), fp16=min(default_s, 1.0))
     if isinstance(budget_s, (int, float)):
@@ -529,7 +488,7 @@ def ceiling(
             )
 
         runners.append((dt, "torch", run_torch))
-        if libraries and device == "cpu" and dt == "fp32":
+        if libraries and host and dt == "fp32":
             with contextlib.suppress(ImportError):
                 import numpy  # noqa: F401
 

@@ -21,6 +21,7 @@ from hwbench.bench.config import PRESET_NOTES, PRESETS, GPTConfig, preset
 from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, flops_per_step, model_gemm_shapes, n_params
 from hwbench.bench.matmul import CeilingResult, GemmPoint, ceiling, supported_dtypes
 from hwbench.bench.step import StepOptions, StepResult, check_options, measure_step
+from hwbench.devices import resolve
 from hwbench.errors import HwbenchError, InputError
 
 PhaseFn = Callable[[str, float | None], None]  # (what is running, fraction done or None)
@@ -129,82 +130,57 @@ def _gpus_seen(system: Any) -> str:
 
 
 def best_device() -> str:
-    """The best device this torch can use: cuda, then xpu, then mps, else cpu."""
-    import torch
+    """The best device this torch can use: a GPU (CUDA/ROCm, then XPU, then MPS), else the CPU."""
+    from hwbench.devices import available
 
-    if torch.cuda.is_available():
-        return "cuda"
-    if hasattr(torch, "xpu") and torch.xpu.is_available():
-        return "xpu"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    return available()[0].torch_name
 
 
 def resolve_device(device: str, system: Any = None) -> str:
-    """Validate a --device value against this torch build; raise a one-line HwbenchError if unusable."""
-    import torch
-
-    dev = device.strip().lower()
-    kind, _, idx = dev.partition(":")
-    if kind not in ("cpu", "cuda", "mps", "xpu"):
-        raise InputError(f"unknown device {device!r}", hint="use cpu, cuda, cuda:N, mps or xpu")
-    if idx and not idx.isdigit():
-        raise InputError(f"bad device index in {device!r}", hint="e.g. cuda:0")
-    build = f"torch {torch.__version__}"
-    if kind == "cuda":
-        if not torch.cuda.is_available():
-            why = (
-                "CPU-only build"
-                if torch.version.cuda is None and not torch.version.hip
-                else (f"built for CUDA {torch.version.cuda or torch.version.hip} but no usable device")
-            )
-            raise HwbenchError(
-                f"--device {device}: CUDA is not usable: {build} ({why}); {_gpus_seen(system)}",
-                hint="install a CUDA build of torch (https://pytorch.org/get-started/locally/) "
-                "or run with --device cpu",
-            )
-        n = torch.cuda.device_count()
-        if idx and int(idx) >= n:
-            raise HwbenchError(f"--device {device}: only {n} CUDA device(s) visible to {build}")
-        return f"cuda:{idx or torch.cuda.current_device()}"
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise HwbenchError(f"--device mps: MPS is not available in {build} on this machine")
-    if kind == "xpu" and not (hasattr(torch, "xpu") and torch.xpu.is_available()):
-        raise HwbenchError(f"--device xpu: no usable Intel XPU in {build}; {_gpus_seen(system)}")
-    return dev
+    """Validate a --device value against this torch build; raise a one-line HwbenchError if unusable.
+    Returns the device with its index made explicit ("cuda" -> "cuda:0")."""
+    dev = resolve(device)  # InputError for what names no device
+    if not dev.available():
+        seen = "" if dev.is_host else f"; {_gpus_seen(system)}"
+        raise HwbenchError(
+            f"--device {device}: {dev.why_unavailable()}{seen}",
+            hint="install a torch build for this GPU (https://pytorch.org/get-started/locally/) "
+            "or run with --device cpu",
+        )
+    n = dev.count()
+    if dev.index is not None and dev.index >= n:
+        raise HwbenchError(f"--device {device}: only {n} {dev.kind} device(s) visible to torch")
+    return dev.explicit().torch_name
 
 
 def device_name(device: str, system: Any = None) -> str | None:
-    if device.startswith("cuda"):
-        import torch
-
-        return str(torch.cuda.get_device_name(device))
+    dev = resolve(device)
+    if not dev.is_host:
+        return dev.identity().name
     cpu = getattr(system, "cpu", None)
-    if device == "cpu" and cpu is not None:
-        return str(cpu.model)
-    return None
+    return str(cpu.model) if cpu is not None else None
 
 
 def default_preset(device: str) -> str:
     """A preset that fits the device and finishes in about a minute."""
-    if device.startswith("cuda"):
-        import torch
-
-        mem = torch.cuda.get_device_properties(device).total_memory
-        return "gpt2-124m" if mem >= 20 * 2**30 else "shakespeare-char"
-    if device.startswith(("mps", "xpu")):
-        return "shakespeare-char"
-    return "nanogpt-cpu"
+    dev = resolve(device)
+    if dev.is_host:
+        return "nanogpt-cpu"
+    mem = dev.memory_total_bytes()
+    return "gpt2-124m" if isinstance(mem, int) and mem >= 20 * 2**30 else "shakespeare-char"
 
 
 def default_dtype(device: str) -> str:
-    """nanoGPT's train.py: bf16 autocast on CUDA when supported, else fp16; fp32 everywhere else."""
-    if device.startswith("cuda"):
-        import torch
+    """bf16 autocast where the hardware has bf16, fp16 (with loss scaling) where it has only that, else
+    fp32 (the device layer decides: torch's is_bf16_supported() counts emulation on V100/T4)."""
+    return resolve(device).default_dtype().dtype
 
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
+
+def step_plan(device: str, quick: bool) -> tuple[int, int, float]:
+    """(warm-up steps, max timed steps, max timed seconds) per device kind."""
+    if resolve(device).is_host:
+        return (2, 40, 3.0) if quick else (5, 300, 8.0)
+    return (5, 30, 4.0) if quick else (10, 200, 15.0)
 
 
 def build_config(opts: MfuOptions, device: str) -> tuple[GPTConfig, str | None]:
@@ -220,13 +196,6 @@ def build_config(opts: MfuOptions, device: str) -> tuple[GPTConfig, str | None]:
         bias=opts.bias,
     )
     return cfg, name
-
-
-def step_plan(device: str, quick: bool) -> tuple[int, int, float]:
-    """(warm-up steps, max timed steps, max timed seconds) per device kind."""
-    if device == "cpu":
-        return (2, 40, 3.0) if quick else (5, 300, 8.0)
-    return (5, 30, 4.0) if quick else (10, 200, 15.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,9 +219,10 @@ def lookup_peak(
             # hints for CPU peaks: the cores this run may use, and the measured GEMM rates (a floor
             # for a computed peak: a CPU that turbos past its listed clock must not show > 100%)
             hints: dict[str, Any] = {}
-            if device == "cpu" and threads:
+            host = resolve(device).is_host
+            if host and threads:
                 hints["threads"] = threads
-            if device == "cpu" and measured_tflops:
+            if host and measured_tflops:
                 hints["measured_tflops"] = dict(measured_tflops)
             peak_obj = peak_for_device(device, system, **hints)
         except HwbenchError as e:  # the run is measured already: a peak problem is a note, not an abort
@@ -370,14 +340,21 @@ def run_mfu(
     say("loading torch")
     device = resolve_device(opts.device, system) if opts.device else best_device()
     cfg, preset_name = build_config(opts, device)
-    dtype = opts.dtype or default_dtype(device)
+    dev = resolve(device)
+    if opts.dtype:
+        dtype = opts.dtype
+    else:
+        choice = dev.default_dtype()
+        dtype = choice.dtype
+        if choice.note:
+            warnings.append(choice.note)
     warmup, max_steps, max_s = step_plan(device, opts.quick)
     step_opts = StepOptions(
         device=device,
         dtype=dtype,
-        compile=opts.compile if opts.compile is not None else device.startswith("cuda"),
+        compile=opts.compile if opts.compile is not None else dev.compile_by_default,
         threads=opts.threads,
-        fused_adamw=opts.fused_adamw if opts.fused_adamw is not None else device.startswith("cuda"),
+        fused_adamw=opts.fused_adamw if opts.fused_adamw is not None else dev.fused_optimizer_by_default,
         warmup=warmup if opts.warmup is None else opts.warmup,
         steps=opts.steps or max_steps,
         max_seconds=opts.max_seconds if opts.max_seconds is not None else max_s,
@@ -415,9 +392,9 @@ def run_mfu(
         # 2. the matmul ceiling: the step's dtype first, others where they are quick to time
         if opts.with_ceiling and not run.interrupted:
             dts = [dtype]
-            if device.startswith("cuda") and not opts.quick:
+            if not dev.is_host and not opts.quick:
                 dts += [d for d in ("fp32", "tf32", "bf16", "fp16") if d != dtype]
-            elif device == "cpu" and not opts.quick and dtype != "bf16":
+            elif dev.is_host and not opts.quick and dtype != "bf16":
                 dts.append("bf16")  # shows whether bf16 would help here (no bf16 hardware: it will not)
             dts = [d for d in dts if d in supported_dtypes(device)]
             shapes = [(s.name, s.m, s.n, s.k) for s in model_gemm_shapes(cfg)]
@@ -460,7 +437,7 @@ def step_with_oom_retry(
         except KeyboardInterrupt:
             raise
         except Exception as e:
-            if not (opts.device.startswith("cuda") and _is_oom(e)):
+            if resolve(opts.device).is_host or not _is_oom(e):
                 raise
             import torch
 
@@ -514,7 +491,7 @@ def _finish(run: MfuRun) -> None:
     stall = run.step.timing.stall_note()
     if stall:
         run.warnings.append(stall)
-    if run.device == "cpu" and run.threads is None:
+    if resolve(run.device).is_host and run.threads is None:
         with contextlib.suppress(Exception):
             import torch
 

@@ -8,6 +8,7 @@ backend without touching torch; methods that need the runtime import torch insid
 
 from __future__ import annotations
 
+import contextlib
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from hwbench.errors import InputError
 from hwbench.model import NA
 
 if TYPE_CHECKING:
+    from torch.amp import GradScaler as GradScalerLike
+
     from hwbench.model import System
     from hwbench.peaks.types import DevicePeak
 
@@ -80,6 +83,7 @@ class Device(ABC):
     compile_by_default: ClassVar[bool] = False  # torch.compile pays for itself in a short run
     fused_optimizer_by_default: ClassVar[bool] = False  # AdamW(fused=True) exists and is faster
     gemm_dtypes: ClassVar[tuple[str, ...]] = ("fp32", "bf16", "fp16")  # GEMMs worth timing here
+    peak_memory_source: ClassVar[str] = "not measured on this device"
 
     def __init__(self, index: int | None = None) -> None:
         self.index = index
@@ -136,6 +140,34 @@ class Device(ABC):
     def peak_memory_bytes(self) -> int | NA:
         """The most memory torch's allocator held on this device since the last reset."""
         return NA(f"{self.kind} has no allocator statistics")
+
+    def memory_total_bytes(self) -> int | NA:
+        """The device memory torch can allocate from."""
+        return NA(f"{self.kind} reports no device memory size")
+
+    def explicit(self) -> Device:
+        """This device with the index torch would use made explicit ("cuda" -> "cuda:0")."""
+        return self
+
+    def made_current(self) -> contextlib.AbstractContextManager[object]:
+        """A context in which this device is torch's current one (events and streams follow it)."""
+        return contextlib.nullcontext()
+
+    def grad_scaler(self, enabled: bool) -> GradScalerLike:
+        """A loss scaler for fp16 training: torch.amp.GradScaler(device type), which torch < 2.3 lacks;
+        there torch.cuda.amp's (which disables itself off CUDA)."""
+        import torch
+
+        if hasattr(torch.amp, "GradScaler"):
+            return torch.amp.GradScaler(self.api, enabled=enabled)
+        return torch.cuda.amp.GradScaler(enabled=enabled)
+
+    @classmethod
+    def why_unavailable(cls) -> str:
+        """One line saying why this torch cannot use the backend here (imports torch)."""
+        import torch
+
+        return f"torch {torch.__version__} cannot use {cls.kind} devices on this machine"
 
     def reset_peak_memory(self) -> None:
         """Start a new peak-memory window (a no-op where there are no allocator statistics)."""

@@ -47,6 +47,7 @@ class CpuDevice(Device):
     kind: ClassVar[str] = "cpu"
     api: ClassVar[str] = "cpu"
     is_host: ClassVar[bool] = True
+    peak_memory_source: ClassVar[str] = "process RSS high-water (getrusage ru_maxrss)"
 
     @classmethod
     def available(cls) -> bool:
@@ -72,7 +73,7 @@ class CpuDevice(Device):
         return blas_name(torch.__config__.show())
 
     def peak_memory_bytes(self) -> int | NA:
-        """This process's peak resident set (getrusage: KiB on Linux, bytes on macOS)."""
+        """This process's peak resident set (getrusage: Linux reports KiB, macOS bytes)."""
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return int(rss if sys.platform == "darwin" else rss * 1024)
 

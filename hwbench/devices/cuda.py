@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, ClassVar
 
 from hwbench.devices.base import Device, Identity, Sampler, bus_id_from_props, mig_profile
@@ -37,6 +38,7 @@ class CudaDevice(Device):
     compile_by_default: ClassVar[bool] = True
     fused_optimizer_by_default: ClassVar[bool] = True
     gemm_dtypes: ClassVar[tuple[str, ...]] = ("fp32", "tf32", "bf16", "fp16")
+    peak_memory_source: ClassVar[str] = "torch.cuda.max_memory_allocated"
 
     @property
     def ordinal(self) -> int:
@@ -46,6 +48,25 @@ class CudaDevice(Device):
         import torch
 
         return int(torch.cuda.current_device())
+
+    def explicit(self) -> CudaDevice:
+        return type(self)(self.ordinal)
+
+    def made_current(self) -> contextlib.AbstractContextManager[object]:
+        import torch
+
+        return torch.cuda.device(self.ordinal)
+
+    def memory_total_bytes(self) -> int | NA:
+        return self.properties()[4]
+
+    @classmethod
+    def why_unavailable(cls) -> str:
+        import torch
+
+        built = torch.version.cuda or torch.version.hip
+        why = f"built for CUDA {built} but no usable device" if built else "CPU-only build"
+        return f"CUDA is not usable: torch {torch.__version__} ({why})"
 
     @classmethod
     def available(cls) -> bool:

@@ -39,6 +39,12 @@ class MpsDevice(Device):
     api: ClassVar[str] = "mps"
 
     @classmethod
+    def why_unavailable(cls) -> str:
+        import torch
+
+        return f"MPS is not available in torch {torch.__version__} on this machine"
+
+    @classmethod
     def available(cls) -> bool:
         try:
             import torch

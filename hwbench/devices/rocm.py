@@ -30,6 +30,7 @@ class RocmDevice(CudaDevice):
     kind: ClassVar[str] = "rocm"
     vendor: ClassVar[str | None] = "amd"
     has_tf32: ClassVar[bool] = False  # TF32 is an NVIDIA mode (CDNA3's xf32 is not switched by torch's flag)
+    gemm_dtypes: ClassVar[tuple[str, ...]] = ("fp32", "bf16", "fp16")
 
     def gfx_arch(self) -> str:
         import torch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, ClassVar
 
 from hwbench.devices.base import Device, Identity
@@ -23,6 +24,7 @@ class XpuDevice(Device):
     vendor: ClassVar[str | None] = "intel"
     api: ClassVar[str] = "xpu"
     collective_backend: ClassVar[str] = "xccl"
+    peak_memory_source: ClassVar[str] = "torch.xpu.max_memory_allocated"
 
     @property
     def ordinal(self) -> int:
@@ -31,6 +33,25 @@ class XpuDevice(Device):
         import torch
 
         return int(torch.xpu.current_device())
+
+    def explicit(self) -> XpuDevice:
+        return XpuDevice(self.ordinal)
+
+    def made_current(self) -> contextlib.AbstractContextManager[object]:
+        import torch
+
+        return torch.xpu.device(self.ordinal)
+
+    def memory_total_bytes(self) -> int | NA:
+        import torch
+
+        return int(torch.xpu.get_device_properties(self.ordinal).total_memory)
+
+    @classmethod
+    def why_unavailable(cls) -> str:
+        import torch
+
+        return f"no usable Intel XPU in torch {torch.__version__}"
 
     @classmethod
     def available(cls) -> bool:
