@@ -85,11 +85,12 @@ def error_line(message: str, hint: str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def phases(quiet: bool = False, heartbeat_s: float = 10.0) -> Iterator[PhaseFn]:
+def phases(quiet: bool = False, heartbeat_s: float = 10.0, grace_s: float = 1.0) -> Iterator[PhaseFn]:
     """Progress on stderr while a command measures: on a terminal a live line (spinner, phase, bar,
     elapsed time); elsewhere (CI logs) one plain line per phase with the elapsed time, and a "still"
-    line whenever a phase runs `heartbeat_s` without another, so a log never sits silent longer;
-    nothing with quiet. Yields `phase(what, fraction or None)`."""
+    line whenever a phase runs `heartbeat_s` without another, so a log never sits silent longer
+    (nothing in the first `grace_s`, so that a bad input's `error:` line comes first); nothing with
+    quiet. Yields `phase(what, fraction or None)`."""
     if quiet:
         yield lambda what, frac: None
         return
@@ -118,6 +119,7 @@ def phases(quiet: bool = False, heartbeat_s: float = 10.0) -> Iterator[PhaseFn]:
     lock = threading.Lock()
     current = [""]  # the phase now running
     last = [t0]  # when the last line was written
+    pending: list[str] = []  # phases begun in the first second: a run that fails fast prints only its error
     done = threading.Event()
 
     def line(text: str) -> None:
@@ -128,13 +130,21 @@ def phases(quiet: bool = False, heartbeat_s: float = 10.0) -> Iterator[PhaseFn]:
             sys.stderr.flush()
 
     def plain(what: str, frac: float | None) -> None:
-        if what != current[0]:
-            current[0] = what
+        if what == current[0]:
+            return
+        current[0] = what
+        if time.monotonic() - t0 < grace_s:
+            pending[:] = [what]
+        else:
+            pending.clear()
             line(what)
 
     def beat() -> None:
-        while not done.wait(min(1.0, heartbeat_s / 4)):
-            if current[0] and time.monotonic() - last[0] >= heartbeat_s:
+        while not done.wait(0.25):
+            now = time.monotonic()
+            if pending and now - t0 >= grace_s:
+                line(pending.pop())
+            elif current[0] and now - last[0] >= heartbeat_s:
                 line(f"{current[0]} (still running)")
 
     ticker = threading.Thread(target=beat, name="hwbench-progress", daemon=True)

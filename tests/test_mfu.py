@@ -138,7 +138,8 @@ def test_cli_cuda_without_cuda(capsys: pytest.CaptureFixture[str]) -> None:
         pytest.skip("this machine has CUDA")
     rc, out, err = _cli(capsys, "--device", "cuda", "--no-advise")
     assert rc == 2 and out == ""
-    first = err.splitlines()[0]
+    # a timed progress line ("[  1.2 s] detecting hardware") may come first on a slow machine
+    first = next(ln for ln in err.splitlines() if not ln.startswith("["))
     assert first.startswith("error: --device cuda: CUDA is not usable: torch ")
     assert torch.__version__ in first and "detect saw" in first
 
@@ -187,13 +188,23 @@ def test_cli_terminal_shows_each_denominator(
         "--peak-tflops", "fp32=1000", "--save-report", str(report),
     )  # fmt: skip
     assert rc == 0, err
+    peak_line = next(ln for ln in out.splitlines() if ln.startswith("peak "))
+    assert "1000 TFLOP/s dense fp32" in peak_line and "fp32=1000" in peak_line  # the figure and its source
     mfu_line = next(ln for ln in out.splitlines() if ln.startswith("MFU"))
-    assert "/ 1e+03 TFLOP/s: this device's dense fp32 peak (" in mfu_line and "fp32=1000" in mfu_line
+    assert "/ 1000 TFLOP/s: this device's dense fp32 peak" in mfu_line
     ceiling_line = next(ln for ln in out.splitlines() if ln.startswith("vs ceiling"))
     assert "TFLOP/s: best fp32 GEMM measured here (" in ceiling_line
     nano_line = next(ln for ln in out.splitlines() if ln.startswith("nanoGPT says"))
-    assert "/ 312 TFLOP/s: what nanoGPT's estimate_mfu would print" in nano_line
+    assert "/ 312 TFLOP/s: nanoGPT's estimate_mfu (an A100's bf16 peak" in nano_line
+    step_line = next(ln for ln in out.splitlines() if ln.startswith("step time"))
+    assert "tokens/s" in step_line and "FLOP/s" in step_line
+    assert all(ln == ln.rstrip() for ln in out.splitlines())  # piped: no padding to the width
+    assert "GEMM ceiling" not in out and "--details adds the GEMM table" in out  # the summary only
     assert json.loads(report.read_text())["peak_tflops"] == 1000
+    rc, out, err = _cli(capsys, *args, "--batch-size", "2", "--quick", "--no-advise", "--threads", "1",
+                        "--details", "--quiet")  # fmt: skip
+    assert rc == 0 and err == ""  # --quiet: no progress lines
+    assert "GEMM ceiling" in out and "FLOPs/step" in out and "--details adds" not in out
 
 
 def test_cuda_oom_halves_the_batch_and_says_so() -> None:

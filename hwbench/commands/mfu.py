@@ -9,10 +9,8 @@ Presentation only: the measuring lives in hwbench.bench.mfu (run_mfu, mfu_payloa
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,37 +21,55 @@ from hwbench.errors import HwbenchError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from hwbench.bench.mfu import MfuRun, PhaseFn
+    from hwbench.bench.mfu import MfuRun
 
 
 def command(
     device: str | None = typer.Option(
-        None, "--device", help="cpu, cuda, cuda:N, mps or xpu (default: the best one torch can use)."
+        None,
+        "--device",
+        metavar="DEV",
+        help="cpu, cuda, cuda:N, mps or xpu (default: the best one torch can use).",
     ),
     preset: str | None = typer.Option(
         None,
         "--preset",
+        metavar="NAME",
         help="nanogpt-cpu (nanoGPT README CPU run), shakespeare-char, gpt2-124m (default: fits the device).",
     ),
-    n_layer: int | None = typer.Option(None, "--n-layer", help="Override the preset's layer count."),
-    n_head: int | None = typer.Option(None, "--n-head", help="Override the preset's head count."),
-    n_embd: int | None = typer.Option(None, "--n-embd", help="Override the preset's embedding width."),
-    block_size: int | None = typer.Option(None, "--block-size", help="Sequence length T."),
-    batch_size: int | None = typer.Option(None, "--batch-size", help="Sequences per step B."),
-    vocab_size: int | None = typer.Option(None, "--vocab-size", help="Vocabulary size."),
+    n_layer: int | None = typer.Option(
+        None, "--n-layer", metavar="N", help="Override the preset's layer count."
+    ),
+    n_head: int | None = typer.Option(
+        None, "--n-head", metavar="N", help="Override the preset's head count."
+    ),
+    n_embd: int | None = typer.Option(
+        None, "--n-embd", metavar="N", help="Override the preset's embedding width."
+    ),
+    block_size: int | None = typer.Option(None, "--block-size", metavar="T", help="Sequence length T."),
+    batch_size: int | None = typer.Option(None, "--batch-size", metavar="B", help="Sequences per step B."),
+    vocab_size: int | None = typer.Option(None, "--vocab-size", metavar="V", help="Vocabulary size."),
     bias: bool | None = typer.Option(
         None, "--bias/--no-bias", help="Linear/LayerNorm biases (nanoGPT: off)."
     ),
     dtype: str | None = typer.Option(
-        None, "--dtype", help="fp32, tf32 (CUDA), bf16 or fp16 (default: what nanoGPT uses on the device)."
+        None,
+        "--dtype",
+        metavar="DTYPE",
+        help="fp32, tf32 (CUDA), bf16 or fp16 (default: what nanoGPT uses on the device).",
     ),
     compile_: bool | None = typer.Option(
         None, "--compile/--no-compile", help="torch.compile the model (default: on for CUDA, off on CPU)."
     ),
-    threads: int | None = typer.Option(None, "--threads", help="torch (and numpy BLAS) threads on CPU."),
+    threads: int | None = typer.Option(
+        None, "--threads", metavar="N", help="torch (and numpy BLAS) threads on CPU."
+    ),
     quick: bool = typer.Option(False, "--quick", help="A short run (~10-20 s on a small CPU)."),
     peak_tflops: list[str] | None = typer.Option(
-        None, "--peak-tflops", help="Override a peak, DTYPE=TFLOPS (dense), e.g. bf16=165. Repeatable."
+        None,
+        "--peak-tflops",
+        metavar="DTYPE=TFLOPS",
+        help="Override a peak, DTYPE=TFLOPS (dense), e.g. bf16=165. Repeatable.",
     ),
     no_ceiling: bool = typer.Option(False, "--no-ceiling", help="Skip the matmul ceiling sweep."),
     no_advise: bool = typer.Option(
@@ -63,7 +79,16 @@ def command(
         False, "--advise-compile", help="Also measure torch.compile as a suggestion (slow to compile)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
-    save_report: Path | None = typer.Option(None, "--save-report", help="Also write the report to FILE."),
+    save_report: Path | None = typer.Option(
+        None, "--save-report", metavar="FILE", help="Also write the report (with --details) to FILE."
+    ),
+    details: bool = typer.Option(
+        False,
+        "--details",
+        help="After the summary: the GEMM table, the waterfall, the op profile, every explanation and "
+        "suggestion.",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
     """Measure a GPT training step and the matmul ceiling; MFU against the device's own peak."""
     from hwbench.bench.mfu import MfuOptions
@@ -99,7 +124,7 @@ def command(
         with_ceiling=not no_ceiling,
         peak_overrides=tuple(peak_tflops or ()),
     )
-    doc, rc, run, advice = run_command(opts, advise=not no_advise, advise_compile=advise_compile)
+    doc, rc, run, advice = run_command(opts, advise=not no_advise, advise_compile=advise_compile, quiet=quiet)
     if ctx is not None:
         fdoc, rc = fleet_mod.finish(ctx, "mfu", doc, rc)
         if fdoc is None:
@@ -117,7 +142,7 @@ def command(
 
         jsonout.emit(doc)
     else:
-        render(run, doc, advice)
+        render(run, doc, advice, details=details)
     if save_report is not None:
         _save(save_report, doc, run, advice)
     if rc:
@@ -125,13 +150,14 @@ def command(
 
 
 def run_command(
-    opts: Any, advise: bool = True, advise_compile: bool = False
+    opts: Any, advise: bool = True, advise_compile: bool = False, quiet: bool = False
 ) -> tuple[dict[str, Any], int, Any, Any]:
     """Run, then advise; returns (JSON document, exit code, MfuRun, advice or None)."""
     from hwbench import jsonout
     from hwbench.bench.mfu import mfu_payload, run_mfu
+    from hwbench.console import phases
 
-    with _progress() as phase:
+    with phases(quiet) as phase:
         run = run_mfu(opts, progress=phase)
         payload = mfu_payload(run)
         advice = None
@@ -205,7 +231,7 @@ def _save(path: Path, doc: dict[str, Any], run: Any, advice: Any) -> None:
             from rich.console import Console
 
             con = Console(record=True, width=120, file=io.StringIO(), force_terminal=True)
-            render(run, doc, advice, console=con)
+            render(run, doc, advice, console=con, details=True)
             text = con.export_svg(title="hwbench mfu") if suffix == ".svg" else con.export_html()
             path.write_text(text, encoding="utf-8")
         else:
@@ -218,95 +244,73 @@ def _save(path: Path, doc: dict[str, Any], run: Any, advice: Any) -> None:
     sys.stderr.write(f"report written to {path}\n")
 
 
-@contextlib.contextmanager
-def _progress() -> Iterator[PhaseFn]:
-    """A one-line rich progress bar on stderr, only when stderr is a terminal."""
-    from hwbench.console import stderr
-
-    con = stderr()
-    if not con.is_terminal:
-        yield lambda what, frac: None
-        return
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=con,
-        transient=True,
-    ) as prog:
-        task = prog.add_task("starting", total=None)
-
-        def phase(what: str, frac: float | None) -> None:
-            prog.update(task, description=what, total=1.0 if frac is not None else None, completed=frac or 0)
-
-        yield phase
-
-
 # ---------------------------------------------------------------------------------------------
 # terminal
 
 
-def _tf(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    return f"{x:.3g}"
-
-
-def _pct(x: float | None) -> str:
-    if x is None:
-        return "n/a"
-    if x < 0.001:
-        return f"{x * 100:.3g}%"
-    return f"{x * 100:.1f}%"
-
-
-def render(run: MfuRun, doc: dict[str, Any], advice: Any = None, console: Console | None = None) -> None:
+def render(
+    run: MfuRun,
+    doc: dict[str, Any],
+    advice: Any = None,
+    console: Console | None = None,
+    details: bool = False,
+) -> None:
+    """The answer first (one screen at 80 columns): device, peak and its source, step time and
+    tokens/s, MFU three ways, the biggest loss and the top measured fixes. `details` adds the GEMM
+    table, the ceiling's notes and the whole report (waterfall, profile, explanations, suggestions)."""
     from rich.table import Table
 
     from hwbench.console import stdout
+    from hwbench.fmt import flop_rate, ms, pct, plural, si, tf
 
     con = console or stdout()
     cfg = run.config
     st = run.step
+    model = (
+        f"{run.preset or 'custom'} L{cfg.n_layer} H{cfg.n_head} C{cfg.n_embd} T{cfg.block_size} "
+        f"B{cfg.batch_size} V{cfg.vocab_size}" + (" bias" if cfg.bias else "")
+    )
     head = (
         f"[bold]hwbench mfu[/bold]  {run.device}"
         + (f" ({run.device_name})" if run.device_name else "")
-        + (f", {run.threads} threads" if run.threads else "")
-        + f"  preset {run.preset or 'custom'}: L{cfg.n_layer} H{cfg.n_head} C{cfg.n_embd} T{cfg.block_size} "
-        f"B{cfg.batch_size} V{cfg.vocab_size} bias={'on' if cfg.bias else 'off'}  {run.dtype}"
+        + (f", {plural(run.threads, 'thread')}" if run.threads else "")
+        + f"; {model}; {run.dtype}"
         + (", compiled" if st and st.options.compile else ", eager")
     )
     con.print(head, highlight=False)
     t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
+    t.add_column(style="bold", no_wrap=True)
     t.add_column()
+    peak = run.peak_tflops
+    if run.peak is not None and peak:
+        t.add_row(
+            "peak",
+            f"{tf(peak)} TFLOP/s dense {run.dtype}"
+            + (" (estimated)" if run.peak.estimated else "")
+            + f": {run.peak.source}",
+        )
     if st is None:
         t.add_row("step time", "not measured: interrupted before the first timed step")
     else:
         tm = st.timing
-        t.add_row(
-            "step time",
-            f"{tm.median_s * 1e3:.2f} ms median of {tm.n} steps (IQR {tm.spread_pct:.1f}% of median, "
-            f"min {tm.min_s * 1e3:.1f}, max {tm.max_s * 1e3:.1f} ms)"
-            + (f"; compile {st.compile_time_s:.1f} s apart" if st.compile_time_s else ""),
-        )
-        t.add_row(
-            "FLOPs/step",
-            f"{doc['flops_per_step']:.4g} (6N + 12·L·H·Q·T per token x {cfg.tokens_per_step} tokens, "
-            f"N = {doc['n_params']:,} params excl. position embedding; causal attention not halved)",
-        )
-        t.add_row("achieved", f"{st.achieved_tflops:.3g} TFLOP/s ({st.tokens_per_s:,.0f} tokens/s)")
-        peak = run.peak_tflops
+        step = f"{ms(tm.median_s)} median of {tm.n} steps (IQR {tm.spread_pct:.0f}%)"
+        if details:
+            step += f", min {ms(tm.min_s)}, max {ms(tm.max_s)}" + (
+                f"; compile {st.compile_time_s:.1f} s apart" if st.compile_time_s else ""
+            )
+        t.add_row("step time", f"{step}: {st.tokens_per_s:,.0f} tokens/s, {flop_rate(st.achieved_tflops)}")
+        if details:
+            t.add_row(
+                "FLOPs/step",
+                f"{si(doc['flops_per_step'], 'FLOP')} (6N + 12·L·H·Q·T per token x {cfg.tokens_per_step} "
+                f"tokens, N = {doc['n_params']:,} params excl. position embedding; causal attention not "
+                "halved)",
+            )
         if run.mfu is not None and run.peak is not None:
             t.add_row(
                 "MFU",
-                f"[bold]{_pct(run.mfu)}[/bold] = {_tf(st.achieved_tflops)} / {_tf(peak)} TFLOP/s: this "
-                f"device's dense {run.dtype} peak ({run.peak.source}"
-                + (", estimated" if run.peak.estimated else "")
-                + ")",
+                f"[bold]{pct(run.mfu)}[/bold] = {tf(st.achieved_tflops)} / {tf(peak)} TFLOP/s: this "
+                f"device's dense {run.dtype} peak",
             )
         else:
             t.add_row("MFU", f"n/a: {run.mfu_reason}")
@@ -314,49 +318,87 @@ def render(run: MfuRun, doc: dict[str, Any], advice: Any = None, console: Consol
         if cp is not None:
             t.add_row(
                 "vs ceiling",
-                f"[bold]{_pct(run.mfu_vs_ceiling)}[/bold] = {_tf(st.achieved_tflops)} / {_tf(cp.tflops)} "
-                f"TFLOP/s: best {run.dtype} GEMM measured here ({cp.library}, {cp.label}, {cp.shape})",
+                f"[bold]{pct(run.mfu_vs_ceiling)}[/bold] = {tf(st.achieved_tflops)} / {tf(cp.tflops)} "
+                f"TFLOP/s: best {run.dtype} GEMM measured here ({cp.library}, {cp.label}"
+                + (f", {cp.shape})" if details else ")"),
             )
         t.add_row(
             "nanoGPT says",
-            f"{_pct(run.mfu_nanogpt)} = {_tf(st.achieved_tflops)} / 312 TFLOP/s: what nanoGPT's "
-            "estimate_mfu would print (A100 bf16 peak, on every device)",
+            f"{pct(run.mfu_nanogpt)} = {tf(st.achieved_tflops)} / 312 TFLOP/s: nanoGPT's estimate_mfu "
+            "(an A100's bf16 peak, on every device)",
         )
-        if st.peak_memory_bytes:
+        if details and st.peak_memory_bytes:
             t.add_row("peak memory", f"{st.peak_memory_bytes / 2**20:,.0f} MiB ({st.peak_memory_source})")
     con.print(t)
-    if run.ceiling is not None and run.ceiling.points:
-        g = Table(title="GEMM ceiling (median TFLOP/s, min-max)", title_justify="left")
-        for col in ("library", "dtype", "shape", "TFLOP/s", "min-max", "IQR"):
-            g.add_column(col)
-        legend: dict[str, str] = {}
-        for p in sorted(run.ceiling.points, key=lambda p: (p.dtype, p.library, p.m * p.n * p.k)):
-            best = run.ceiling.best.get(p.dtype) is p
-            short = p.library.split(" ", 1)[0]
-            if legend.setdefault(short, p.library) != p.library:
-                short = p.library  # two builds of one library: show both in full
-            g.add_row(
-                short,
-                p.dtype,
-                p.label if p.label.startswith("square") else f"{p.label[6:]} {p.m}x{p.k}@{p.k}x{p.n}",
-                f"[bold]{p.tflops:.3g}[/bold]" if best else f"{p.tflops:.3g}",
-                f"{p.tflops_min:.3g}-{p.tflops_max:.3g}",
-                f"{p.timing.spread_pct:.0f}%",
-            )
-        con.print(g)
-        con.print("; ".join(f"{k} = {v}" for k, v in legend.items()), highlight=False)
-        if run.ceiling.env_overrides:
-            con.print(
-                "BLAS environment: " + ", ".join(f"{k}={v}" for k, v in run.ceiling.env_overrides.items()),
-                highlight=False,
-            )
-        for note in run.ceiling.notes:
-            con.print(f"[dim]note: {note}[/dim]", highlight=False)
+    if details:
+        _render_ceiling(run, con)
     for w in run.warnings:
         con.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     if advice is not None:
-        from hwbench.report import render
+        from hwbench.report.render import render as render_report
+        from hwbench.report.render import summary
 
-        render(advice, con)
+        if details:
+            con.print()
+            render_report(advice, con)
+        else:
+            summary(advice, con)
+    if not details:
+        more = ["the GEMM table"] if run.ceiling is not None and run.ceiling.points else []
+        if advice is not None:
+            more += [
+                "the waterfall and op profile",
+                plural(len(advice.explanation_items), "explanation"),
+                plural(len(advice.suggestion_items), "suggestion") + " with nanoGPT and hwbench commands",
+            ]
+        if more:
+            con.print(f"[dim]--details adds {', '.join(more)}[/dim]", highlight=False)
     if run.interrupted:
         con.print("[yellow]interrupted:[/yellow] the figures above are from what was measured before Ctrl-C")
+
+
+def _render_ceiling(run: MfuRun, con: Console) -> None:
+    """The GEMM ceiling as a table grouped by library and dtype, largest shapes last."""
+    from rich.table import Table
+
+    from hwbench.fmt import tf
+
+    if run.ceiling is None or not run.ceiling.points:
+        return
+    g = Table(
+        title="GEMM ceiling (median TFLOP/s; bold: the best per dtype)",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+    )
+    for col in ("library", "dtype", "shape", "TFLOP/s", "min-max", "IQR"):
+        g.add_column(col, justify="right" if col in ("TFLOP/s", "min-max", "IQR") else "left")
+    legend: dict[str, str] = {}
+    group: tuple[str, str] | None = None
+    for p in sorted(run.ceiling.points, key=lambda p: (p.library, p.dtype, p.m * p.n * p.k, p.label)):
+        best = run.ceiling.best.get(p.dtype) is p
+        short = p.library.split(" ", 1)[0]
+        if legend.setdefault(short, p.library) != p.library:
+            short = p.library  # two builds of one library: show both in full
+        first = group != (p.library, p.dtype)
+        if first and group is not None:
+            g.add_section()
+        group = (p.library, p.dtype)
+        g.add_row(
+            short if first else "",
+            p.dtype if first else "",
+            p.label if p.label.startswith("square") else f"{p.label[6:]} {p.m}x{p.k}@{p.k}x{p.n}",
+            f"[bold]{tf(p.tflops)}[/bold]" if best else tf(p.tflops),
+            f"{tf(p.tflops_min)}-{tf(p.tflops_max)}",
+            f"{p.timing.spread_pct:.0f}%",
+        )
+    con.print()
+    con.print(g)
+    con.print("; ".join(f"{k} = {v}" for k, v in legend.items()), highlight=False)
+    if run.ceiling.env_overrides:
+        con.print(
+            "BLAS environment: " + ", ".join(f"{k}={v}" for k, v in run.ceiling.env_overrides.items()),
+            highlight=False,
+        )
+    for note in run.ceiling.notes:
+        con.print(f"[dim]note: {note}[/dim]", highlight=False)
