@@ -67,22 +67,23 @@ def sample_while(
 
 
 def matmul_load(device: str, seconds: float, n: int = 8192) -> Callable[[], None]:
-    """A busy loop of bf16 (fp32 where bf16 is unsupported) n x n matmuls for `seconds` on `device`."""
+    """A busy loop of n x n matmuls for `seconds` on `device`, in bf16 where the hardware has it, else fp16,
+    else fp32."""
 
     def work() -> None:
         import torch
 
-        dev = torch.device(device)
-        dtype = torch.bfloat16
-        if dev.type == "cuda" and not torch.cuda.is_bf16_supported():
-            dtype = torch.float16
-        a = torch.randn(n, n, device=dev, dtype=dtype)
-        b = torch.randn(n, n, device=dev, dtype=dtype)
+        from hwbench.devices import resolve
+
+        dev = resolve(device)
+        native = dev.native_dtypes()
+        dtype = torch.bfloat16 if "bf16" in native else torch.float16 if "fp16" in native else torch.float32
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             for _ in range(4):
                 torch.matmul(a, b)
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
+            dev.synchronize()
 
     return work

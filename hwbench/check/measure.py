@@ -11,7 +11,9 @@ from typing import Any
 
 from hwbench.check.checks import Figure, TorchRuntime
 from hwbench.check.expectations import Level
+from hwbench.devices import recorded, resolve
 from hwbench.errors import HwbenchError
+from hwbench.model import value_or_none
 
 # How long the --pcie-full / --no-throttle load runs per GPU, by level (a soak for "long").
 LOAD_SECONDS: dict[str, float] = {"quick": 3.0, "medium": 20.0, "long": 120.0}
@@ -25,62 +27,48 @@ def one_line(e: BaseException, limit: int = 160) -> str:
 
 
 def torch_runtime(device: str) -> TorchRuntime:
-    """Import torch and ask whether it can run on `device` (cpu, cuda, cuda:N, mps, xpu)."""
+    """Import torch and ask whether it can run on `device` (cpu, cuda, cuda:N, mps, xpu, xpu:N)."""
     try:
         import torch
     except Exception as e:  # ImportError, or a broken install raising OSError on a missing .so
         return TorchRuntime(device, False, 0, f"import torch failed: {one_line(e)}")
-    kind, _, idx = device.partition(":")
+    dev = recorded(device)
+    if dev is None:
+        return TorchRuntime(device, False, 0, f"unknown device {device!r}")
     ver = torch.__version__
-    if kind == "cpu":
+    if dev.is_host:
         return TorchRuntime(
             device, True, 1, f"torch {ver} runs on the CPU ({torch.get_num_threads()} threads)"
         )
-    if kind == "cuda":
-        built = getattr(torch.version, "cuda", None) or getattr(torch.version, "hip", None)
-        if not built:
-            return TorchRuntime(device, False, 0, f"torch {ver} is a CPU-only build (no CUDA/ROCm)")
-        try:
-            n = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        except Exception as e:
-            return TorchRuntime(device, False, 0, f"CUDA initialisation failed: {one_line(e)}")
-        if n == 0:
-            return TorchRuntime(device, False, 0, f"torch {ver} (CUDA {built}) sees no usable GPU")
-        if idx and int(idx) >= n:
-            return TorchRuntime(device, False, n, f"torch sees {n} GPU(s), so {device} does not exist")
-        names = sorted({torch.cuda.get_device_name(i) for i in range(n)})
-        return TorchRuntime(
-            device, True, n, f"torch {ver} (CUDA {built}) sees {n} GPU(s): {', '.join(names)}"
-        )
-    if kind == "mps":
-        ok = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-        return TorchRuntime(
-            device, ok, int(ok), f"MPS {'available' if ok else 'not available'} in torch {ver}"
-        )
-    if kind == "xpu":
-        xpu = getattr(torch, "xpu", None)
-        ok = bool(xpu is not None and xpu.is_available())
-        n = int(xpu.device_count()) if ok and xpu is not None else 0
-        return TorchRuntime(device, ok, n, f"torch {ver} sees {n} XPU device(s)")
-    return TorchRuntime(device, False, 0, f"unknown device {device!r}")
+    try:
+        n = dev.count()
+    except Exception as e:
+        return TorchRuntime(device, False, 0, f"{dev.kind} initialisation failed: {one_line(e)}")
+    if n == 0:
+        return TorchRuntime(device, False, 0, dev.why_unavailable())
+    if dev.index is not None and dev.index >= n:
+        return TorchRuntime(device, False, n, f"torch sees {n} GPU(s), so {device} does not exist")
+    names = sorted({type(dev)(i).identity().name for i in range(n)})
+    return TorchRuntime(
+        device, True, n, f"torch {ver} ({dev.math_library()}) sees {n} GPU(s): {', '.join(names)}"
+    )
 
 
 def cuda_devices() -> list[str]:
-    """['cuda:0', ...] for every GPU torch can use; [] without CUDA (never raises)."""
+    """['cuda:0', ...] for every GPU torch can use (NVIDIA, AMD under ROCm, Intel XPU, Apple MPS);
+    [] without one (never raises)."""
     try:
-        import torch
+        from hwbench.devices import available
 
-        built = getattr(torch.version, "cuda", None) or getattr(torch.version, "hip", None)
-        if built and torch.cuda.is_available():
-            return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        return [d.torch_name for d in available() if not d.is_host]
     except Exception:
-        pass
-    return []
+        return []
 
 
 def default_dtype(device: str) -> str:
-    """What to measure when the user named no dtype: fp32 on a CPU, bf16 (tensor cores) elsewhere."""
-    return "fp32" if device == "cpu" else "bf16"
+    """What to measure when the user named no dtype: the device's training dtype (fp32 on a CPU, bf16
+    where the hardware has it, fp16 on V100/T4-class GPUs)."""
+    return resolve(device).default_dtype().dtype
 
 
 _WARM: set[str] = set()
@@ -97,12 +85,10 @@ def warm_up(device: str) -> None:
         return
     import torch
 
-    dev = torch.device(device)
-    a = torch.randn(512, 512, device=dev)
+    a = torch.randn(512, 512, device=device)
     for _ in range(3):
         a @ a
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
+    resolve(device).synchronize()
     _WARM.add(device)
 
 
@@ -194,22 +180,16 @@ def nvml_bus_id(device: str, gpus: list[tuple[str, dict[str, Any]]]) -> str | No
     torch numbers GPUs fastest-first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, so index order is the
     last resort, used only when that variable says the orders agree.
     """
+    dev = resolve(device)
+    idx = dev.index or 0
     try:
-        import torch
-
-        idx = int(device.partition(":")[2] or 0)
-        props: Any = torch.cuda.get_device_properties(idx)
+        ident = dev.identity()
     except Exception:
         return None
-    bus = getattr(props, "pci_bus_id", None)
-    if isinstance(bus, int):
-        dom = getattr(props, "pci_domain_id", 0) or 0
-        dev = getattr(props, "pci_device_id", 0) or 0
-        want = f"{dom:04x}:{bus:02x}:{dev:02x}.0"
-        for b, _ in gpus:
-            if b == want:
-                return b
-    uuid = str(getattr(props, "uuid", "") or "")
+    for b, _ in gpus:
+        if b == ident.pci_bus_id:
+            return b
+    uuid = value_or_none(ident.uuid)
     if uuid:
         for b, f in gpus:
             if str(f.get("uuid", "")).lower().removeprefix("gpu-") == uuid.lower().removeprefix("gpu-"):

@@ -23,6 +23,7 @@ from hwbench.check.baseline import (
 )
 from hwbench.check.expectations import Expectations
 from hwbench.check.results import CheckResult, Summary, apply_strict, summarize
+from hwbench.devices import recorded
 from hwbench.errors import InputError
 from hwbench.model import System, TorchInfo
 
@@ -160,7 +161,7 @@ class _Measurer:
                 )
             elif self.unusable and device == self.exp.device:
                 self.figures[key] = C.Figure(device, key[1], None, "", error=f"not measured: {self.unusable}")
-            elif device.startswith("cuda") and device not in self.cuda() and device != "cuda":
+            elif _names_one_gpu(device) and device not in self.cuda():
                 self.figures[key] = C.Figure(
                     device, key[1], None, "", error=f"{device}: no such GPU for torch here"
                 )
@@ -200,14 +201,26 @@ class _Measurer:
         self.figures[(fig.device, fig.name)] = fig
 
 
+def _is_host(device: str) -> bool:
+    dev = recorded(device)
+    return dev is not None and dev.is_host
+
+
+def _names_one_gpu(device: str) -> bool:
+    """ "cuda:3", "xpu:1": one numbered GPU (not "cuda", every GPU; not the CPU)."""
+    dev = recorded(device)
+    return dev is not None and not dev.is_host and dev.index is not None
+
+
 def measure_devices(exp: Expectations, m: _Measurer, ctx: Any) -> list[str]:
     """Where to measure: this rank's device under torchrun; --device (cuda = every GPU); else every
     GPU torch can use, else the CPU."""
     want = exp.device
     if ctx is not None:
         return [ctx.device_for(want or ("cuda" if m.cuda() else "cpu"))]
-    if want == "cuda":
-        return m.cuda() or ["cuda"]
+    every = recorded(want) if want else None
+    if every is not None and not every.is_host and every.index is None:  # "cuda": every GPU of its kind
+        return [d for d in m.cuda() if type(recorded(d)) is type(every)] or [str(want)]
     if want:
         return [want]
     return m.cuda() or ["cpu"]
@@ -308,7 +321,7 @@ def run_check(
     needs_device = exp.needs_matmul() or exp.min_mfu is not None or opts.save_baseline is not None
     wants_devices = needs_device or base is not None or exp.pcie_full or exp.no_throttle
     devices = measure_devices(exp, m, ctx) if wants_devices and not replay else []
-    if needs_device and exp.device and exp.device != "cpu" and ctx is None:
+    if needs_device and exp.device and not _is_host(exp.device) and ctx is None:
         # The user named where to measure: a device torch cannot use there fails the gate (a runner
         # whose GPU vanished, a CPU-only wheel), instead of every measurement quietly skipping.
         from hwbench.check.measure import torch_runtime
@@ -336,7 +349,7 @@ def run_check(
                 peak, src = (None, "replay") if replay else _peak(dev, dtype, system)
                 results.append(C.check_fraction_of_peak(fig, dtype, peak, src, frac))
     if exp.max_spread_pct is not None:
-        gpu_devs = [d for d in devices if d.startswith("cuda")]
+        gpu_devs = [d for d in devices if not _is_host(d)]
         if replay:
             results.append(
                 CheckResult(
@@ -461,7 +474,7 @@ def _remeasure(bf: C.Figure, m: _Measurer, system: System, ctx: Any, exp: Expect
     """The same figure measured now, on the same device, the same way."""
     if bf.name.endswith("_tflops"):
         dtype = bf.name.removesuffix("_tflops")
-        if bf.device.startswith("cuda") and ctx is None and bf.device not in m.cuda():
+        if not _is_host(bf.device) and ctx is None and bf.device not in m.cuda():
             return C.Figure(
                 bf.device, bf.name, None, "", error=f"{bf.device} is not a GPU torch can use here"
             )
@@ -535,7 +548,7 @@ def _under_load(
     from hwbench.check.load import matmul_load, nvml_sampler, sample_while
     from hwbench.check.measure import LOAD_SECONDS, nvml_bus_id
 
-    cuda = [d for d in (devices if any(d.startswith("cuda") for d in devices) else m.cuda())]
+    cuda = [d for d in devices if not _is_host(d)] or m.cuda()
     if not cuda:
         skip_all("torch cannot use the GPU(s) here, so hwbench cannot load them (see torch_can_use)")
         return out
