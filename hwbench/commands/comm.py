@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 
+from hwbench.devices import resolve
 from hwbench.errors import InputError
 
 
@@ -48,7 +49,7 @@ def command(
             raise InputError(f"unknown collective {o!r}", hint=f"choose from: {', '.join(OPS)}")
     if iters < 1 or warmup < 0:
         raise InputError("--iters must be >= 1 and --warmup >= 0")
-    if device is not None and device != "cpu" and not device.startswith("cuda"):
+    if device is not None and resolve(device).collective_backend not in ("gloo", "nccl"):
         raise InputError(f"--device {device!r}: comm runs on cpu (gloo) or cuda (NCCL)")
     ctx = fleet.init_from_env()
     if ctx is None:
@@ -57,12 +58,13 @@ def command(
     from hwbench.fleet.comm import default_device, run_sweep
 
     dev = ctx.device_for(device) if device else default_device(ctx)
-    if dev.startswith("cuda") and "nccl" not in ctx.backend:
+    target = resolve(dev)
+    if target.collective_backend not in ctx.backend:
         raise InputError(
             "--device cuda needs the NCCL backend, and this job runs gloo",
             hint="a CUDA build of torch with as many visible GPUs as processes per node",
         )
-    defaults = GPU_SIZES if dev.startswith("cuda") else CPU_SIZES
+    defaults = CPU_SIZES if target.is_host else GPU_SIZES
     lo = parse_size(min_bytes) if min_bytes else defaults[0]
     hi = parse_size(max_bytes) if max_bytes else defaults[-1]
     sizes = sweep(lo, hi, factor)
@@ -79,7 +81,7 @@ def command(
         ddp_result = measure_ddp_step(ctx, preset=preset, device=dev, dtype=dtype, steps=steps)
     correct = all(r.correct for r in results)
     rc = 0 if correct else 1
-    backend = "nccl" if dev.startswith("cuda") else "gloo"
+    backend = target.collective_backend
     fleet_doc, rc = fleet.finish(ctx, "comm", {"device": dev}, rc, metric=None)
     if fleet_doc is None:
         return  # not rank 0: nothing on stdout
@@ -95,7 +97,7 @@ def command(
             "backend": backend,
             "world_size": ctx.world_size,
             "hosts": fleet_doc["fleet"]["hosts"],
-            "device": "cuda:LOCAL_RANK" if dev.startswith("cuda") else dev,
+            "device": f"{target.api}:LOCAL_RANK" if target.numbered else dev,
             "dtype": "fp32",
             "iters": iters,
             "warmup": warmup,

@@ -77,6 +77,7 @@ class Device(ABC):
     api: ClassVar[str]  # torch's device type for it
     vendor: ClassVar[str | None] = None  # the peak table's vendor column: nvidia, amd, apple, intel
     is_host: ClassVar[bool] = False  # the CPU itself: no device memory, no synchronize, threads matter
+    numbered: ClassVar[bool] = False  # torch numbers these devices (cuda:0, xpu:1): one per local rank
     has_timing_events: ClassVar[bool] = False  # torch.cuda.Event timing on the device's stream
     has_tf32: ClassVar[bool] = False  # a TF32 tensor-core mode switched by torch.backends.cuda.matmul
     collective_backend: ClassVar[str] = "gloo"  # torch.distributed backend for collectives on it

@@ -32,6 +32,7 @@ class CudaDevice(Device):
     kind: ClassVar[str] = "cuda"
     vendor: ClassVar[str | None] = "nvidia"
     api: ClassVar[str] = "cuda"
+    numbered: ClassVar[bool] = True
     has_timing_events: ClassVar[bool] = True
     has_tf32: ClassVar[bool] = True
     collective_backend: ClassVar[str] = "nccl"

@@ -23,6 +23,7 @@ class XpuDevice(Device):
     kind: ClassVar[str] = "xpu"
     vendor: ClassVar[str | None] = "intel"
     api: ClassVar[str] = "xpu"
+    numbered: ClassVar[bool] = True
     collective_backend: ClassVar[str] = "xccl"
     peak_memory_source: ClassVar[str] = "torch.xpu.max_memory_allocated"
 

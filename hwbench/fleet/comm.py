@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hwbench.devices import resolve
 from hwbench.errors import HwbenchError, InputError
 
 OPS = ("all_reduce", "all_gather")
@@ -109,11 +110,7 @@ def run_op(ctx: Any, op: str, nbytes: int, device: str, iters: int = 10, warmup:
     count = nbytes // DTYPE_BYTES
     arrive(ctx, f"{op} {nbytes} B")
     fault_point(ctx, "collective")
-    is_cuda = device.startswith("cuda")
-
-    def sync() -> None:
-        if is_cuda:
-            torch.cuda.synchronize(device)
+    sync = resolve(device).synchronize
 
     if op == "all_reduce":
         buf = torch.empty(count, dtype=torch.float32, device=device)
@@ -186,7 +183,7 @@ def run_sweep(
 
     dev = device or default_device(ctx)
     if sizes is None:
-        sizes = GPU_SIZES if dev.startswith("cuda") else CPU_SIZES
+        sizes = CPU_SIZES if resolve(dev).is_host else GPU_SIZES
     out: list[CommResult] = []
     for op in ops:
         for k, size in enumerate(sizes):
@@ -229,5 +226,5 @@ def measure_busbw(
         raise nothing_to_measure()
     dev = device or default_device(ctx)
     if size_bytes is None:
-        size_bytes = (GPU_SIZES if dev.startswith("cuda") else CPU_SIZES)[-1]
+        size_bytes = (CPU_SIZES if resolve(dev).is_host else GPU_SIZES)[-1]
     return run_op(ctx, op, size_bytes, dev, iters=iters, warmup=warmup)

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from hwbench.devices import resolve
 from hwbench.errors import InputError
 
 DDP_DTYPES = ("fp32", "bf16")
@@ -65,7 +66,7 @@ def _own_peak(device: str, dtype: str, threads: int | None) -> tuple[float | Non
     try:
         from hwbench.peaks import peak_for_device
 
-        hints = {"threads": threads} if device == "cpu" and threads else {}
+        hints = {"threads": threads} if resolve(device).is_host and threads else {}
         peak = peak_for_device(device, None, **hints)
         if peak is None:
             return None, f"no peak known for {device}"
@@ -95,24 +96,22 @@ def measure_ddp_step(
 
     cfg = get_preset(preset)
     dev = device or (f"cuda:{ctx.local_rank}" if "nccl" in ctx.backend else "cpu")
-    dt = dtype or ("bf16" if dev.startswith("cuda") else "fp32")
+    target = resolve(dev)
+    dt = dtype or ("fp32" if target.is_host or "bf16" not in target.native_dtypes() else "bf16")
     if dt not in DDP_DTYPES:
         raise InputError(
             f"DDP step dtype {dt!r} not supported", hint=f"choose one of: {', '.join(DDP_DTYPES)}"
         )
     if steps < 1 or warmup < 0:
         raise InputError("steps must be >= 1 and warmup >= 0")
-    is_cuda = dev.startswith("cuda")
-
-    def sync() -> None:
-        if is_cuda:
-            torch.cuda.synchronize(dev)
+    sync = target.synchronize
 
     torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     model = GPT(cfg).to(dev)
     arrive(ctx, "ddp")
     with collective(ctx, "wrapping the model in DDP (broadcast of rank 0's weights)"):
-        ddp = DDP(model, device_ids=[torch.device(dev).index] if is_cuda else None)
+        # device_ids names the one GPU of a single-device module; CPU and MPS modules take None
+        ddp = DDP(model, device_ids=[target.explicit().index] if target.numbered else None)
     opt = model.optimizer()
     gen = torch.Generator(device="cpu").manual_seed(1000 + ctx.rank)  # each rank its own data
     batches = [
@@ -123,7 +122,7 @@ def measure_ddp_step(
         for _ in range(2)
     ]
     autocast: Any = (
-        torch.autocast(device_type=dev.split(":")[0], dtype=torch.bfloat16)
+        torch.autocast(device_type=target.api, dtype=torch.bfloat16)
         if dt == "bf16"
         else contextlib.nullcontext()
     )

@@ -13,10 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hwbench.devices import recorded
 from hwbench.fleet.fingerprint import describe, find_mismatches
 from hwbench.fleet.stragglers import DEFAULT_THRESHOLD, RankFigure, find_stragglers, spread
 
 METRIC = "achieved_tflops"
+
+
+def _is_host(device: object) -> bool:
+    dev = recorded(device) if isinstance(device, str) else None
+    return dev is not None and dev.is_host
 
 
 def find_value(doc: Any, key: str, depth: int = 4) -> Any:
@@ -63,7 +69,7 @@ def rank_row(record: Mapping[str, Any]) -> dict[str, Any]:
         "device": device,
         "device_name": find_value(result, "device_name")
         or fp.get("gpu_name")
-        or (fp.get("cpu_model") if device == "cpu" else None),
+        or (fp.get("cpu_model") if _is_host(device) else None),
         "uuid": uuid,
         "cpus": list(record.get("cpus") or []),
         "dtype": find_value(result, "dtype"),

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
 
+from hwbench.devices import recorded
 from hwbench.errors import InputError
 from hwbench.fleet.gather import combine, find_value
 from hwbench.fleet.stragglers import DEFAULT_THRESHOLD, RankFigure, find_stragglers
@@ -39,7 +40,8 @@ def _single_fingerprint(doc: Mapping[str, Any]) -> dict[str, Any]:
     device = doc.get("device")
     name = doc.get("device_name")
     if isinstance(name, str) and isinstance(device, str):
-        fp.setdefault("gpu_name" if device.startswith("cuda") else "cpu_model", name)
+        dev = recorded(device)
+        fp.setdefault("gpu_name" if dev is not None and not dev.is_host else "cpu_model", name)
     return fp
 
 
