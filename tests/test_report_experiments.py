@@ -1,12 +1,16 @@
-"""The A/B scheduler, noise rules, planning and ranking, replaying recorded step times (no torch runs).
+"""The A/B scheduler, its statistics, planning and ranking, replaying recorded step times (no torch runs
+except the fresh-process runner's own test).
 
 The fake runner answers each chunk with the step time recorded for that variant on this VM
-(tests/fixtures/report/this-kvm-epyc-seed.json) and advances a fake clock by what the chunk would have
-taken, so interleaving, the budget and the verdicts are tested deterministically.
+(tests/fixtures/report/this-kvm-epyc-seed.json), with a few percent of step-to-step jitter, and
+advances a fake clock by what the chunk would have taken, so interleaving, the budget and the verdicts
+are tested deterministically.
 """
 
 from __future__ import annotations
 
+import math
+import random
 from dataclasses import replace
 from typing import Any
 
@@ -15,30 +19,47 @@ from test_report_fixtures import on_machine, recorded
 
 from hwbench.bench.config import preset
 from hwbench.bench.step import StepOptions
+from hwbench.report.abstats import (
+    RoundObs,
+    claim_holds,
+    classify,
+    estimate,
+    half_range_pct,
+    interval,
+    widen_factor,
+)
 from hwbench.report.experiments import (
     ArmSample,
     ExperimentResult,
     Variant,
     combine,
-    half_range_pct,
-    noise_band,
     plan_variants,
+    results_from_chunks,
     run_experiments,
-    verdict,
 )
 from hwbench.report.suggest import Suggestion, hwbench_command, nanogpt_command, rank, suggestions
 
 
 class FakeMachine:
-    """Step times per variant key; a drift factor per call to check that interleaving cancels it."""
+    """Step times per variant key, with step jitter; a drift factor per call to check that interleaving
+    cancels it."""
 
-    def __init__(self, step_s: dict[str, float], drift: float = 1.0, fail: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        step_s: dict[str, float],
+        drift: float = 1.0,
+        fail: set[str] | None = None,
+        jitter: float = 0.03,
+        seed: int = 1,
+    ) -> None:
         self.step_s = step_s
         self.now = 0.0
         self.calls: list[str] = []
         self.drift = drift
         self.factor = 1.0
         self.fail = fail or set()
+        self.jitter = jitter
+        self.rng = random.Random(seed)
         self.spikes: dict[int, float] = {}  # call index -> slowdown of that whole chunk (interference)
 
     def clock(self) -> float:
@@ -56,10 +77,12 @@ class FakeMachine:
         t = self.step_s[key] * self.factor * self.spikes.get(len(self.calls) - 1, 1.0)
         self.factor *= self.drift  # the machine slows down call after call
         n = opts.steps
-        self.now += (n + opts.warmup) * t
+        # interference only slows a step: jitter is one-sided
+        steps = tuple(t * (1.0 + self.jitter * abs(self.rng.gauss(0.0, 1.0))) for _ in range(n))
+        self.now += opts.warmup * t + sum(steps)
         from hwbench.bench.flops import flops_per_step
 
-        return ArmSample(step_times_s=(t,) * n, flops_per_step=flops_per_step(cfg), wall_s=(n + 1) * t)
+        return ArmSample(step_times_s=steps, flops_per_step=flops_per_step(cfg), wall_s=(n + 1) * t)
 
 
 def recorded_step_times() -> tuple[dict[str, float], float]:
@@ -76,16 +99,73 @@ def seed() -> tuple[Any, Any]:
     return preset("nanogpt-cpu"), StepOptions(device="cpu", threads=2)
 
 
-def test_verdicts_only_claim_beyond_the_noise_band() -> None:
-    assert verdict(1.10, 5.0) == "gain"
-    assert verdict(1.04, 5.0) == "no change"
-    assert verdict(0.96, 5.0) == "no change"
-    assert verdict(0.90, 5.0) == "slower"
-    assert verdict(None, 5.0) == "failed"
+def synthetic_rounds(
+    ratio: float, n_rounds: int, rng: random.Random, round_sd: float = 0.03, step_sd: float = 0.05
+) -> list[RoundObs]:
+    """Rounds of a variant `ratio` times faster than a 30 ms baseline: per-round drift shared by both
+    arms' chunks, plus a different share of round-to-round noise per arm, plus one-sided step jitter."""
+    out = []
+
+    def chunk(step: float, drift: float) -> tuple[float, ...]:
+        own = math.exp(rng.gauss(0.0, round_sd))
+        return tuple(step * drift * own * (1 + step_sd * abs(rng.gauss(0, 1))) for _ in range(10))
+
+    for _ in range(n_rounds):
+        d = math.exp(rng.gauss(0.0, 0.05))
+
+        out.append(RoundObs(chunk(0.030 / ratio, d), (chunk(0.030, d), chunk(0.030, d))))
+    return out
+
+
+def test_verdicts_follow_the_interval_and_its_precision() -> None:
+    assert classify((1.05, 1.15)) == "gain"
+    assert classify((1.05, 1.60)) == "likely gain"  # excludes 1 but too wide to print a number
+    assert classify((0.96, 1.08)) == "no change"
+    assert classify((0.80, 1.30)) == "no measurable change"
+    assert classify((0.50, 0.70)) == "likely slower"
+    assert classify((0.85, 0.95)) == "slower"
+    assert classify(None) == "inconclusive"  # fewer than two rounds
     assert half_range_pct([1.0, 1.1, 0.9]) == pytest.approx(10.0)
     assert half_range_pct([1.0]) is None
-    assert noise_band(None, [1.0]) == 3.0  # the floor
-    assert noise_band(2.0, [1.0, 1.2]) == pytest.approx(100 * 0.1 / 1.1)
+    # fewer rounds, wider: t(0.95, 2)/z * sqrt(3/2) for three rounds, approaching 1 with many
+    assert widen_factor(3) == pytest.approx(2.920 / 1.6449 * math.sqrt(1.5), rel=1e-3)
+    assert widen_factor(2) > widen_factor(3) > widen_factor(6) > widen_factor(30) > 1.0
+
+
+def test_claim_check_rule() -> None:
+    assert claim_holds(1.17, (1.10, 1.25), 1.20)  # inside its interval
+    assert claim_holds(1.28, (1.22, 1.34), 1.17)  # outside, but within 10% of the separate runs' ratio
+    assert not claim_holds(1.53, (1.45, 1.60), 1.17)  # the issue's case: far outside both
+    # a hedged claim prints no number: only its interval counts
+    assert not claim_holds(1.10, (0.90, 1.60), 1.70)
+    assert claim_holds(1.10, (0.90, 1.60), 1.50)
+
+
+def test_interval_covers_the_true_ratio_about_as_often_as_it_says() -> None:
+    rng = random.Random(7)
+    for n_rounds in (3, 5):
+        covered = 0
+        trials = 120
+        for _ in range(trials):
+            rounds = synthetic_rounds(1.2, n_rounds, rng)
+            iv = interval(rounds, draws=200, seed=rng.randrange(1 << 30))
+            assert iv is not None
+            # the "true" ratio of the medians: one-sided half-normal jitter scales both arms alike
+            covered += iv[0] <= 1.2 <= iv[1]
+        assert covered / trials >= 0.8  # nominal 90%; a floor-based band covered far less
+
+
+def test_the_estimator_is_the_median_step_not_the_fastest() -> None:
+    """Two arms whose step-time distributions differ in shape: the variant's best step is far below its
+    typical one (the issue's bf16 case). The claim follows the medians, which a user's run reports."""
+    base = tuple(0.030 * (1 + 0.02 * i / 9) for i in range(10))  # tight: 30-30.6 ms
+    var = (0.018, *(0.025 * (1 + 0.02 * i / 8) for i in range(9)))  # one 18 ms step, else ~25 ms
+    r = RoundObs(var, (base,))
+    medians = (sorted(base)[4] + sorted(base)[5]) / 2 / ((sorted(var)[4] + sorted(var)[5]) / 2)
+    assert r.ratio() == pytest.approx(medians)
+    assert r.ratio() < 1.25 < min(base) / min(var)  # a ratio of minima would claim 1.67x
+    assert estimate([r, r, r]) == pytest.approx(r.ratio())
+    assert interval([r]) is None
 
 
 def test_plan_on_this_vm_threads_bf16_batches_and_compile_not_measured() -> None:
@@ -140,7 +220,8 @@ def test_interleaving_cancels_drift_and_reports_each_change() -> None:
     t1 = by_key["threads=1"]
     assert t1.speedup == pytest.approx(times["baseline"] / times["threads=1"], rel=0.06)
     bf16 = by_key["dtype=bf16"]
-    assert bf16.verdict == "slower"
+    assert bf16.verdict == "likely slower"  # two rounds: a wide interval, but all of it far below 1
+    assert bf16.interval is not None and bf16.interval[1] < 0.5
     # decided after one round: only one more chunk, from left-over time, not one every round
     assert len(bf16.ratios) == 2 < len(t1.ratios)
     assert rep.wall_s <= 200 * 1.2
@@ -340,12 +421,14 @@ def test_a_baseline_chunk_hit_by_interference_cannot_make_a_claim() -> None:
     variants, _ = plan_variants(recorded()[0])
     m = FakeMachine(times)
     m.spikes = {0: 35.0}  # the first call is round 1's baseline chunk
+    # (the 35x slow chunk alone takes ~23 s of the budget)
     rep = run_experiments(
-        cfg, opts, variants, baseline_step_s=0.065, runner=m.run, clock=m.clock, budget_s=60
+        cfg, opts, variants, baseline_step_s=0.065, runner=m.run, clock=m.clock, budget_s=120
     )
     t1 = next(r for r in rep.results if r.variant.key == "threads=1")
     assert t1.speedup is not None and t1.speedup < 1.0  # the contaminated round is left out
     assert t1.verdict == "slower"
+    assert len(t1.ratios) == sum(1 for c in rep.chunks if c.key == "threads=1") - 1  # round 1's is out
     assert any("left out" in n for n in rep.skipped)
     # with no second clean baseline chunk there is no verdict at all
     m2 = FakeMachine(times)
@@ -394,3 +477,86 @@ def test_a_faster_dtype_change_never_reads_as_a_lower_mfu() -> None:
             assert x.new_mfu == pytest.approx(baseline_mfu * x.measured_speedup)
             assert x.new_mfu_source == scale.source and "highest of the dtypes compared" in scale.source
     assert sug[0].key == "dtype=bf16" and sug[0].new_mfu is not None and sug[0].new_mfu > baseline_mfu
+
+
+def test_a_recording_of_the_chunks_replays_into_the_same_results() -> None:
+    times, base_step = recorded_step_times()
+    m = FakeMachine(times, drift=1.005)
+    cfg, opts = seed()
+    variants, _ = plan_variants(recorded()[0])
+    rep = run_experiments(
+        cfg, opts, variants, baseline_step_s=base_step, runner=m.run, clock=m.clock, budget_s=60
+    )
+    measured = [r for r in rep.results if r.speedup is not None]
+    assert measured and rep.chunks
+    replayed = {
+        r.variant.key: r for r in results_from_chunks([r.variant for r in measured], rep.chunks, base_step)
+    }
+    for r in measured:
+        assert replayed[r.variant.key].speedup == pytest.approx(r.speedup)
+        assert replayed[r.variant.key].interval == pytest.approx(r.interval)
+        assert replayed[r.variant.key].verdict == r.verdict
+
+
+def test_a_precise_variant_stops_taking_rounds_and_leaves_them_to_the_others() -> None:
+    cfg, opts = seed()
+    m = FakeMachine({"baseline": 0.03, "threads=1": 0.045, "batch=24": 0.05}, jitter=0.002)
+    variants = [
+        Variant(key="threads=1", kind="threads", change="", options={"threads": 1}),
+        Variant(key="batch=24", kind="batch", change="", config={"batch_size": 24}),
+    ]
+    rep = run_experiments(
+        cfg, opts, variants, baseline_step_s=0.03, runner=m.run, clock=m.clock, budget_s=300
+    )
+    by = {r.variant.key: r for r in rep.results}
+    assert by["threads=1"].verdict == "slower" and by["batch=24"].verdict == "gain"
+    assert all(r.interval is not None and r.interval[1] / r.interval[0] <= 1.2 for r in by.values())
+    assert m.calls.count("threads=1") == 3  # settled after three rounds, with time left
+    assert rep.wall_s < 300 / 4
+
+
+def test_a_compiled_runs_eager_ab_is_not_projected_onto_its_compiled_rate() -> None:
+    facts, ex, _ = recorded()
+    assert ex is not None
+    compiled = replace(facts, compile=True)
+    eager = replace(ex, compiled=False, method="fresh process per chunk")
+    sug = [s for s in suggestions(compiled, eager) if s.measured_speedup is not None]
+    assert sug
+    for s in sug:
+        assert s.new_achieved_tflops is None and s.new_mfu is None and s.new_tokens_per_s is None
+        assert "eager-mode A/B" in s.note and s.method.endswith("eager mode")
+    # the same experiments on an eager run are projected as before
+    plain = [s for s in suggestions(facts, eager) if s.measured_speedup is not None]
+    assert all(s.new_achieved_tflops is not None and "eager-mode" not in s.note for s in plain)
+
+
+def test_claims_print_a_number_only_when_precise() -> None:
+    facts, _, _ = recorded()
+    v = Variant(key="dtype=bf16", kind="dtype", change="bf16", options={"dtype": "bf16"})
+    from hwbench.report.suggest import suggestion
+
+    precise = suggestion(
+        facts, ExperimentResult(v, "gain", 1.17, (1.15, 1.19, 1.17), 5.0, interval=(1.12, 1.22))
+    )
+    assert precise.precise and precise.claim == "1.17x (1.12-1.22)"
+    wide = suggestion(facts, ExperimentResult(v, "likely gain", 1.3, (1.1, 1.5), 40.0, interval=(1.02, 1.71)))
+    assert not wide.precise and wide.claim == "1.02-1.71x" and "1.3" not in wide.claim
+    old = suggestion(facts, ExperimentResult(v, "gain", 1.3, (1.3,), 9.0))  # a recording without intervals
+    assert old.claim == "1.30x ±9%"
+
+
+def test_a_chunk_in_a_fresh_process_returns_its_steps_and_its_failures() -> None:
+    """The real fresh-process runner on a tiny model (a few seconds: the fork server imports torch)."""
+    from hwbench.report.runner import ForkedChunkRunner, forking_available
+
+    if not forking_available():
+        pytest.skip("no forkserver start method on this platform")
+    tiny = replace(preset("nanogpt-cpu"), n_layer=1, n_head=2, n_embd=16, block_size=8, batch_size=2)
+    run = ForkedChunkRunner()
+    opts = StepOptions(device="cpu", threads=1, warmup=1, steps=4)
+    sample = run(tiny, opts, None)
+    assert len(sample.step_times_s) == 4 and sample.flops_per_step > 0
+    pinned = run(tiny, opts, Variant(key="pin", kind="pinning", change="", cpus=(0,)))
+    assert len(pinned.step_times_s) == 4
+    with pytest.raises(RuntimeError, match="InputError"):
+        run(tiny, replace(opts, threads=0), None)  # the child's error comes back as the chunk's failure

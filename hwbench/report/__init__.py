@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwbench.report.experiments import ExperimentsReport, plan_variants, run_experiments
+from hwbench.report.experiments import ESTIMATOR, ExperimentsReport, plan_variants, run_experiments
 from hwbench.report.explain import Explanation, explain
 from hwbench.report.export import save_report
 from hwbench.report.facts import RunFacts, facts_from_run
@@ -85,9 +85,9 @@ class Advice:
                     "run_to_run_spread_pct": ex.run_to_run_spread_pct,
                     "steal_pct": ex.steal_pct,
                     "skipped": list(ex.skipped),
-                    "method": "each variant in short chunks interleaved with baseline chunks; a chunk's "
-                    "rate is FLOP/s of its fastest step; speedup = median over rounds of (variant rate / "
-                    "geometric mean of the baseline chunks before and after it)",
+                    "method": f"{ex.method}; {ESTIMATOR}",
+                    "compiled": ex.compiled,
+                    "chunks": to_jsonable(ex.chunks),
                 }
                 if ex
                 else None
@@ -198,7 +198,6 @@ def advise(
                     baseline_step_s=facts.step_time_s,
                     budget_s=max(5.0, budget_s - spent),
                     skipped=skipped,
-                    min_noise_pct=max(3.0, (facts.step_spread_pct or 0.0) / 2.0),
                     progress=progress,
                 )
             except KeyboardInterrupt:

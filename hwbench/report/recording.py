@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwbench.errors import InputError
-from hwbench.report.experiments import ExperimentResult, ExperimentsReport, Variant
+from hwbench.report.experiments import ChunkRecord, ExperimentResult, ExperimentsReport, Variant
 from hwbench.report.facts import RunFacts, facts_from_dict, facts_to_dict
 from hwbench.report.profile import CategoryShare, ProfileResult
 
@@ -51,6 +51,9 @@ def experiments_from_dict(d: dict[str, Any]) -> ExperimentsReport:
         r = dict(r)
         r["variant"] = _variant(r["variant"])
         r["ratios"] = tuple(r.get("ratios") or ())
+        if r.get("interval") is not None:
+            lo, hi = r["interval"]
+            r["interval"] = (float(lo), float(hi))
         results.append(ExperimentResult(**r))
     return ExperimentsReport(
         results=tuple(results),
@@ -61,6 +64,12 @@ def experiments_from_dict(d: dict[str, Any]) -> ExperimentsReport:
         budget_s=float(d.get("budget_s", 0.0)),
         skipped=tuple(d.get("skipped") or ()),
         steal_pct=d.get("steal_pct"),
+        method=str(d.get("method", "")),
+        compiled=bool(d.get("compiled", False)),
+        chunks=tuple(
+            ChunkRecord(str(c["key"]), int(c["round"]), float(c["flops_per_step"]), tuple(c["step_times_s"]))
+            for c in d.get("chunks") or ()
+        ),
     )
 
 

@@ -1,9 +1,13 @@
 """Suggestions from measured experiments: the exact change for the user's command, ranked by gain.
 
 Pure functions of `RunFacts` and `ExperimentsReport`. Each suggestion carries what was measured (its
-speedup against the interleaved baseline, the noise band, the verdict), the MFU it would give, and the
-change both as nanoGPT's train.py command line (with the environment and taskset it needs) and as a
-`hwbench mfu` command that re-measures it.
+sustained-throughput speedup against the interleaved baseline, its 90% interval, the verdict, how it
+was measured), the MFU it would give, and the change both as nanoGPT's train.py command line (with the
+environment and taskset it needs) and as a `hwbench mfu` command that re-measures it.
+
+A compiled run's experiments run eager (every chunk would compile again): their ratios are eager-mode
+ratios, so they are not multiplied onto the compiled run's rate (no new TFLOP/s, MFU or tokens/s) and
+the suggestion says so.
 """
 
 from __future__ import annotations
@@ -13,10 +17,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwbench.fmt import cpu_list
+from hwbench.report.abstats import is_precise
 from hwbench.report.experiments import ExperimentResult, ExperimentsReport, Variant
 from hwbench.report.facts import RunFacts
 
-VERDICT_ORDER = {"gain": 0, "no change": 1, "slower": 2, "inconclusive": 3, "failed": 4, "not measured": 5}
+VERDICT_ORDER = {
+    "gain": 0,
+    "likely gain": 1,
+    "no change": 2,
+    "no measurable change": 3,
+    "likely slower": 4,
+    "slower": 5,
+    "inconclusive": 6,
+    "failed": 7,
+    "not measured": 8,
+}
+EAGER_AB_NOTE = (
+    "eager-mode A/B (the run was compiled, and every chunk would compile again): the ratio is not "
+    "applied to the compiled run's rate"
+)
 NANOGPT_DTYPE = {"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
@@ -25,9 +44,9 @@ class Suggestion:
     key: str
     kind: str
     change: str
-    verdict: str  # gain | no change | slower | failed | not measured
-    measured_speedup: float | None
-    noise_pct: float | None
+    verdict: str  # gain | likely gain | no change | no measurable change | likely slower | slower | ...
+    measured_speedup: float | None  # the estimate; printed as a number only when `precise`
+    noise_pct: float | None  # the interval as one ± percentage (its wider side)
     new_achieved_tflops: float | None
     new_mfu: float | None  # against mfu_scale(): one denominator for every suggestion of a run
     new_mfu_source: str | None  # which peak the new MFU is against
@@ -41,6 +60,20 @@ class Suggestion:
     payback_steps: float | None = None
     rounds: int = 0
     new_tokens_per_s: float | None = None  # the baseline's tokens/s x the measured speedup
+    interval: tuple[float, float] | None = None  # 90% interval of the speedup
+    precise: bool = False  # the interval spans at most abstats.PRECISE_SPAN
+    method: str = ""  # how it was measured
+
+    @property
+    def claim(self) -> str:
+        """The speedup as printed: "1.17x (1.12-1.22)" when precise, only the interval when not."""
+        sp = self.measured_speedup
+        if sp is None:
+            return "-"
+        if self.interval is None:
+            return f"{sp:.2f}x ±{self.noise_pct:.0f}%" if self.noise_pct else f"{sp:.2f}x"
+        lo, hi = self.interval
+        return f"{sp:.2f}x ({lo:.2f}-{hi:.2f})" if self.precise else f"{lo:.2f}-{hi:.2f}x"
 
     def as_dict(self) -> dict[str, Any]:
         from hwbench.jsonout import to_jsonable
@@ -192,15 +225,20 @@ def mfu_scale(facts: RunFacts, experiments: ExperimentsReport | None) -> MfuScal
     return MfuScale(peak, d, src)
 
 
-def suggestion(facts: RunFacts, r: ExperimentResult, scale: MfuScale | None = None) -> Suggestion:
+def suggestion(
+    facts: RunFacts, r: ExperimentResult, scale: MfuScale | None = None, eager_ab: bool = False
+) -> Suggestion:
+    """`eager_ab`: the run was compiled and the experiments ran eager (see the module docstring)."""
     cmd, env, note = nanogpt_command(facts, r.variant)
-    new_tflops = facts.achieved_tflops * r.speedup if r.speedup is not None else None
+    projected = r.speedup if not eager_ab else None
+    new_tflops = facts.achieved_tflops * projected if projected is not None else None
     scale = scale or mfu_scale(facts, None)
     new_mfu = scale.mfu(new_tflops)
     src = scale.source if new_mfu is not None else None
-    notes = [n for n in (r.note, note) if n]
+    notes = [n for n in (r.note, note, EAGER_AB_NOTE if eager_ab and r.speedup is not None else "") if n]
     busy = facts.others_busy_pct
-    if r.variant.kind in ("threads", "pinning") and r.verdict == "gain" and busy is not None and busy >= 15:
+    gained = r.verdict in ("gain", "likely gain")
+    if r.variant.kind in ("threads", "pinning") and gained and busy is not None and busy >= 15:
         fewer = int(r.variant.options.get("threads") or 0) < int(facts.threads or 0)
         if fewer:
             notes.append(
@@ -224,8 +262,8 @@ def suggestion(facts: RunFacts, r: ExperimentResult, scale: MfuScale | None = No
         new_achieved_tflops=new_tflops,
         new_mfu=new_mfu,
         new_mfu_source=src,
-        new_tokens_per_s=facts.tokens_per_step / facts.step_time_s * r.speedup
-        if r.speedup is not None and facts.step_time_s > 0
+        new_tokens_per_s=facts.tokens_per_step / facts.step_time_s * projected
+        if projected is not None and facts.step_time_s > 0
         else None,
         command=cmd,
         hwbench_command=hwbench_command(facts, r.variant),
@@ -236,11 +274,15 @@ def suggestion(facts: RunFacts, r: ExperimentResult, scale: MfuScale | None = No
         compile_time_s=r.compile_time_s,
         payback_steps=r.payback_steps,
         rounds=len(r.ratios),
+        interval=r.interval,
+        precise=r.interval is not None and is_precise(r.interval),
+        method="; ".join(m for m in (r.method, "eager mode" if eager_ab else "") if m),
     )
 
 
 def rank(suggestions: list[Suggestion]) -> list[Suggestion]:
-    """Gains first (largest measured speedup first), then no change, slower, failed, not measured."""
+    """Gains first (largest measured speedup first), then likely gains, no change, losses, failed, not
+    measured."""
     return sorted(
         suggestions,
         key=lambda s: (VERDICT_ORDER.get(s.verdict, 9), -(s.measured_speedup or 0.0), s.key),
@@ -251,7 +293,8 @@ def suggestions(facts: RunFacts, experiments: ExperimentsReport | None) -> list[
     if experiments is None:
         return []
     scale = mfu_scale(facts, experiments)
-    out = [suggestion(facts, r, scale) for r in experiments.results]
+    eager_ab = facts.compile and not experiments.compiled
+    out = [suggestion(facts, r, scale, eager_ab) for r in experiments.results]
     for note in experiments.skipped:
         if note.startswith("torch.compile"):
             v = Variant(key="compile", kind="compile", change="torch.compile", options={"compile": True})

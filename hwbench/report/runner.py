@@ -1,0 +1,401 @@
+"""Running the A/B experiments: chunks of training steps, interleaved, each in a fresh process.
+
+`ExperimentRunner` schedules the rounds within the time budget (what to run is `planner`'s, what the
+steps mean is `abstats`'); a chunk runner measures one chunk: `ForkedChunkRunner` in a fresh process
+forked from a server that has already imported torch (~50 ms a chunk instead of a new interpreter's
+seconds), `measure_step_runner` in this process (where the platform cannot fork, and for tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+
+from hwbench.bench.config import GPTConfig
+from hwbench.bench.step import StepOptions
+from hwbench.report.abstats import half_range_pct, interval, is_precise
+from hwbench.report.experiments import (
+    CONTAMINATED_FACTOR,
+    DECIDED_RATIO,
+    METHOD_FORKED,
+    METHOD_IN_PROCESS,
+    ArmSample,
+    ChunkRecord,
+    ChunkRunner,
+    ExperimentResult,
+    ExperimentsReport,
+    result_from_chunks,
+    round_obs,
+)
+from hwbench.report.planner import (
+    BASELINE,
+    Variant,
+    apply_variant,
+    batch_variant,
+    chunk_plan,
+    combine,
+    next_batch,
+)
+
+# the batch sweep goes on while the largest batch beats the one before it by more than this
+SWEEP_GAIN = 0.03
+# share of the budget kept for measuring the best combination of gains
+COMBO_RESERVE = 0.15
+# a variant stops taking rounds once its interval is precise, but not before this many
+SETTLE_ROUNDS = 3
+# modules the fork server imports once, so that a chunk's process starts with them loaded
+PRELOAD = ["torch", "hwbench.bench.gpt", "hwbench.bench.step"]
+# a chunk's process that has not answered after this long (beyond its own timed seconds) is stopped
+CHUNK_TIMEOUT_S = 180.0
+
+
+def _short(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e)[:160]}"
+
+
+# -- measuring one chunk -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def pinned(cpus: Sequence[int]) -> Iterator[None]:
+    """Pin every thread of this process to `cpus` for the block (like taskset -c), then restore."""
+    if not cpus or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    saved: dict[int, set[int]] = {}
+    try:
+        for tid in (int(x) for x in os.listdir("/proc/self/task")):
+            with contextlib.suppress(OSError):
+                saved[tid] = os.sched_getaffinity(tid)
+                os.sched_setaffinity(tid, set(cpus))
+        yield
+    finally:
+        for tid, mask in saved.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, mask)
+
+
+def _measure(cfg: GPTConfig, opts: StepOptions) -> ArmSample:
+    from hwbench.bench.step import measure_step
+
+    t0 = time.perf_counter()
+    res = measure_step(cfg, opts)
+    return ArmSample(
+        step_times_s=tuple(res.timing.samples_s),
+        flops_per_step=float(res.flops_per_step),
+        wall_s=time.perf_counter() - t0,
+        peak_memory_bytes=res.peak_memory_bytes,
+        compile_time_s=res.compile_time_s,
+    )
+
+
+def measure_step_runner(cfg: GPTConfig, opts: StepOptions, variant: Variant | None) -> ArmSample:
+    """One chunk in this process, through bench.step.measure_step (pinned like taskset when asked)."""
+    with pinned(variant.cpus if variant else ()):
+        return _measure(cfg, opts)
+
+
+def _chunk_in_child(conn: Connection, cfg: GPTConfig, opts: StepOptions, cpus: tuple[int, ...]) -> None:
+    # Ctrl-C reaches the whole process group: the parent stops this process (SIGTERM), so the child
+    # leaves SIGINT to it instead of printing a second traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        if cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, set(cpus))  # before torch starts its threads: what taskset -c does
+        conn.send(("ok", _measure(cfg, opts)))
+    except Exception as e:  # OOM, an unsupported dtype: reported to the parent as the chunk's failure
+        conn.send(("error", _short(e)))
+    finally:
+        conn.close()
+
+
+def forking_available() -> bool:
+    return "forkserver" in multiprocessing.get_all_start_methods()
+
+
+class ForkedChunkRunner:
+    """One chunk per fresh process, forked from a server that imported torch once (PRELOAD)."""
+
+    method = METHOD_FORKED
+
+    def __init__(self) -> None:
+        self._ctx = multiprocessing.get_context("forkserver")
+        self._ctx.set_forkserver_preload(PRELOAD)
+
+    def __call__(self, cfg: GPTConfig, opts: StepOptions, variant: Variant | None) -> ArmSample:
+        recv, send = self._ctx.Pipe(duplex=False)
+        cpus = variant.cpus if variant else ()
+        proc = self._ctx.Process(target=_chunk_in_child, args=(send, cfg, opts, cpus), daemon=True)
+        proc.start()
+        send.close()
+        try:
+            if not recv.poll(CHUNK_TIMEOUT_S + (opts.max_seconds or 0.0)):
+                raise TimeoutError(f"the chunk's process gave no result in {CHUNK_TIMEOUT_S:.0f} s")
+            try:
+                status, payload = recv.recv()
+            except EOFError:
+                proc.join(5)
+                raise RuntimeError(
+                    f"the chunk's process ended without a result (exit code {proc.exitcode}; "
+                    f"-9: killed, often out of memory)"
+                ) from None
+        finally:
+            recv.close()
+            if proc.is_alive():
+                proc.join(2)
+            if proc.is_alive():  # interrupted or timed out: stop it
+                proc.terminate()
+                proc.join(5)
+        if status != "ok" or not isinstance(payload, ArmSample):
+            raise RuntimeError(str(payload))
+        return payload
+
+
+def default_chunk_runner() -> tuple[ChunkRunner, str]:
+    if forking_available():
+        return ForkedChunkRunner(), METHOD_FORKED
+    return measure_step_runner, METHOD_IN_PROCESS
+
+
+# -- scheduling ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Arm:
+    variant: Variant
+    chunks: dict[int, ArmSample] = field(default_factory=dict)  # round -> chunk
+    error: str | None = None
+    decided: bool = False  # far slower after one round: no more rounds
+    settled: bool = False  # its interval is already precise: no more rounds
+    last_wall_s: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return not self.decided and not self.settled and self.error is None
+
+
+class ExperimentRunner:
+    """Interleaved rounds of chunks within a time budget; `run` returns the ExperimentsReport."""
+
+    def __init__(
+        self,
+        base_cfg: GPTConfig,
+        base_opts: StepOptions,
+        *,
+        baseline_step_s: float,
+        runner: ChunkRunner | None = None,
+        budget_s: float = 30.0,
+        max_rounds: int = 8,
+        chunk_s: float = 0.5,
+        clock: Callable[[], float] = time.perf_counter,
+        progress: Callable[[str], None] | None = None,
+        max_batch_factor: int = 16,
+    ) -> None:
+        self.base_cfg, self.base_opts = base_cfg, base_opts
+        self.baseline_step_s = baseline_step_s
+        if runner is None:
+            self.run_chunk, self.method = default_chunk_runner()
+        else:
+            self.run_chunk, self.method = runner, METHOD_IN_PROCESS
+        self.budget_s, self.max_rounds, self.chunk_s = budget_s, max_rounds, chunk_s
+        self.clock, self.progress = clock, progress
+        self.max_batch_factor = max_batch_factor
+        self.base_batch = base_cfg.batch_size
+        self.t_start = clock()
+        self.slowdown = 1.0  # how much slower than the measured run chunks are here and now
+        self.base = Arm(BASELINE)
+        self.bad: set[int] = set()  # rounds whose baseline chunk was contaminated
+        self.arms: list[Arm] = []
+        self.records: list[ChunkRecord] = []
+        self.notes: list[str] = []
+        self.rounds = 0
+
+    # budget ---------------------------------------------------------------------------------------------
+
+    def left(self) -> float:
+        return self.budget_s - (self.clock() - self.t_start)
+
+    def predicted_wall(self, arm: Arm) -> float:
+        return chunk_plan(arm.variant, self.base_batch, self.baseline_step_s, self.chunk_s).predicted_wall_s
+
+    def est_wall(self, arm: Arm) -> float:
+        if arm.last_wall_s is not None:
+            return arm.last_wall_s
+        return self.predicted_wall(arm) * self.slowdown
+
+    def fits(self, *arms: Arm, reserve: float = 0.0) -> bool:
+        return sum(self.est_wall(a) for a in arms) <= self.left() - reserve
+
+    # one chunk ------------------------------------------------------------------------------------------
+
+    def chunk(self, arm: Arm, rnd: int) -> bool:
+        plan = chunk_plan(arm.variant, self.base_batch, self.baseline_step_s, self.chunk_s)
+        cfg, opts = apply_variant(self.base_cfg, self.base_opts, arm.variant, plan)
+        if self.progress:
+            self.progress(f"experiment {arm.variant.key} (round {rnd + 1})")
+        t0 = self.clock()
+        try:
+            sample = self.run_chunk(cfg, opts, None if arm is self.base else arm.variant)
+        except Exception as e:  # OOM, an unsupported dtype: the variant failed, the others go on
+            arm.error = _short(e)
+            return False
+        arm.chunks[rnd] = sample
+        arm.last_wall_s = self.clock() - t0
+        self.records.append(ChunkRecord(arm.variant.key, rnd, sample.flops_per_step, sample.step_times_s))
+        if arm is self.base and sample.median_s > CONTAMINATED_FACTOR * self.baseline_step_s:
+            self.bad.add(rnd)
+            arm.last_wall_s = self.predicted_wall(arm)  # a burst of interference does not predict the next
+        elif arm is self.base and rnd == 0:
+            self.slowdown = max(1.0, arm.last_wall_s / max(self.predicted_wall(arm), 1e-6))
+        return True
+
+    # rounds ---------------------------------------------------------------------------------------------
+
+    def _span(self, arm: Arm) -> float:
+        iv = interval(round_obs(arm.chunks, self.base.chunks, self.bad))
+        return iv[1] / iv[0] if iv else float("inf")
+
+    def play_round(self, rnd: int) -> bool:
+        """One round: a baseline chunk, then the open variants (least precise first) that fit.
+        False when no round could be started."""
+        open_arms = sorted((a for a in self.arms if a.open), key=self._span, reverse=True)
+        reserve = COMBO_RESERVE * self.budget_s if rnd > 0 else 0.0
+        if rnd > 0 and (not open_arms or not self.fits(self.base, open_arms[-1], reserve=reserve)):
+            return False
+        if not self.chunk(self.base, rnd):
+            self.notes.append(f"experiments stopped: the baseline failed ({self.base.error})")
+            return False
+        for a in open_arms:
+            if self.fits(a, reserve=reserve):
+                self.chunk(a, rnd)
+        if rnd == 1:
+            # a variant decided after one round (far slower) gets a second chunk from left-over time:
+            # one chunk must not set its figure alone
+            for a in self.arms:
+                if a.decided and a.error is None and len(a.chunks) == 1 and self.fits(a, reserve=reserve):
+                    self.chunk(a, rnd)
+        return True
+
+    def after_round(self, rnd: int) -> None:
+        for a in self.arms:
+            obs = round_obs(a.chunks, self.base.chunks, self.bad)
+            if rnd == 0 and obs and obs[-1].ratio() < 1.0 / DECIDED_RATIO:
+                a.decided = True
+            iv = interval(obs) if len(obs) >= SETTLE_ROUNDS else None
+            a.settled = iv is not None and is_precise(iv)
+        self.extend_batch_sweep()
+
+    def extend_batch_sweep(self) -> None:
+        measured: list[tuple[int, float]] = []
+        for a in self.arms:
+            if a.variant.kind != "batch" or a.error is not None:
+                continue
+            ratios = [o.ratio() for o in round_obs(a.chunks, self.base.chunks, self.bad)]
+            if ratios:
+                measured.append((int(a.variant.config["batch_size"]), sorted(ratios)[len(ratios) // 2]))
+        nxt = next_batch(measured, self.base_batch, self.max_batch_factor, SWEEP_GAIN)
+        if nxt is None or any(a.variant.config.get("batch_size") == nxt for a in self.arms):
+            return
+        # the predicted step time must still fit a chunk
+        if self.baseline_step_s * nxt / self.base_batch <= max(2.0, 4 * self.chunk_s):
+            self.arms.append(Arm(batch_variant(self.base_batch, nxt)))
+
+    # results --------------------------------------------------------------------------------------------
+
+    def result(self, arm: Arm) -> ExperimentResult:
+        return result_from_chunks(
+            arm.variant, arm.chunks, self.base.chunks, self.bad, error=arm.error, method=self.method
+        )
+
+    def results(self) -> list[ExperimentResult]:
+        out = [self.result(a) for a in self.arms]
+        if self.base.last_wall_s is not None:
+            busy = f"one baseline chunk took {self.base.last_wall_s:.1f} s"
+            out = [
+                _with_note(r, f"not measured: the {self.budget_s:.0f} s experiment budget ran out ({busy})")
+                if r.verdict == "not measured"
+                else r
+                for r in out
+            ]
+        if self.bad:
+            self.notes.append(
+                f"{len(self.bad)} baseline chunk(s) ran over {CONTAMINATED_FACTOR:g}x slower than the "
+                f"measured run (other processes or the hypervisor had the CPUs): the rounds they anchor "
+                f"were left out"
+            )
+        return out
+
+    def measure_combination(self, results: list[ExperimentResult]) -> ExperimentResult | None:
+        combo = combine(results)
+        if combo is None:
+            return None
+        arm = Arm(combo)
+        start = self.rounds + 1  # after the closing baseline chunk
+        for extra in range(SETTLE_ROUNDS):
+            if not self.fits(self.base, arm):
+                if extra == 0:
+                    self.notes.append("best combination: not measured (over the time budget)")
+                break
+            self.chunk(self.base, start + extra)
+            self.chunk(arm, start + extra)
+        if not arm.chunks:
+            return None
+        if self.fits(self.base):
+            self.chunk(self.base, start + len(arm.chunks))  # brackets the last combination chunk
+        return self.result(arm)
+
+    def measure_compile(self, arm: Arm) -> ExperimentResult:
+        """Asked for explicitly: measured whatever the budget, two rounds (one is no interval)."""
+        start = self.rounds + 10
+        for extra in range(2):
+            if self.progress:
+                self.progress("experiment torch.compile (compiling)")
+            self.chunk(self.base, start + extra)
+            if not self.chunk(arm, start + extra):
+                break
+        self.chunk(self.base, start + 2)
+        return self.result(arm)
+
+    def run(self, variants: Sequence[Variant], skipped: Sequence[str] = ()) -> ExperimentsReport:
+        self.notes = list(skipped)
+        compile_arms = [Arm(v) for v in variants if v.kind == "compile"]
+        self.arms = [Arm(v) for v in variants if v.kind != "compile"]
+        for rnd in range(self.max_rounds):
+            if not self.play_round(rnd):
+                if rnd == 1 and self.fits(self.base):
+                    self.chunk(self.base, rnd)  # a second baseline chunk still brackets round 1's
+                break
+            self.rounds = rnd + 1
+            self.after_round(rnd)
+        if self.rounds and self.rounds not in self.base.chunks and self.fits(self.base):
+            self.chunk(self.base, self.rounds)  # closes the last round: its variants are bracketed too
+        results = self.results()
+        combo = self.measure_combination(results)
+        if combo is not None:
+            results.append(combo)
+        results += [self.measure_compile(a) for a in compile_arms]
+        clean = [c.median_s for r, c in sorted(self.base.chunks.items()) if r not in self.bad]
+        return ExperimentsReport(
+            results=tuple(results),
+            baseline_chunk_s=tuple(c.median_s for _, c in sorted(self.base.chunks.items())),
+            run_to_run_spread_pct=half_range_pct(clean),
+            rounds=self.rounds,
+            wall_s=self.clock() - self.t_start,
+            budget_s=self.budget_s,
+            skipped=tuple(self.notes),
+            method=self.method,
+            compiled=self.base_opts.compile,
+            chunks=tuple(self.records),
+        )
+
+
+def _with_note(r: ExperimentResult, note: str) -> ExperimentResult:
+    from dataclasses import replace
+
+    return replace(r, note=note)
