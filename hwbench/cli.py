@@ -124,21 +124,38 @@ def _usage_message(e: Exception, click_exc: Any, command: str | None = None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from hwbench.exits import end, start
+
+    start()  # SIGINT/SIGTERM keep partial results and exit 130/143; stdout failures hide no verdict
+    end(_run(list(sys.argv[1:] if argv is None else argv)))
+
+
+def _run(args: list[str]) -> int:
+    """The command's exit code; errors become one `error:` line (code 2), never a traceback."""
+    from hwbench import interrupt
     from hwbench.console import error_line
 
-    args = list(sys.argv[1:] if argv is None else argv)
     try:
         if args[:1] == ["detect"]:
             from hwbench.commands.detect import fast_main
 
             rc = fast_main(args[1:])
             if rc is not None:
-                sys.exit(rc)
+                return rc
         app = build_app()
         app(args=args, prog_name="hwbench")
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except HwbenchError as e:
         error_line(e.message, e.hint)
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        error_line("interrupted")
-        sys.exit(130)
+        return e.exit_code
+    except KeyboardInterrupt as e:
+        interrupt.note(e)
+        return 130
+    except RecursionError:  # a pathologically nested input that a parser did not bound
+        error_line("input nested too deeply to read", "an input file is malformed or hostile")
+        return 2
+    except MemoryError:
+        error_line("out of memory", "a smaller model (--preset, --n-embd, --batch-size) or more RAM")
+        return 2
+    return 0

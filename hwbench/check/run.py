@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hwbench import interrupt
 from hwbench.check import checks as C
 from hwbench.check.baseline import (
     Baseline,
@@ -24,7 +25,7 @@ from hwbench.check.baseline import (
 from hwbench.check.expectations import Expectations
 from hwbench.check.results import CheckResult, Summary, apply_strict, summarize
 from hwbench.devices import recorded
-from hwbench.errors import InputError
+from hwbench.errors import HwbenchError, InputError
 from hwbench.model import System, TorchInfo
 
 Log = Callable[[str], None]
@@ -51,6 +52,8 @@ class CheckReport:
     baseline: dict[str, Any] | None = None
     saved_baseline: str | None = None
     samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # outputs that could not be written (--save-baseline): reported after the verdict, never instead
+    write_errors: list[HwbenchError] = field(default_factory=list)
 
     def payload(self, expectations: Expectations) -> dict[str, Any]:
         single = [f for f in self.figures if f.value is not None]
@@ -252,180 +255,200 @@ def run_check(
     results: list[CheckResult] = []
     m = _Measurer(exp, system, replay, opts.threads, log)
 
-    # 2. inventory (no measurement)
-    if exp.min_gpus is not None:
-        results.append(C.check_min_gpus(system, exp.min_gpus))
-    if exp.gpu_model:
-        results.append(C.check_gpu_model(system, exp.gpu_model))
-    if exp.min_gpu_memory_gb is not None:
-        results.extend(C.check_min_gpu_memory(system, exp.min_gpu_memory_gb))
-    if exp.min_driver:
-        results.append(C.check_min_driver(system, exp.min_driver))
-    for flag in exp.require_isa:
-        if replay:
-            results.append(
-                CheckResult(
-                    f"require_isa[{flag}]",
-                    "skip",
-                    None,
-                    flag,
-                    "replaying an nvidia-smi output: no CPU in it",
-                    op="has",
+    base_info = None
+    try:  # an interrupt keeps the checks done so far and fails the run (below)
+        # 2. inventory (no measurement)
+        if exp.min_gpus is not None:
+            results.append(C.check_min_gpus(system, exp.min_gpus))
+        if exp.gpu_model:
+            results.append(C.check_gpu_model(system, exp.gpu_model))
+        if exp.min_gpu_memory_gb is not None:
+            results.extend(C.check_min_gpu_memory(system, exp.min_gpu_memory_gb))
+        if exp.min_driver:
+            results.append(C.check_min_driver(system, exp.min_driver))
+        for flag in exp.require_isa:
+            if replay:
+                results.append(
+                    CheckResult(
+                        f"require_isa[{flag}]",
+                        "skip",
+                        None,
+                        flag,
+                        "replaying an nvidia-smi output: no CPU in it",
+                        op="has",
+                    )
                 )
-            )
-        else:
-            results.append(C.check_isa(system.cpu, flag))
-    for dev in exp.torch_can_use:
-        if replay:
-            results.append(
-                CheckResult(
-                    f"torch_can_use[{dev}]",
-                    "skip",
-                    None,
-                    dev,
-                    "replaying an nvidia-smi output: torch not run",
-                    op="has",
+            else:
+                results.append(C.check_isa(system.cpu, flag))
+        for dev in exp.torch_can_use:
+            if replay:
+                results.append(
+                    CheckResult(
+                        f"torch_can_use[{dev}]",
+                        "skip",
+                        None,
+                        dev,
+                        "replaying an nvidia-smi output: torch not run",
+                        op="has",
+                    )
                 )
-            )
-            continue
-        runtime = None
-        if system.torch.installed:
+                continue
+            runtime = None
+            if system.torch.installed:
+                from hwbench.check.measure import torch_runtime
+
+                runtime = torch_runtime(dev)
+            results.append(C.check_torch_can_use(system.torch, dev, runtime))
+        if exp.max_ecc_errors is not None:
+            gpus = C.nvml_gpus(system)
+            if not gpus:
+                results.append(
+                    CheckResult(
+                        "max_ecc_errors",
+                        "skip",
+                        None,
+                        exp.max_ecc_errors,
+                        "no GPU with NVML fields (no NVIDIA GPU, or NVML not loadable)",
+                        unit="errors",
+                        op="<=",
+                    )
+                )
+            for i, g in gpus:
+                fields = dict(g.nvml or {})
+                if not replay and C.field(fields, "ecc_uncorrected_volatile") is None:
+                    # detect reads the lifetime (aggregate) count; the gate is about this boot
+                    from hwbench.check.load import read_volatile_ecc
+
+                    fields["ecc_uncorrected_volatile"] = read_volatile_ecc(g.pci_slot)
+                results.append(C.check_max_ecc_errors(f"gpu{i}", fields, exp.max_ecc_errors))
+
+        # 3. measured figures
+        needs_device = exp.needs_matmul() or exp.min_mfu is not None or opts.save_baseline is not None
+        wants_devices = needs_device or base is not None or exp.pcie_full or exp.no_throttle
+        devices = measure_devices(exp, m, ctx) if wants_devices and not replay else []
+        if needs_device and exp.device and not _is_host(exp.device) and ctx is None:
+            # The user named where to measure: a device torch cannot use there fails the gate (a runner
+            # whose GPU vanished, a CPU-only wheel), instead of every measurement quietly skipping.
             from hwbench.check.measure import torch_runtime
 
-            runtime = torch_runtime(dev)
-        results.append(C.check_torch_can_use(system.torch, dev, runtime))
-    if exp.max_ecc_errors is not None:
-        gpus = C.nvml_gpus(system)
-        if not gpus:
-            results.append(
-                CheckResult(
-                    "max_ecc_errors",
-                    "skip",
-                    None,
-                    exp.max_ecc_errors,
-                    "no GPU with NVML fields (no NVIDIA GPU, or NVML not loadable)",
-                    unit="errors",
-                    op="<=",
+            rt = torch_runtime(exp.device)
+            if not rt.usable:
+                results.append(
+                    CheckResult(
+                        f"device[{exp.device}]",
+                        "fail",
+                        None,
+                        exp.device,
+                        rt.detail,
+                        op="has",
+                        source="torch runtime",
+                    )
                 )
-            )
-        for i, g in gpus:
-            fields = dict(g.nvml or {})
-            if not replay and C.field(fields, "ecc_uncorrected_volatile") is None:
-                # detect reads the lifetime (aggregate) count; the gate is about this boot
-                from hwbench.check.load import read_volatile_ecc
-
-                fields["ecc_uncorrected_volatile"] = read_volatile_ecc(g.pci_slot)
-            results.append(C.check_max_ecc_errors(f"gpu{i}", fields, exp.max_ecc_errors))
-
-    # 3. measured figures
-    needs_device = exp.needs_matmul() or exp.min_mfu is not None or opts.save_baseline is not None
-    wants_devices = needs_device or base is not None or exp.pcie_full or exp.no_throttle
-    devices = measure_devices(exp, m, ctx) if wants_devices and not replay else []
-    if needs_device and exp.device and not _is_host(exp.device) and ctx is None:
-        # The user named where to measure: a device torch cannot use there fails the gate (a runner
-        # whose GPU vanished, a CPU-only wheel), instead of every measurement quietly skipping.
-        from hwbench.check.measure import torch_runtime
-
-        rt = torch_runtime(exp.device)
-        if not rt.usable:
-            results.append(
-                CheckResult(
-                    f"device[{exp.device}]",
-                    "fail",
-                    None,
-                    exp.device,
-                    rt.detail,
-                    op="has",
-                    source="torch runtime",
+                m.unusable = rt.detail
+        if exp.min_tflops or exp.min_fraction_of_peak:
+            for dev in devices or ["(replay)"]:
+                for dtype, minimum in exp.min_tflops.items():
+                    results.append(C.check_min_tflops(m.matmul(dev, dtype), dtype, minimum))
+                for dtype, frac in exp.min_fraction_of_peak.items():
+                    fig = m.matmul(dev, dtype)
+                    peak, src = (None, "replay") if replay else _peak(dev, dtype, system)
+                    results.append(C.check_fraction_of_peak(fig, dtype, peak, src, frac))
+        if exp.max_spread_pct is not None:
+            gpu_devs = [d for d in devices if not _is_host(d)]
+            if replay:
+                results.append(
+                    CheckResult(
+                        "max_spread",
+                        "skip",
+                        None,
+                        exp.max_spread_pct,
+                        "replaying a saved output: nothing measured",
+                        unit="%",
+                        op="<=",
+                    )
                 )
-            )
-            m.unusable = rt.detail
-    if exp.min_tflops or exp.min_fraction_of_peak:
-        for dev in devices or ["(replay)"]:
-            for dtype, minimum in exp.min_tflops.items():
-                results.append(C.check_min_tflops(m.matmul(dev, dtype), dtype, minimum))
-            for dtype, frac in exp.min_fraction_of_peak.items():
-                fig = m.matmul(dev, dtype)
-                peak, src = (None, "replay") if replay else _peak(dev, dtype, system)
-                results.append(C.check_fraction_of_peak(fig, dtype, peak, src, frac))
-    if exp.max_spread_pct is not None:
-        gpu_devs = [d for d in devices if not _is_host(d)]
-        if replay:
-            results.append(
-                CheckResult(
-                    "max_spread",
-                    "skip",
-                    None,
-                    exp.max_spread_pct,
-                    "replaying a saved output: nothing measured",
-                    unit="%",
-                    op="<=",
+            elif ctx is not None:
+                results.append(
+                    CheckResult(
+                        "max_spread",
+                        "skip",
+                        None,
+                        exp.max_spread_pct,
+                        "under torchrun each rank measures one GPU: the fleet report names stragglers",
+                        unit="%",
+                        op="<=",
+                    )
                 )
-            )
-        elif ctx is not None:
-            results.append(
-                CheckResult(
-                    "max_spread",
-                    "skip",
-                    None,
-                    exp.max_spread_pct,
-                    "under torchrun each rank measures one GPU: the fleet report names stragglers",
-                    unit="%",
-                    op="<=",
+            else:
+                dtype = next(iter(exp.min_tflops), None) or "bf16"
+                results.extend(C.check_max_spread([m.matmul(d, dtype) for d in gpu_devs], exp.max_spread_pct))
+        if exp.min_mfu is not None:
+            dev = devices[0] if devices else "(replay)"
+            if replay:
+                results.append(
+                    C.check_min_mfu(dev, None, exp.min_mfu, "replaying a saved output: nothing measured")
                 )
+            else:
+                from hwbench.check.measure import measure_mfu
+
+                log(f"measuring a GPT training step on {dev} (preset {exp.preset or 'default'})...")
+                mfu, detail = measure_mfu(dev, exp.preset, exp.level, system)
+                m.put(C.Figure(dev, "mfu_fraction", mfu, detail, error=None if mfu is not None else detail))
+                results.append(C.check_min_mfu(dev, mfu, exp.min_mfu, detail))
+        if exp.min_busbw_gbps is not None:
+            from hwbench.check.measure import measure_busbw
+
+            bw, detail = (
+                (None, "replaying a saved output: nothing measured") if replay else measure_busbw(ctx)
             )
-        else:
-            dtype = next(iter(exp.min_tflops), None) or "bf16"
-            results.extend(C.check_max_spread([m.matmul(d, dtype) for d in gpu_devs], exp.max_spread_pct))
-    if exp.min_mfu is not None:
-        dev = devices[0] if devices else "(replay)"
-        if replay:
-            results.append(
-                C.check_min_mfu(dev, None, exp.min_mfu, "replaying a saved output: nothing measured")
-            )
-        else:
-            from hwbench.check.measure import measure_mfu
+            if bw is not None:
+                m.put(C.Figure("all", "busbw_gbps", bw, detail))
+            results.append(C.check_min_busbw(bw, exp.min_busbw_gbps, detail))
 
-            log(f"measuring a GPT training step on {dev} (preset {exp.preset or 'default'})...")
-            mfu, detail = measure_mfu(dev, exp.preset, exp.level, system)
-            m.put(C.Figure(dev, "mfu_fraction", mfu, detail, error=None if mfu is not None else detail))
-            results.append(C.check_min_mfu(dev, mfu, exp.min_mfu, detail))
-    if exp.min_busbw_gbps is not None:
-        from hwbench.check.measure import measure_busbw
+        # 4. under load
+        if exp.pcie_full or exp.no_throttle:
+            results.extend(_under_load(exp, system, m, replay, devices, log))
 
-        bw, detail = (None, "replaying a saved output: nothing measured") if replay else measure_busbw(ctx)
-        if bw is not None:
-            m.put(C.Figure("all", "busbw_gbps", bw, detail))
-        results.append(C.check_min_busbw(bw, exp.min_busbw_gbps, detail))
-
-    # 4. under load
-    if exp.pcie_full or exp.no_throttle:
-        results.extend(_under_load(exp, system, m, replay, devices, log))
-
-    # 5. baseline: re-measure what it holds
-    base_info = None
-    if base is not None:
-        now_fp = fingerprint(system)
-        diffs = fingerprint_differences(base.fingerprint, now_fp)
-        for d in diffs:
-            warnings.append(f"baseline {base.path.name} was measured on another machine or stack: {d}")
-        base_info = {
-            "path": str(base.path),
-            "created": base.created,
-            "level": base.level,
-            "max_regression_pct": exp.max_regression_pct,
-            "fingerprint_differences": diffs,
-        }
-        for bf in base.figures:
-            results.append(
-                C.check_regression(
-                    _remeasure(bf, m, system, ctx, exp, log), bf.value or 0.0, exp.max_regression_pct
+        # 5. baseline: re-measure what it holds
+        if base is not None:
+            now_fp = fingerprint(system)
+            diffs = fingerprint_differences(base.fingerprint, now_fp)
+            for d in diffs:
+                warnings.append(f"baseline {base.path.name} was measured on another machine or stack: {d}")
+            base_info = {
+                "path": str(base.path),
+                "created": base.created,
+                "level": base.level,
+                "max_regression_pct": exp.max_regression_pct,
+                "fingerprint_differences": diffs,
+            }
+            for bf in base.figures:
+                results.append(
+                    C.check_regression(
+                        _remeasure(bf, m, system, ctx, exp, log), bf.value or 0.0, exp.max_regression_pct
+                    )
                 )
+    except KeyboardInterrupt as e:
+        interrupt.note(e)
+    if interrupt.received() is not None:
+        results.append(
+            CheckResult(
+                "interrupted",
+                "fail",
+                interrupt.name(),
+                None,
+                f"stopped by {interrupt.name()} before every check ran: the checks above are from a "
+                "partial run, which is never a pass",
+                source="signal",
             )
+        )
 
     # 6. save a baseline of what was measured (the default figure when nothing was)
     saved = None
-    if opts.save_baseline is not None:
+    write_errors: list[HwbenchError] = []
+    if opts.save_baseline is not None and interrupt.received() is not None:
+        warnings.append(f"no baseline written to {opts.save_baseline}: the run was interrupted")
+    elif opts.save_baseline is not None:
         if replay:
             raise InputError("--save-baseline needs measurements: it cannot be used with --nvidia-smi-q")
         if not any(f.value is not None for f in m.figures.values()):
@@ -444,9 +467,12 @@ def run_check(
                 "nothing could be measured, so no baseline was written",
                 hint="; ".join(f.error or "" for f in m.figures.values()) or None,
             )
-        save_baseline(opts.save_baseline, figs, fingerprint(system), exp.level)
-        saved = str(opts.save_baseline)
-        log(f"baseline with {len(figs)} figure(s) written to {saved}")
+        try:
+            save_baseline(opts.save_baseline, figs, fingerprint(system), exp.level)
+            saved = str(opts.save_baseline)
+            log(f"baseline with {len(figs)} figure(s) written to {saved}")
+        except HwbenchError as e:  # the verdict is still reported; the command says this after it
+            write_errors.append(e)
 
     if exp.strict:
         results = apply_strict(results)
@@ -461,6 +487,7 @@ def run_check(
         defaults_used=defaults_used,
         baseline=base_info,
         saved_baseline=saved,
+        write_errors=write_errors,
     )
 
 

@@ -7,6 +7,9 @@ Commands call two hooks:
     doc, rc = hwbench.fleet.finish(ctx, "mfu", doc, rc)
     if doc is not None: print it            # rank 0 only; other ranks print nothing on stdout
 
+and the CLI ends a process that joined a fleet with `hwbench.fleet.dist.leave` (no interpreter
+finalization while gloo threads may still run; see there), whatever the exit code.
+
 Environment: HWBENCH_DIST_TIMEOUT_S (default 60) bounds every wait; HWBENCH_STRAGGLER_THRESHOLD
 (default 0.10) is how far below its peers' median a rank must be to be named a straggler;
 HWBENCH_NO_AFFINITY=1 keeps torchrun's CPU placement instead of giving each local rank its share.
@@ -27,11 +30,18 @@ __all__ = [
     "FleetError",
     "finish",
     "init_from_env",
+    "joined",
     "measure_busbw",
     "render_fleet",
 ]
 
 _CTX: FleetContext | None = None
+_JOINED = False
+
+
+def joined() -> bool:
+    """Whether this process joined a torchrun process group (it must then end with `dist.leave`)."""
+    return _JOINED
 
 
 def init_from_env() -> FleetContext | None:
@@ -40,12 +50,13 @@ def init_from_env() -> FleetContext | None:
     Cheap outside torchrun: reads one environment variable and imports nothing. Calling it again in
     the same process returns the same context.
     """
-    global _CTX
+    global _CTX, _JOINED
     if env_world_size() <= 1:
         return None
     if _CTX is None:
         from hwbench.fleet.dist import init
 
+        _JOINED = True  # set before init: a failed join may have started gloo threads too
         _CTX = init()
     return _CTX
 

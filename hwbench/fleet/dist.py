@@ -10,6 +10,11 @@ No hangs: every wait has a deadline of HWBENCH_DIST_TIMEOUT_S seconds (default 6
   not checked in by the deadline is named (rank and host) in a one-line error, and the run ends;
 - a rank that dies is seen by torchrun at once (its monitor polls every 0.1 s), which stops the other
   workers with SIGTERM and prints which rank failed on which host; rank 0 says why it stopped.
+  Without torchrun (srun, a launcher of one's own), each rank records its process id in the store,
+  so a rank waiting for a peer on the same host sees at once that the peer's process is gone and
+  names it, rank and host, rather than waiting out the timeout.
+
+Clean exits: a rank ends with `leave` once its output is flushed (see there for why).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from hwbench.errors import HwbenchError, InputError
 
@@ -160,6 +165,8 @@ def init(environ: Mapping[str, str] | None = None) -> FleetContext:
         object_group=object_group,
     )
     _install_sigterm(ctx)
+    if store is not None:
+        store.set(f"{_attempt()}/pid/{rank}", f"{host} {os.getpid()}")
     hosts: list[Any] = [None] * world_size
     arrive(ctx, "hosts")
     dist.all_gather_object(hosts, host, group=object_group)
@@ -195,21 +202,71 @@ def arrive(ctx: FleetContext, what: str) -> None:
         except Exception:  # this slice timed out (DistStoreError); anything faster is an error: back off
             if time.monotonic() - t0 < 0.5 * min(1.0, left):
                 time.sleep(_POLL_S)
-    missing = [r for r in range(ctx.world_size) if not ctx.store.check([f"{prefix}/{r}"])]
-    named = ", ".join(f"rank {r} on {ctx.host_of(r)}" for r in missing[:8])
-    if len(missing) > 8:
-        named += f" and {len(missing) - 8} more"
+        dead = [r for r in _missing(ctx, prefix) if r in _dead(ctx)]
+        if dead:
+            raise FleetError(
+                f"{_name_ranks(ctx, dead)} died before reaching '{what}' (its process is gone); "
+                "stopping the run",
+                hint="look at that rank's stderr (killed by the OOM killer? `dmesg` says)",
+            )
+    missing = _missing(ctx, prefix)
     raise FleetError(
-        f"{named} did not reach '{what}' within {ctx.timeout_s:g} s (died or stalled); stopping the run",
+        f"{_name_ranks(ctx, missing)} did not reach '{what}' within {ctx.timeout_s:g} s (died or stalled); "
+        "stopping the run",
         hint="look at that rank's stderr; raise HWBENCH_DIST_TIMEOUT_S if ranks legitimately differ "
         "by more than that",
     )
 
 
-def _prefix(ctx: FleetContext) -> str:
+def _attempt() -> str:
     # torchrun --max-restarts reuses the store: keys of an earlier attempt must not count
-    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-    return f"hwbench/{attempt}/{ctx._phase}"
+    return f"hwbench/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+
+
+def _prefix(ctx: FleetContext) -> str:
+    return f"{_attempt()}/{ctx._phase}"
+
+
+def _missing(ctx: FleetContext, prefix: str) -> list[int]:
+    """Ranks that have not checked in at `prefix`."""
+    try:
+        return [r for r in range(ctx.world_size) if not ctx.store.check([f"{prefix}/{r}"])]
+    except Exception:  # the store itself is gone (its host rank died): nobody can be told apart
+        return []
+
+
+def _dead(ctx: FleetContext) -> list[int]:
+    """Ranks on this host whose process is gone (pids recorded in the store at init).
+
+    Only same-host peers can be checked (a pid means nothing elsewhere); torchrun names the others.
+    """
+    if ctx.store is None:
+        return []
+    out = []
+    for r in range(ctx.world_size):
+        key = f"{_attempt()}/pid/{r}"
+        try:
+            host, _, pid = (
+                ctx.store.get(key).decode().partition(" ") if ctx.store.check([key]) else ("", "", "")
+            )
+        except Exception:
+            return out
+        if host != ctx.host or not pid.isdigit() or r == ctx.rank:
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            out.append(r)
+        except OSError:  # EPERM: alive under another user
+            pass
+    return out
+
+
+def _name_ranks(ctx: FleetContext, ranks: list[int]) -> str:
+    named = ", ".join(f"rank {r} on {ctx.host_of(r)}" for r in ranks[:8])
+    if len(ranks) > 8:
+        named += f" and {len(ranks) - 8} more"
+    return named or "a rank"
 
 
 def step(ctx: FleetContext, i: int) -> None:
@@ -245,12 +302,15 @@ def collective(ctx: FleetContext, what: str) -> Iterator[None]:
     except HwbenchError:
         raise
     except RuntimeError as e:  # DistBackendError, DistNetworkError and gloo timeouts are RuntimeErrors
+        dead = _dead(ctx)
         behind = _behind(ctx)
-        who = (
-            ", ".join(f"rank {r} on {ctx.host_of(r)}" for r in behind[:8]) + " fell behind (died or stalled)"
-            if behind
-            else "another rank died or stalled"
-        )
+        if dead:
+            who = f"{_name_ranks(ctx, dead)} died (its process is gone)"
+        elif behind:
+            who = f"{_name_ranks(ctx, behind)} fell behind (died or stalled)"
+        else:
+            others = [r for r in range(ctx.world_size) if r != ctx.rank]
+            who = f"one of {_name_ranks(ctx, others)} died or stalled"
         raise FleetError(
             f"rank {ctx.rank} on {ctx.host}: {what} failed ({_first_line(e)}); {who}",
             hint=f"each wait is bounded by HWBENCH_DIST_TIMEOUT_S (now {ctx.timeout_s:g} s); "
@@ -277,19 +337,28 @@ def fault_point(ctx: FleetContext, where: str) -> None:
 
 
 def _install_sigterm(ctx: FleetContext) -> None:
-    """torchrun stops the surviving workers with SIGTERM when one fails: leave with one line, fast."""
+    """torchrun stops the surviving workers with SIGTERM when one fails: leave with one line, fast.
+
+    SIGINT too ends the rank at once (exit 130): a rank that kept its partial results would wait
+    for peers at the gather, and a signal on any rank must end every rank without a hang (torchrun
+    stops the others as soon as this one exits non-zero). A fleet run keeps no partial report.
+    """
 
     def handler(signum: int, frame: Any) -> None:
-        if ctx.rank == 0:
+        if signum == signal.SIGINT:
             sys.stderr.write(
-                f"error: rank 0 on {ctx.host}: stopped by the launcher (signal {signum}) because "
-                "another rank failed; torchrun's report names it\n"
+                f"error: rank {ctx.rank} on {ctx.host}: interrupted (SIGINT); the fleet run stops\n"
             )
-            sys.stderr.flush()
-        os._exit(128 + signum)
+        elif ctx.rank == 0:
+            sys.stderr.write(
+                f"error: rank 0 on {ctx.host}: stopped by SIGTERM (the launcher stops every rank when "
+                "one failed, and a preemption stops the job); torchrun's report names a failed rank\n"
+            )
+        leave(128 + signum)
 
     with contextlib.suppress(ValueError):  # ValueError: not the main thread
         signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
 
 
 def destroy(ctx: FleetContext) -> None:
@@ -302,8 +371,28 @@ def destroy(ctx: FleetContext) -> None:
         pass
 
 
+def leave(code: int) -> NoReturn:
+    """End this rank's process with `code` once stdout and stderr are flushed, skipping finalization.
+
+    gloo's worker threads can outlive `destroy_process_group` (a DDP reducer keeps the group alive from
+    C++), and such a thread may still be dropping the last reference to a finished gather_object's
+    tensors, which takes the GIL. If the main thread is finalizing the interpreter by then, Python
+    ends that thread; the unwind crosses a noexcept destructor and the process aborts (SIGABRT,
+    "terminate called without an active exception") after it printed a valid report, and torchrun
+    reports the job failed. Once the results are gathered and printed there is nothing left to
+    finalize, so the rank ends here without it.
+    """
+    for f in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # closed or broken: nothing more to say
+            f.flush()
+    os._exit(code)
+
+
 def _first_line(e: BaseException) -> str:
-    """The message's first line, without gloo's "[/path/to/file.cc:78] " source prefix."""
+    """The message's first line, without gloo's "[/path/to/file.cc:78] " source prefix, cut at a
+    word boundary when long."""
     text = str(e).strip().splitlines()
     line = re.sub(r"^\[[^\]]*\]\s*", "", text[0]) if text else ""
-    return line[:200] or type(e).__name__
+    if len(line) > 200:
+        line = line[:200].rsplit(" ", 1)[0] + " ..."
+    return line or type(e).__name__

@@ -69,4 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from hwbench.fleet import joined
+    from hwbench.fleet.dist import leave
+
+    code = main()
+    if joined():
+        leave(code)
+    sys.exit(code)
