@@ -129,23 +129,33 @@ def phases(quiet: bool = False, heartbeat_s: float = 10.0, grace_s: float = 1.0)
             sys.stderr.write(f"[{now - t0:5.1f} s] {text}\n")
             sys.stderr.flush()
 
+    printed = [""]  # the text of the last line written
+
+    def stem(what: str) -> str:
+        return re.sub(r"\d+", "#", what)  # "training step 5/300" and ".. 6/300" are one phase
+
+    def write(what: str) -> None:
+        line(what if what != printed[0] else f"{what} (still running)")
+        printed[0] = what
+
     def plain(what: str, frac: float | None) -> None:
         if what == current[0]:
             return
+        new_phase = stem(what) != stem(current[0])
         current[0] = what
         if time.monotonic() - t0 < grace_s:
             pending[:] = [what]
-        else:
+        elif new_phase:
             pending.clear()
-            line(what)
+            write(what)
 
     def beat() -> None:
         while not done.wait(0.25):
             now = time.monotonic()
             if pending and now - t0 >= grace_s:
-                line(pending.pop())
+                write(pending.pop())
             elif current[0] and now - last[0] >= heartbeat_s:
-                line(f"{current[0]} (still running)")
+                write(current[0])
 
     ticker = threading.Thread(target=beat, name="hwbench-progress", daemon=True)
     ticker.start()

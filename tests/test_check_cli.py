@@ -290,3 +290,52 @@ def test_live_ecc_reads_the_since_boot_count(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(load, "read_volatile_ecc", lambda bus: NA("NVML: Not Supported"))
     (r,) = run_check(CheckOptions(Expectations(max_ecc_errors=0)), system=node).results
     assert r.status == "fail" and "aggregate" in r.message and "Not Supported" in r.message
+
+
+def test_terminal_verdict_first_names_what_failed(vm: Any, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    rc, out, _ = run(["--min-gpus", "1"], capsys)
+    lines = out.splitlines()
+    assert rc == 1 and lines[0] == "hwbench check: FAIL  0 passed, 1 failed (min_gpus), 0 skipped"
+    assert lines[1].startswith("fail  min_gpus: 0 GPUs (expected >= 1 GPU)")
+    assert "0 GPUs found, expected at least 1" in out  # the message of what failed, no "GPU(s)"
+    assert all(len(ln) <= 80 and ln == ln.rstrip() for ln in lines)
+
+
+def test_identical_per_gpu_rows_are_grouped(vm: Any, capsys: Any, monkeypatch: Any) -> None:
+    """A recorded 8x H100 node: 25 results read as 4 lines, one per check, "on gpus 0-7"."""
+    monkeypatch.setenv("COLUMNS", "80")
+    h100 = str(FIX / "h100x8_nvidia-smi-q.txt")
+    args = [
+        "--nvidia-smi-q",
+        h100,
+        "--min-gpus",
+        "8",
+        "--pcie-full",
+        "--no-throttle",
+        "--max-ecc-errors",
+        "0",
+    ]
+    rc, out, _ = run(args, capsys)
+    lines = out.splitlines()
+    assert rc == 0 and lines[0] == "hwbench check: PASS  25 passed, 0 failed, 0 skipped"
+    assert lines[1:] == [
+        "pass  min_gpus: 8 GPUs (expected >= 8 GPUs)",
+        "pass  max_ecc_errors on gpus 0-7: 0 errors (expected <= 0 errors)",
+        "pass  pcie_full on gpus 0-7: gen5 x16 (expected == gen5 x16)",
+        "pass  no_throttle on gpus 0-7: none (expected == none)",
+    ]
+    rc, out, _ = run([*args, "--details"], capsys)
+    assert rc == 0 and out.count("pcie_full on gpu") == 8 and "PCIe link gen5 x16" in out
+
+
+def test_grouping_keeps_a_gpu_that_differs_apart() -> None:
+    from hwbench.check.results import CheckResult
+    from hwbench.check.summary import group_results
+
+    def r(i: int, measured: str) -> CheckResult:
+        st = "pass" if measured == "gen5 x16" else "fail"
+        return CheckResult(f"pcie_full@gpu{i}", st, measured, "gen5 x16", f"link {measured}", op="==")
+
+    groups = group_results([r(0, "gen5 x16"), r(1, "gen5 x16"), r(2, "gen5 x8"), r(3, "gen5 x16")])
+    assert [(g.where, len(g.members)) for g in groups] == [("gpus 0-1, 3", 3), ("gpu2", 1)]

@@ -57,11 +57,12 @@ def test_plain_phases_are_timed_and_repeat_while_a_phase_runs(monkeypatch: pytes
         phase("measuring the matmul ceiling", None)
         phase("measuring the matmul ceiling", 0.5)  # a fraction alone writes no new line
         time.sleep(0.9)
-        phase("timing the training step", None)
+        phase("training step 1/300", None)
+        phase("training step 2/300", None)  # a counter's steps are one phase: no line each
     lines = err.getvalue().splitlines()
     assert lines[0].endswith("] measuring the matmul ceiling") and lines[0].startswith("[")
     assert any(ln.endswith("measuring the matmul ceiling (still running)") for ln in lines[1:-1])
-    assert lines[-1].endswith("] timing the training step")
+    assert lines[-1].endswith("] training step 1/300")
 
 
 def test_quiet_and_fast_failures_print_no_phase(monkeypatch: pytest.MonkeyPatch) -> None:

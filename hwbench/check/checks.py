@@ -15,6 +15,7 @@ from typing import Any
 
 from hwbench.check.expectations import parse_version
 from hwbench.check.results import CheckResult
+from hwbench.fmt import plural
 from hwbench.model import NA, Cpu, Gpu, System, TorchInfo
 
 # Clock-event reasons that do not mean the card is held back: nothing to do (idle), clocks the
@@ -87,7 +88,7 @@ def check_min_gpus(system: System, minimum: int) -> CheckResult:
     ignored = [g for g in system.gpus if g not in gpus]
     note = f"; not counted: {_gpu_names(ignored)}" if ignored else ""
     ok = n >= minimum
-    msg = f"{n} GPU(s) found, expected at least {minimum}: {_gpu_names(gpus)}{note}"
+    msg = f"{plural(n, 'GPU')} found, expected at least {minimum}: {_gpu_names(gpus)}{note}"
     return CheckResult(
         "min_gpus", "pass" if ok else "fail", n, minimum, msg, unit="GPUs", op=">=", source=system.source
     )
@@ -110,7 +111,10 @@ def check_gpu_model(system: System, pattern: str) -> CheckResult:
     pat = pattern.lower()
     bad = [n for n in names if not fnmatch.fnmatchcase(n.lower(), pat)]
     if bad:
-        msg = f"{len(bad)} of {len(names)} GPU(s) do not match {pattern!r}: {', '.join(sorted(set(bad)))}"
+        msg = (
+            f"{len(bad)} of {plural(len(names), 'GPU')} do not match {pattern!r}: "
+            f"{', '.join(sorted(set(bad)))}"
+        )
         hint = "" if any(c in pattern for c in "*?[") else " (no wildcard: the whole name must match)"
         return CheckResult(
             "gpu_model", "fail", names, pattern, msg + hint, op="matches", source=system.source
@@ -120,7 +124,9 @@ def check_gpu_model(system: System, pattern: str) -> CheckResult:
         "pass",
         names,
         pattern,
-        f"all {len(names)} GPU(s) match {pattern!r}",
+        f"all {plural(len(names), 'GPU')} match {pattern!r}"
+        if len(names) != 1
+        else f"the GPU matches {pattern!r}",
         op="matches",
         source=system.source,
     )

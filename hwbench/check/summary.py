@@ -1,12 +1,16 @@
-"""Markdown for GitHub Actions' job summary ($GITHUB_STEP_SUMMARY), written when GITHUB_ACTIONS=true."""
+"""What a check run says in brief: per-GPU results grouped, the counts naming what failed, and the
+Markdown for GitHub Actions' job summary ($GITHUB_STEP_SUMMARY), written when GITHUB_ACTIONS=true."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from hwbench.check.results import CheckResult, Summary
+from hwbench.fmt import ranges
 
 _ICON = {"pass": "✅ pass", "fail": "❌ fail", "skip": "⚪ skip"}
 
@@ -15,9 +19,15 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+# units that are counts of things: "1 GPU", "2 GPUs"
+_COUNT_UNITS = {"GPUs": "GPU", "errors": "error"}
+
+
 def fmt_value(v: object, unit: str | None = None) -> str:
     if v is None:
         return "n/a"
+    if unit in _COUNT_UNITS and v == 1:
+        unit = _COUNT_UNITS[unit]
     if isinstance(v, float):
         v = f"{v:.4g}"
     elif isinstance(v, list):
@@ -25,13 +35,67 @@ def fmt_value(v: object, unit: str | None = None) -> str:
     return f"{v} {unit}" if unit else str(v)
 
 
+@dataclass(frozen=True)
+class ResultGroup:
+    """Results of one check that read the same on several devices ("gpus 0-7: pass"), or one result."""
+
+    name: str  # the check without its device: "min_gpu_memory_gb", "min_tflops[fp32]"
+    where: str  # "gpus 0-7", "cuda:0", "cpu", "" for a machine-wide check
+    first: CheckResult  # status, measured, expected, message: the same for every member
+    members: tuple[CheckResult, ...]
+
+
+_GPU_INDEX = re.compile(r"^(?:gpu|cuda:)(\d+)$")
+
+
+def _split(name: str) -> tuple[str, str]:
+    base, _, where = name.partition("@")
+    return base, where
+
+
+def group_results(results: Sequence[CheckResult]) -> list[ResultGroup]:
+    """Per-GPU results that differ only in their GPU collapse into one row, in first-seen order."""
+    groups: dict[tuple[object, ...], list[CheckResult]] = {}
+    for r in results:
+        base, where = _split(r.name)
+        m = _GPU_INDEX.match(where)
+        key: tuple[object, ...] = (
+            (base, "gpu", r.status, repr(r.measured), repr(r.expected), r.unit, r.op, r.message)
+            if m
+            else (r.name, id(r))
+        )
+        groups.setdefault(key, []).append(r)
+    out: list[ResultGroup] = []
+    for members in groups.values():
+        base, where = _split(members[0].name)
+        if len(members) > 1:
+            idx = [int(m.group(1)) for r in members if (m := _GPU_INDEX.match(_split(r.name)[1]))]
+            where = f"gpus {ranges(idx)}"
+        out.append(ResultGroup(base, where, members[0], tuple(members)))
+    return out
+
+
+def failing_names(results: Sequence[CheckResult], status: str = "fail") -> list[str]:
+    """The checks (without their device) that have a result of `status`, in first-seen order."""
+    return list(dict.fromkeys(_split(r.name)[0] for r in results if r.status == status))
+
+
+def counts_line(summary: Summary, results: Sequence[CheckResult]) -> str:
+    """ "3 passed, 1 failed (min_gpus), 0 skipped": the counts, naming what failed or was skipped."""
+    failed = failing_names(results)
+    skipped = failing_names(results, "skip")
+    return (
+        f"{summary.passed} passed, {summary.failed} failed" + (f" ({', '.join(failed)})" if failed else "")
+        + f", {summary.skipped} skipped" + (f" ({', '.join(skipped)})" if skipped else "")
+    )  # fmt: skip
+
+
 def markdown(results: Sequence[CheckResult], summary: Summary, warnings: Sequence[str] = ()) -> str:
     head = "passed" if summary.status == "pass" else "FAILED"
     lines = [
         f"### hwbench check: {head}",
         "",
-        f"{summary.passed} passed, {summary.failed} failed, {summary.skipped} skipped"
-        + (" (--strict: skips count as failures)" if summary.strict else ""),
+        counts_line(summary, results) + (" (--strict: skips count as failures)" if summary.strict else ""),
         "",
         "| check | status | measured | expected | message |",
         "|---|---|---|---|---|",

@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from hwbench.check.results import CheckResult
+from hwbench.errors import HwbenchError
 
 _LEVEL_HELP = (
     "quick: seconds; medium: about a minute; long: minutes of soak (--pcie-full/--no-throttle load longer)."
@@ -146,6 +147,9 @@ def command(
     threads: int | None = typer.Option(
         None, "--threads", metavar="N", help="CPU threads for CPU measurements."
     ),
+    details: bool = typer.Option(
+        False, "--details", help="One row per check and device, each with its message (passes too)."
+    ),
 ) -> None:
     """Gate a CI runner or a cluster node on its hardware: exit 0 ok, 1 a check failed, 2 usage error."""
     import hwbench.fleet as fleet
@@ -183,10 +187,15 @@ def command(
     if max_regression is not None and baseline is None:
         log("warning: --max-regression has no effect without --baseline FILE")
 
+    from hwbench.outputs import check_writable
+
+    check_writable(junit, "--junit")  # before measuring: a bad target fails in a fraction of a second
+    check_writable(save_baseline, "--save-baseline")
     opts = CheckOptions(
         exp, save_baseline=save_baseline, baseline=baseline, nvidia_smi=nvidia_smi_q, threads=threads
     )
     report = run_check(opts, ctx=ctx, log=log)
+    write_errors = list(report.write_errors)  # said after the verdict, which they never replace
     from hwbench import jsonout
 
     doc: dict[str, Any] | None = jsonout.document("check", report.payload(exp))
@@ -210,7 +219,10 @@ def command(
         from hwbench.check.junit import to_junit, write_junit
 
         props = {"level": exp.level, "strict": str(exp.strict).lower()}
-        write_junit(junit, to_junit(results, report.elapsed_s, props))
+        try:
+            write_junit(junit, to_junit(results, report.elapsed_s, props))
+        except HwbenchError as e:
+            write_errors.append(e)
     from hwbench.check.summary import markdown, write_step_summary
 
     write_step_summary(markdown(results, summary, report.warnings))
@@ -221,9 +233,15 @@ def command(
         jsonout.emit(doc or {})
     elif ctx is not None and doc is not None:
         fleet.render_fleet(doc)
-        _render(results, summary, report.defaults_used)
+        _render(results, summary, report.defaults_used, details)
     else:
-        _render(results, summary, report.defaults_used)
+        _render(results, summary, report.defaults_used, details)
+    if write_errors:
+        from hwbench.console import error_line
+
+        for e in write_errors:
+            error_line(e.message, e.hint)
+        rc = rc or 2  # a failed check stays 1: the node is still drained
     raise typer.Exit(rc)
 
 
@@ -249,38 +267,50 @@ def _fleet_results(doc: dict[str, Any]) -> list[CheckResult]:
     return out
 
 
-def _render(results: list[CheckResult], summary: Any, defaults_used: bool) -> None:
+def _render(results: list[CheckResult], summary: Any, defaults_used: bool, details: bool = False) -> None:
+    """The verdict first, naming what failed; then one row per check, per-GPU rows that read the same
+    grouped ("gpus 0-7"), with the message of what failed or was skipped (`details`: every row, every
+    message)."""
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
-    from hwbench.check.summary import fmt_value
+    from hwbench.check.summary import ResultGroup, counts_line, fmt_value, group_results
     from hwbench.console import stdout
 
-    style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
-    table = Table(title="hwbench check", title_justify="left", show_lines=False)
-    for col in ("check", "status", "measured", "expected", "message"):
-        table.add_column(col, overflow="fold")
-    for r in results:
-        exp = f"{r.op} {fmt_value(r.expected, r.unit)}" if r.op else fmt_value(r.expected, r.unit)
-        table.add_row(
-            Text(r.name),
-            Text(r.status, style=style[r.status]),
-            Text(fmt_value(r.measured, r.unit)),
-            Text(exp),
-            Text(r.message),
-        )
     con = stdout()
     if not results:
         con.print("nothing to check (no expectation applied)")
         return
-    if defaults_used:
-        con.print("no expectations given: running the default health checks (see hwbench check --help)")
-    con.print(table)
     verdict = Text("PASS", style="bold green") if summary.status == "pass" else Text("FAIL", style="bold red")
     con.print(
         Text.assemble(
+            ("hwbench check: ", "bold"),
             verdict,
-            f"  {summary.passed} passed, {summary.failed} failed, {summary.skipped} skipped"
-            + (" (--strict)" if summary.strict else ""),
+            "  " + counts_line(summary, results) + (" (--strict)" if summary.strict else ""),
         )
     )
+    if defaults_used:
+        con.print("no expectations given: ran the default health checks (see hwbench check --help)")
+    style = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+    groups = (
+        [ResultGroup(r.name.partition("@")[0], r.name.partition("@")[2], r, (r,)) for r in results]
+        if details
+        else group_results(results)
+    )
+    for g in groups:
+        r = g.first
+        exp = f"{r.op} {fmt_value(r.expected, r.unit)}" if r.op else fmt_value(r.expected, r.unit)
+        t = Table(show_header=False, box=None, pad_edge=False)
+        t.add_column(no_wrap=True, width=4)
+        t.add_column()
+        t.add_row(
+            Text(r.status, style=style[r.status]),
+            Text(
+                f"{g.name}" + (f" on {g.where}" if g.where else "") + f": {fmt_value(r.measured, r.unit)}"
+                f" (expected {exp})"
+            ),
+        )
+        con.print(t)
+        if details or r.status != "pass":
+            con.print(Padding(Text(r.message, style="dim" if r.status == "pass" else ""), (0, 0, 0, 6)))
