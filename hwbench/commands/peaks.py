@@ -287,7 +287,9 @@ def _fmt_value(v: float | None, dtype: str) -> str:
     unit = "OP/s" if dtype == "int8" else "FLOP/s"
     if v < 1:
         return f"{v * 1000:,.1f} G{unit}"
-    return f"{v:,.1f} T{unit}"
+    # one decimal, or two where the datasheet prints two (L40S bf16 362.05)
+    digits = 1 if abs(v * 10 - round(v * 10)) < 1e-6 else 2
+    return f"{v:,.{digits}f} T{unit}"
 
 
 def render(entries: list[DevicePeak | Unknown]) -> None:
@@ -305,8 +307,12 @@ def render(entries: list[DevicePeak | Unknown]) -> None:
         kind = (
             "[yellow]estimated[/yellow]"
             if e.estimated
-            else ("computed" if e.device == "cpu" else "datasheet")
+            else ("computed" if e.device == "cpu" or e.source.startswith("computed") else "datasheet")
         )
+        overridden = [d for d in DTYPES if e.dtype_sources.get(d, "").startswith("user override")]
+        if overridden:
+            others = [d for d in DTYPES if d not in overridden and e.peaks_tflops.get(d) is not None]
+            kind = f"user override: {', '.join(overridden)}" + (f"; other dtypes {kind}" if others else "")
         con.print(f"[bold]{e.device}[/bold]  {e.name}  ({kind}, dense)")
         con.print(f"  source: {e.source}")
         if e.clock_mhz:
@@ -321,7 +327,7 @@ def render(entries: list[DevicePeak | Unknown]) -> None:
             v = e.peaks_tflops.get(d)
             src = e.dtype_sources.get(d, "")
             if v is None and not src:
-                src = "no path on this hardware"
+                src = "no figure"
             t.add_row(d, _fmt_value(v, d), src)
         con.print(t)
         for n in e.notes:

@@ -37,6 +37,8 @@ class GpuRow:
     estimated: bool
     source: str
     notes: tuple[str, ...]
+    # dtypes the hardware cannot run ("-" cells); a dtype with no figure and not here is unpublished
+    no_path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,9 @@ class Lookup:
 
 
 def _float(cell: str) -> float | None:
+    """A figure; "" (no published figure) and "-" (no path in the hardware) are both None."""
     cell = cell.strip()
-    return float(cell) if cell else None
+    return float(cell) if cell and cell != "-" else None
 
 
 def _cc(cell: str) -> tuple[int, int] | None:
@@ -108,6 +111,7 @@ def gpu_table() -> tuple[GpuRow, ...]:
                 estimated=r["estimated"].strip() == "yes",
                 source=r["source"].strip(),
                 notes=tuple(n.strip() for n in r["notes"].split(";") if n.strip()),
+                no_path=tuple(d for d in DTYPES if r[d].strip() == "-"),
             )
         )
     return tuple(rows)
@@ -257,10 +261,16 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
         )
         units = sm_count
     dtype_sources: dict[str, str] = {}
-    base = "estimated (no vendor datasheet)" if row.estimated else "datasheet, dense"
+    base = (
+        "estimated (no vendor datasheet)"
+        if row.estimated
+        else "computed from the spec page, dense"
+        if row.source.startswith("computed")
+        else "datasheet, dense"
+    )
     for d, v in peaks.items():
         if v is None:
-            dtype_sources[d] = "no path on this hardware"
+            dtype_sources[d] = "no path on this hardware" if d in row.no_path else "not published"
         elif d == "fp64" and any("fp64 computed" in n for n in row.notes):
             dtype_sources[d] = "computed from the fp32 rate (not on the datasheet)"
         elif d == "fp64" and any("fp64 = FP64 Tensor" in n for n in row.notes):

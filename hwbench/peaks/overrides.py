@@ -68,5 +68,10 @@ def override_only_peak(device: str, name: str, overrides: Mapping[str, float], r
         source="user override (--peak-tflops): " + ", ".join(f"{k}={v:g}" for k, v in overrides.items()),
         estimated=False,
         notes=(reason, "dtypes not given with --peak-tflops have no peak"),
-        dtype_sources={d: "user override (--peak-tflops)" for d in overrides},
+        dtype_sources={
+            d: "user override (--peak-tflops)"
+            if d in overrides
+            else "no figure (not given with --peak-tflops)"
+            for d in DTYPES
+        },
     )

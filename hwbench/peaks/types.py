@@ -12,8 +12,9 @@ DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"
 class DevicePeak:
     """Theoretical dense peak of one device, per dtype, with where every number came from.
 
-    `peaks_tflops[d] is None` means the hardware (or the math library) has no path for dtype `d`;
-    a peak of None is never "unknown": an unknown device has no DevicePeak at all.
+    `peaks_tflops[d] is None` means there is no figure for dtype `d`: the hardware (or the math library)
+    has no path for it, or the vendor publishes none; `dtype_sources[d]` says which. An unknown device has
+    no DevicePeak at all.
     """
 
     device: str  # "cpu", "cuda:0", or "gpu" for a --gpu lookup
