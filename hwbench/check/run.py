@@ -73,6 +73,8 @@ class CheckReport:
             "system": _system_json(self.system),
             "warnings": self.warnings,
             "elapsed_s": round(self.elapsed_s, 3),
+            # stopped by SIGINT/SIGTERM: `checks` lists those that ran, and the run fails
+            "interrupted": any(r.name == "interrupted" and r.source == "signal" for r in self.results),
         }
         if len(devices) == 1:
             # one device measured (a fleet rank, or a single GPU): name it and its matmul figure at the
