@@ -424,6 +424,19 @@ def run_mfu(
     return run
 
 
+def completed_phases(run: MfuRun, *, advised: bool = False) -> list[str]:
+    """The phases that ran to the end: "step", "ceiling", and "advice" when the reporter finished
+    (an interrupted run names what its figures rest on)."""
+    out = []
+    if run.step is not None and not run.step.interrupted:
+        out.append("step")
+    if run.ceiling is not None and not run.ceiling.interrupted:
+        out.append("ceiling")
+    if advised:
+        out.append("advice")
+    return out
+
+
 def step_with_oom_retry(
     cfg: GPTConfig,
     opts: StepOptions,

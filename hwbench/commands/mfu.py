@@ -174,6 +174,12 @@ def run_command(
                 else:
                     payload["explanation"] = list(_field(advice, "explanation") or [])
                     payload["suggestions"] = list(_field(advice, "suggestions") or [])
+    from hwbench.bench.mfu import completed_phases
+    from hwbench.interrupt import received
+
+    # a signal during the reporter leaves the step and ceiling whole: the report still says it stopped
+    payload["interrupted"] = bool(run.interrupted or received())
+    payload["phases_completed"] = completed_phases(run, advised=advice is not None and not received())
     doc = jsonout.document("mfu", payload)
     rc = 130 if run.interrupted and run.step is None else 0
     return doc, rc, run, advice
