@@ -67,7 +67,7 @@ def test_node_on_another_driver_is_named() -> None:
     # 8 against 8: the tie goes to the value on the lowest rank (node-a)
     assert drv.majority_value == "535.104.05"
     assert drv.others == (("550.54.15", tuple(range(8, 16)), ("node-b",)),)
-    assert describe(drv) == "driver_version: 535.104.05 on 8 rank(s); 550.54.15 on rank(s) 8-15 (node-b)"
+    assert describe(drv) == "driver_version: 535.104.05 on 8 ranks; 550.54.15 on ranks 8-15 (node-b)"
 
 
 def test_missing_fingerprint_values_are_not_mismatches() -> None:

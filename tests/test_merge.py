@@ -102,7 +102,34 @@ def test_command_table_names_the_straggler(tmp_path: Path) -> None:
         env=env,
     )
     assert r.returncode == 0, r.stderr
-    row5 = next(line for line in r.stdout.splitlines() if " gpu5 " in line)
+    assert r.stdout.splitlines()[2].startswith("straggler: rank 5")  # the answer first
+    row5 = next(line for line in r.stdout.splitlines() if line.startswith("gpu5 "))
     assert "straggler -20%" in row5 and "364.1" in row5
     assert "rank 5 on gpu5 (cuda:5) is 20% below the median of its peers" in r.stdout
-    assert "MFU of rank(s) 0-7 against the bf16 peak 989.4 TFLOP/s: NVIDIA H100 SXM datasheet" in r.stdout
+    assert "MFU of ranks 0-7 against the bf16 peak 989.4 TFLOP/s: NVIDIA H100 SXM datasheet" in r.stdout
+
+
+def test_merge_fits_80_columns_with_short_uuids(tmp_path: Path) -> None:
+    """Two recorded 8-GPU nodes: every line fits 80 columns; UUIDs shortened to what tells them apart,
+    whole in --json."""
+    from hwbench.fleet.render import short_uuids
+
+    files = [str(FIX / "node-a.fleet.json"), str(FIX / "node-b.fleet.json")]
+    env = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1"}
+    r = subprocess.run(
+        [sys.executable, "-m", "hwbench", "merge", *files],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "hwbench merge: 16 ranks on 2 hosts" and "15.8 PFLOP/s" in r.stdout
+    assert all(len(ln) <= 80 and ln == ln.rstrip() for ln in lines)
+    row3 = next(ln for ln in lines if ln.startswith("node-a") and " cuda:3 " in ln)
+    assert row3.endswith("GPU-…00000003")
+    doc = json.loads(run(*files, "--json").stdout)
+    assert doc["ranks"][3]["uuid"] == "GPU-6e6f6465-0000-4000-8000-000000000003"
+    real = ["GPU-5a1f9c3e-8d2b-11ee-b962-0242ac120002", "GPU-e0c4b7a1-8d2b-11ee-b962-0242ac120002"]
+    assert short_uuids(real) == {real[0]: "GPU-5a1f9c3e…", real[1]: "GPU-e0c4b7a1…"}

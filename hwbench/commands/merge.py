@@ -22,6 +22,11 @@ def command(
         help="How far below the peers' median makes an outlier: 0.1 or 10% "
         "(default: HWBENCH_STRAGGLER_THRESHOLD, else 10%).",
     ),
+    details: bool = typer.Option(
+        False,
+        "--details",
+        help="List every rank (a large fleet's table shows only the notable ones).",
+    ),
 ) -> None:
     """Merge per-node JSON reports into one fleet table: per-rank figures, stragglers, mismatches."""
     from hwbench.fleet.merge import merge_reports
@@ -52,7 +57,7 @@ def command(
     else:
         from hwbench.fleet.render import render_fleet
 
-        render_fleet(doc)
+        render_fleet(doc, details=details)
     # As for a torchrun job, the worst exit code among the merged reports (outliers are reported,
     # not failed: `hwbench check` is the gate).
     if doc.get("exit_code"):

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hwbench.fmt import plural, ranges
+
 # The fields compared, in the order they are reported (the issue: GPU model, driver, CUDA, torch,
 # hwbench; the CPU model stands in for the GPU on CPU ranks).
 FINGERPRINT_FIELDS: tuple[str, ...] = (
@@ -69,22 +71,10 @@ def find_mismatches(
 
 
 def describe(m: Mismatch) -> str:
-    """One line: 'driver_version: 535.104.05 on 8 ranks; 550.54.15 on rank(s) 8-15 (node-b)'."""
-    parts = [f"{m.field}: {m.majority_value} on {m.majority_count} rank(s)"]
+    """One line: 'driver_version: 535.104.05 on 8 ranks; 550.54.15 on ranks 8-15 (node-b)'."""
+    parts = [f"{m.field}: {m.majority_value} on {plural(m.majority_count, 'rank')}"]
     for value, ranks, hosts in m.others:
-        parts.append(f"{value} on rank(s) {ranges(ranks)} ({', '.join(hosts)})")
+        parts.append(
+            f"{value} on {'rank' if len(ranks) == 1 else 'ranks'} {ranges(ranks)} ({', '.join(hosts)})"
+        )
     return "; ".join(parts)
-
-
-def ranges(ranks: Sequence[int]) -> str:
-    """[0, 1, 2, 5] -> '0-2, 5'."""
-    out: list[str] = []
-    rs = sorted(ranks)
-    i = 0
-    while i < len(rs):
-        j = i
-        while j + 1 < len(rs) and rs[j + 1] == rs[j] + 1:
-            j += 1
-        out.append(str(rs[i]) if i == j else f"{rs[i]}-{rs[j]}")
-        i = j + 1
-    return ", ".join(out)
