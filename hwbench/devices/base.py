@@ -85,6 +85,7 @@ class Device(ABC):
     fused_optimizer_by_default: ClassVar[bool] = False  # AdamW(fused=True) exists and is faster
     gemm_dtypes: ClassVar[tuple[str, ...]] = ("fp32", "bf16", "fp16")  # GEMMs worth timing here
     peak_memory_source: ClassVar[str] = "not measured on this device"
+    profiler_activity: ClassVar[str | None] = None  # torch.profiler.ProfilerActivity member for its kernels
 
     def __init__(self, index: int | None = None) -> None:
         self.index = index

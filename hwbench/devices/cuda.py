@@ -40,6 +40,7 @@ class CudaDevice(Device):
     fused_optimizer_by_default: ClassVar[bool] = True
     gemm_dtypes: ClassVar[tuple[str, ...]] = ("fp32", "tf32", "bf16", "fp16")
     peak_memory_source: ClassVar[str] = "torch.cuda.max_memory_allocated"
+    profiler_activity: ClassVar[str | None] = "CUDA"  # HIP kernels too, under ROCm
 
     @property
     def ordinal(self) -> int:

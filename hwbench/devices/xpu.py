@@ -26,6 +26,7 @@ class XpuDevice(Device):
     numbered: ClassVar[bool] = True
     collective_backend: ClassVar[str] = "xccl"
     peak_memory_source: ClassVar[str] = "torch.xpu.max_memory_allocated"
+    profiler_activity: ClassVar[str | None] = "XPU"
 
     @property
     def ordinal(self) -> int:

@@ -31,7 +31,7 @@ def parse_proc_stat(text: str) -> CpuTimes | None:
     """The aggregate `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal guest..."""
     for line in text.splitlines():
         parts = line.split()
-        if parts and parts[0] == "cpu":
+        if parts[:1] == ["cpu"]:  # the aggregate line; cpu0, cpu1... follow it
             try:
                 vals = [int(x) for x in parts[1:]]
             except ValueError:

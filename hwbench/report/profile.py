@@ -16,11 +16,28 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hwbench.devices import resolve
+
 CATEGORIES = ("matmul", "attention", "layernorm", "gelu", "embedding+loss", "optimizer", "other")
 
-# (category, substrings of a lower-cased op or range name); first match wins, order matters
+# (category, substrings of a lower-cased op, range or GPU kernel name); first match wins, order matters.
+# Kernel names: cuBLAS/cuBLASLt (`ampere_bf16_s16816gemm_*`, Hopper's `nvjet_*` and `sm90_xmma_gemm_*`,
+# `splitKreduce_kernel`), CUTLASS (`cutlass_80_tensorop_*gemm*`), rocBLAS/hipBLASLt (Tensile's `Cijk_*`),
+# SDPA backends (flash `flash_fwd_kernel`, mem-efficient `fmha_cutlassF_*`, cuDNN `cudnn_*sdpa*`, ROCm's
+# `aotriton`/`ck_fmha`), fused and foreach optimizers and grad-norm (`multi_tensor_apply_kernel`).
 _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("optimizer", ("optimizer.step", "optimizer.zero_grad", "clip_grad_norm", "_foreach_", "adamw")),
+    (
+        "optimizer",
+        (
+            "optimizer.step",
+            "optimizer.zero_grad",
+            "clip_grad_norm",
+            "_foreach_",
+            "adamw",
+            "multi_tensor_apply",
+            "fused_adam",
+        ),
+    ),
     # before attention: the loss's log_softmax must not count as attention's softmax
     ("embedding+loss", ("embedding", "cross_entropy", "nll_loss", "nllloss", "log_softmax", "logsoftmax")),
     (
@@ -32,6 +49,11 @@ _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "flashattention",
             "efficient_attention",
             "efficientattention",
+            "flash_fwd",
+            "flash_bwd",
+            "fmha",
+            "sdpa",
+            "aotriton",
             "softmax",
         ),
     ),
@@ -53,6 +75,12 @@ _RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "mkl_linear",
             "aten::_mm",
             "gemm",
+            "nvjet",
+            "sm90_xmma",
+            "splitkreduce",
+            "cutlass",
+            "cijk_",
+            "cublas",
         ),
     ),
     ("layernorm", ("layer_norm", "layernorm")),
@@ -66,6 +94,26 @@ def categorize_name(name: str) -> str | None:
     for cat, keys in _RULES:
         if any(k in low for k in keys):
             return cat
+    return None
+
+
+# aten's SDPA entry points, one per backend (torch/nn/attention SDPBackend), by the op the dispatcher chose.
+_SDPA_BACKENDS: tuple[tuple[str, str], ...] = (
+    ("_scaled_dot_product_flash_attention_for_cpu", "flash (CPU)"),
+    ("_scaled_dot_product_fused_attention_overrideable", "fused (out-of-tree backend)"),
+    ("_scaled_dot_product_flash_attention", "flash"),
+    ("_scaled_dot_product_efficient_attention", "mem-efficient"),
+    ("_scaled_dot_product_cudnn_attention", "cuDNN"),
+    ("_scaled_dot_product_attention_math", "math"),
+)
+
+
+def sdpa_backend(names: Iterable[str]) -> str | None:
+    """Which scaled_dot_product_attention backend ran, from the profiled op names; None without SDPA."""
+    seen = {n.lower() for n in names}
+    for op, backend in _SDPA_BACKENDS:
+        if any(op in n for n in seen):
+            return backend
     return None
 
 
@@ -98,6 +146,7 @@ class ProfileResult:
     categories: tuple[CategoryShare, ...]
     top_ops: tuple[tuple[str, str, float], ...]  # (op, category, seconds per step), largest first
     source: str = "torch.profiler (CPU self time per op)"
+    sdpa_backend: str | None = None  # which attention backend ran ("flash", "mem-efficient", "math"...)
 
     def share(self, category: str) -> float:
         for c in self.categories:
@@ -125,8 +174,10 @@ def summarize_events(
     wall_s: float,
     cfg: dict[str, Any],
     n_params: int,
+    source: str = "torch.profiler (CPU self time per op)",
 ) -> ProfileResult:
     """Pure: (op name, ancestor names nearest first, self seconds) per event -> category shares."""
+    events = list(events)
     per_cat = dict.fromkeys(CATEGORIES, 0.0)
     per_op: dict[tuple[str, str], float] = {}
     for name, ancestors, self_s in events:
@@ -152,6 +203,8 @@ def summarize_events(
         step_time_s=wall_s / max(steps, 1),
         categories=cats,
         top_ops=tuple((name, cat, s / max(steps, 1)) for (name, cat), s in top),
+        source=source,
+        sdpa_backend=sdpa_backend(n for name, ancestors, _ in events for n in (name, *ancestors)),
     )
 
 
@@ -159,14 +212,19 @@ def profile_step(cfg: Any, opts: Any, steps: int = 3, warmup: int = 2) -> Profil
     """Profile `steps` training steps of bench.gpt.GPT(cfg) under `opts` (device, dtype, threads)."""
     from hwbench.bench.flops import n_params as count_params
 
-    events, wall = collect_events(cfg, opts, steps, warmup)
-    return summarize_events(events, steps, wall, cfg.as_dict(), count_params(cfg))
+    events, wall, source = collect_events(cfg, opts, steps, warmup)
+    return summarize_events(events, steps, wall, cfg.as_dict(), count_params(cfg), source)
 
 
 def collect_events(
     cfg: Any, opts: Any, steps: int = 3, warmup: int = 2
-) -> tuple[list[tuple[str, list[str], float]], float]:
-    """(op name, ancestor names nearest first, self seconds) for every profiled op, and the wall time.
+) -> tuple[list[tuple[str, list[str], float]], float, str]:
+    """(name, ancestor names nearest first, self seconds) per profiled event, the wall time, and the source.
+
+    On a GPU only the device's own events count (each kernel once, by its duration; the CPU ops that
+    launched them also carry that device time, so counting both would count every kernel twice): a kernel
+    is named by itself and by the op that launched it and that op's ancestors. On the CPU, each op's self
+    time.
 
     The step is the one bench.step.measure_step times (forward, loss, backward, clip 1.0, AdamW),
     built here again because the profiler has to wrap the steps and nothing else.
@@ -180,6 +238,7 @@ def collect_events(
     from hwbench.bench.matmul import _sync_fn, torch_threads
 
     device = opts.device
+    dev = resolve(device)
     sync = _sync_fn(device)
     with torch_threads(opts.threads):
         torch.manual_seed(0)
@@ -192,7 +251,7 @@ def collect_events(
         dtype = getattr(opts, "dtype", "fp32")
         if dtype in ("bf16", "fp16"):
             ctx: contextlib.AbstractContextManager[Any] = torch.autocast(
-                device_type=device.split(":")[0], dtype=torch.bfloat16 if dtype == "bf16" else torch.float16
+                device_type=dev.api, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16
             )
         else:
             ctx = contextlib.nullcontext()
@@ -210,21 +269,38 @@ def collect_events(
             step()
         sync()
         activities = [ProfilerActivity.CPU]
-        if device.startswith("cuda"):
-            activities.append(ProfilerActivity.CUDA)
+        if dev.profiler_activity is not None and dev.profiler_activity in ProfilerActivity.__members__:
+            activities.append(ProfilerActivity.__members__[dev.profiler_activity])
         t0 = time.perf_counter()
         with profile(activities=activities, record_shapes=False) as prof:
             for _ in range(steps):
                 step()
             sync()
         wall = time.perf_counter() - t0
-    events: list[tuple[str, list[str], float]] = []
-    for ev in prof.events():
-        ancestors: list[str] = []
+    from torch.autograd import DeviceType
+
+    def chain(ev: Any) -> list[str]:
+        names: list[str] = []
         parent = ev.cpu_parent
         while parent is not None:
-            ancestors.append(parent.name)
+            names.append(parent.name)
             parent = parent.cpu_parent
-        self_us = ev.self_device_time_total if device.startswith("cuda") else ev.self_cpu_time_total
-        events.append((ev.name, ancestors, float(self_us) / 1e6))
-    return events, wall
+        return names
+
+    all_events = list(prof.events())
+    on_device = [ev for ev in all_events if ev.device_type != DeviceType.CPU]
+    if not on_device:
+        cpu_events = [(ev.name, chain(ev), float(ev.self_cpu_time_total) / 1e6) for ev in all_events]
+        return cpu_events, wall, "torch.profiler (CPU self time per op)"
+    # the op that launched each kernel (the profiler links them by correlation id, not by parent)
+    launched_by: dict[str, list[str]] = {}
+    for ev in all_events:
+        for k in ev.kernels:
+            launched_by.setdefault(k.name, [ev.name, *chain(ev)])
+    ops = [ev.name for ev in all_events if ev.device_type == DeviceType.CPU]
+    device_events = [
+        (ev.name, launched_by.get(ev.name, []), float(ev.device_time_total) / 1e6) for ev in on_device
+    ]
+    # zero-time entries keep the aten op names, so which SDPA backend ran is still seen
+    device_events += [(name, [], 0.0) for name in dict.fromkeys(n for n in ops if "scaled_dot_product" in n)]
+    return device_events, wall, f"torch.profiler ({dev.kind} kernel time, each kernel once)"

@@ -80,6 +80,7 @@ def profile_from_dict(d: dict[str, Any]) -> ProfileResult:
         categories=tuple(CategoryShare(**c) for c in d.get("categories", ())),
         top_ops=tuple((str(a), str(b), float(c)) for a, b, c in d.get("top_ops", ())),
         source=str(d.get("source", "torch.profiler")),
+        sdpa_backend=d.get("sdpa_backend"),
     )
 
 
