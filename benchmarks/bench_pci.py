@@ -40,7 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=50)
     n = ap.parse_args().repeat
-    # In a fresh interpreter: the package (hwbench.detect, the lead's model records) first, then this module.
+    # In a fresh interpreter: the package (hwbench.detect, hwbench.model's records) first, then this module.
     code = (
         "import time; t0=time.perf_counter(); import hwbench.detect; t1=time.perf_counter(); "
         "import hwbench.detect.pci; t2=time.perf_counter(); print((t1-t0)*1e3, (t2-t1)*1e3)"

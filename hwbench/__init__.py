@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-# Bump when a JSON field is renamed or removed (adding fields does not bump it); see DESIGN.md.
+# Bump when a JSON field is renamed or removed (adding fields does not bump it).
 SCHEMA_VERSION = 1
 
 __all__ = [

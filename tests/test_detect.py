@@ -18,7 +18,7 @@ from hwbench.errors import InputError
 FIX = Path(__file__).parent / "fixtures"
 MACHINES = FIX / "machines"
 
-# DESIGN.md: JSON field names that other tools rely on
+# JSON field names that other tools rely on
 CPU_FIELDS = {"vendor", "model", "microarchitecture", "sockets", "physical_cores", "logical_cpus", "p_cores",
               "e_cores", "isa", "max_mhz", "virtualized"}  # fmt: skip
 GPU_FIELDS = {"pci_slot", "vendor", "kind", "name", "vendor_id", "device_id", "pci_class"}

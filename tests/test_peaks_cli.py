@@ -1,4 +1,4 @@
-"""`hwbench peaks`: JSON shape (DESIGN.md), one-line errors with exit 2, overrides, the sources shown."""
+"""`hwbench peaks`: JSON shape (docs/peaks.md), one-line errors with exit 2, overrides, the sources shown."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CPU peaks on recorded CPUs (tests/fixtures/cpu, recorded by the detect engineer; see its README), and
+"""CPU peaks on recorded CPUs (tests/fixtures/cpu; see its README for where each came from), and
 the live clock / FMA measurement on this machine."""
 
 from __future__ import annotations

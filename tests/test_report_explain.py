@@ -121,7 +121,7 @@ def test_cpu_only_torch_with_an_nvidia_gpu_present_is_said() -> None:
 
 def test_gpu_rules_apply_on_cuda_only() -> None:
     facts, _, _ = recorded()
-    # the founding story's RTX 4070 Ti run (DESIGN.md: ~31 TFLOP/s, bf16) with its datasheet peaks
+    # the motivating user's RTX 4070 Ti run (~31 TFLOP/s, bf16; docs/peaks.md) with its datasheet peaks
     from hwbench.peaks import gpu_peak
 
     peak = gpu_peak("NVIDIA GeForce RTX 4070 Ti")

@@ -534,7 +534,7 @@ def _gemm_json(p: GemmPoint) -> dict[str, Any]:
 
 
 def mfu_payload(run: MfuRun) -> dict[str, Any]:
-    """The `hwbench mfu --json` fields (DESIGN.md), plus extras with their sources."""
+    """The `hwbench mfu --json` fields (docs/mfu.md), plus extras with their sources."""
     st = run.step
     cp = run.ceiling_point
     cfg = run.config

@@ -4,7 +4,7 @@ Two entry points with the same options: `fast_main(argv)` (argparse, used by cli
 invocations because importing typer alone costs ~0.1 s) and `command` (the typer function, built on first
 access through the module's `__getattr__`, so the fast path never imports typer).
 
-JSON (`--json`, DESIGN.md): `cpu`, `memory`, `gpus`, `torch`, `warnings`, plus `source` and `os`. A value a
+JSON (`--json`): `cpu`, `memory`, `gpus`, `torch`, `warnings`, plus `source` and `os`. A value a
 source could not give is `null`, and the object holding it gets `na_reasons`: {field: reason}, e.g.
 `"nvml": {"power_draw_w": null, ..., "na_reasons": {"power_draw_w": "not supported by this GPU/driver"}}`.
 """

@@ -2,7 +2,7 @@
 `--device cpu|cuda:N`, per dtype, with the source and clock beside every figure (presentation only; the
 work is in hwbench.peaks).
 
-JSON (`--json`, DESIGN.md): {"devices": [DevicePeak...]}; a device with no known peak is an entry with
+JSON (`--json`, docs/peaks.md): {"devices": [DevicePeak...]}; a device with no known peak is an entry with
 `"peaks_tflops": null` and a `reason`. With `--nanogpt-mfu`/`--achieved-tflops` also `conversions`:
 [{`achieved_tflops`, `dtype`, `mfu`, ...}], a printed MFU re-expressed against each device's own peak.
 """

@@ -1,6 +1,6 @@
 """What the reporter knows about one run: plain, JSON-round-trippable records (no torch, no I/O).
 
-`facts_from_run(run, system)` is the only place that reads the mfu engineer's `MfuRun` and detect's
+`facts_from_run(run, system)` is the only place that reads hwbench.bench's `MfuRun` and detect's
 `System`; everything else in `hwbench.report` is a pure function of `RunFacts`, so the report logic is
 tested on measurements recorded from real runs (tests/fixtures/report/).
 """
