@@ -9,6 +9,7 @@ then compute capability, and if it is still ambiguous no row is chosen.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -322,6 +323,24 @@ def estimate_gpu_peak(
     consumer = _has_word(name, "geforce") or _has_word(name, "radeon")
     segment = "consumer" if consumer else "datacenter"
     rate = next((r for r in rates if r.segment == segment), rates[0])
+    # NVML's max SM clock is above the clock datasheets rate tensor math at (H100 SXM: 1980 vs 1830 MHz).
+    # A listed part of the same silicon (architecture and unit count) has that datasheet boost clock: an
+    # unlisted variant (H800, a China SKU) is estimated at it and never above that part's figures.
+    siblings = [
+        r
+        for r in gpu_table()
+        if r.vendor == vendor and r.cc == compute_capability and r.units == sm_count and r.clock_mhz
+    ]
+    sibling_note = None
+    if siblings:
+        top = max(siblings, key=lambda r: r.clock_mhz or 0.0)
+        if top.clock_mhz is not None and top.clock_mhz < clock_mhz:
+            sibling_note = (
+                f"clock {clock_mhz:.0f} MHz ({clock_source}) lowered to {top.clock_mhz:.0f} MHz, the "
+                f"datasheet boost clock of {top.model}, a listed part of the same silicon ({sm_count} units)"
+            )
+            clock_mhz = top.clock_mhz
+            clock_source = f"datasheet boost clock of {top.model} (same silicon)"
     peaks: dict[str, float | None] = {}
     dtype_sources: dict[str, str] = {}
     for d in DTYPES:
@@ -343,6 +362,15 @@ def estimate_gpu_peak(
     ]
     if rate.segment == "datacenter" and vendor == "nvidia":
         notes.append("assumes full-rate FP32 accumulate (a GeForce-class part runs tensor math at half this)")
+    if sibling_note:
+        notes.append(sibling_note)
+    for d in DTYPES:  # never above a listed part of the same silicon
+        listed = [v for r in siblings if (v := r.peaks.get(d)) is not None]
+        value = peaks.get(d)
+        if listed and value is not None and value > max(listed):
+            peaks[d] = max(listed)
+            if value > max(listed) * 1.001:  # not just the rounding of the table's rate
+                dtype_sources[d] += f" (capped at the listed same-silicon figure {max(listed):g})"
     return DevicePeak(
         device=device,
         name=name,
@@ -373,7 +401,61 @@ def gpu_peak(
 
     Table row when identified; else an estimate when vendor, SM count, compute capability and clock are all
     known; else None (the caller says "no peak known" -- never an A100 default)."""
+    mig = _MIG_NAME.match(name.strip())
+    if mig is not None:
+        return mig_peak(mig.group(1), int(mig.group(2)), mig.group(3), name, device_id, sm_count, device)
     lookup = identify(name, device_id, sm_count, compute_capability, vendor_id)
     if lookup.row is not None:
         return _row_peak(lookup.row, lookup, sm_count, device)
     return estimate_gpu_peak(name, vendor, sm_count, compute_capability, clock_mhz, device, clock_source)
+
+
+# "NVIDIA A100-SXM4-40GB MIG 1g.5gb", "NVIDIA H100 80GB HBM3 MIG 1c.3g.40gb": the parent's name, the GPU
+# instance's compute slices, its memory (NVML and torch name a MIG device so).
+_MIG_NAME = re.compile(r"^(.*?)\s+MIG\s+(?:\d+c\.)?(\d+)g\.(\d+gb)(?:\+me)?$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def mig_slices() -> dict[str, tuple[int, str]]:
+    """gpus.csv model -> (compute slices of the whole GPU, source), from data/mig_slices.csv."""
+    return {r["model"]: (int(r["compute_slices"]), r["source"].strip()) for r in _csv_rows("mig_slices.csv")}
+
+
+def mig_peak(
+    parent: str,
+    slices: int,
+    memory: str,
+    name: str,
+    device_id: int | None = None,
+    sm_count: int | None = None,
+    device: str = "gpu",
+) -> DevicePeak | None:
+    """A MIG slice's share of its GPU: its own SM count when the device reports one, else N of the GPU's
+    compute slices (the MIG user guide's fraction of SMs). None when the parent GPU is not known."""
+    lookup = identify(parent, device_id)
+    row = lookup.row
+    if row is None:
+        return None
+    whole = _row_peak(row, lookup, sm_count, device)
+    if sm_count is not None and row.units is not None:
+        share_note = f"MIG slice {slices}g.{memory}: its {sm_count} SMs of the GPU's {row.units}"
+        peaks = whole.peaks_tflops  # _row_peak scaled them by the SM count
+    else:
+        total = mig_slices().get(row.model)
+        if total is None:
+            return None
+        count, src = total
+        share_note = f"MIG slice {slices}g.{memory}: {slices}/{count} of the GPU's compute slices ({src})"
+        peaks = {d: (v * slices / count if v is not None else None) for d, v in whole.peaks_tflops.items()}
+    return dataclasses.replace(
+        whole,
+        name=name,
+        peaks_tflops=peaks,
+        estimated=True,
+        notes=(*whole.notes, share_note, f"the slice has {memory} of the GPU's memory"),
+        memory_bandwidth_gbps=None,  # a slice has its share of the memory controllers, not the whole
+        dtype_sources={
+            d: (f"{s}, MIG {slices}g share" if peaks.get(d) is not None else s)
+            for d, s in whole.dtype_sources.items()
+        },
+    )
