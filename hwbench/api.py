@@ -333,7 +333,7 @@ ModelInputs = Any  # a tensor, a tuple/list of positional arguments, or a dict o
 LossFn = Callable[[Any], "torch.Tensor"]
 
 
-def call_model(model: torch.nn.Module, inputs: ModelInputs) -> object:
+def call_model(model: Callable[..., object], inputs: ModelInputs) -> object:
     """model(*inputs) for a tuple/list, model(**inputs) for a dict, else model(inputs)."""
     if isinstance(inputs, (tuple, list)):
         return model(*inputs)

@@ -62,6 +62,36 @@ class GPTConfig:
         }
 
 
+@dataclass(frozen=True)
+class ModelConfig:
+    """A user's model from `hwbench mfu --model FILE.py:FACTORY`, as the factory built it."""
+
+    spec: str  # "examples/small_cnn.py:make", "package.module:factory"
+    name: str  # the model's class name
+    n_params: int  # trainable parameters
+    batch_size: int | None  # dim 0 shared by every input tensor; None: no batch dimension known
+    factory_batch_size: int | None  # the factory's own; batch_size differs under --batch-size/experiments
+    inputs: tuple[str, ...]  # "float32[32, 3, 32, 32]" per input tensor
+    loss: str  # "mean of the output", "the scalar output", "loss_fn from the factory"
+
+    @property
+    def tokens_per_step(self) -> int:
+        """Samples per step (the batch), standing in for tokens where there are none."""
+        return self.batch_size or 1
+
+    def as_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "model": self.spec,
+            "name": self.name,
+            "n_params": self.n_params,
+            "inputs": list(self.inputs),
+            "loss": self.loss,
+        }
+        if self.batch_size is not None:  # absent (not null): no batch dimension to vary
+            d["batch_size"] = self.batch_size
+        return d
+
+
 # Sources: nanoGPT README "I only have a macbook" CPU command (--block_size=64 --batch_size=12
 # --n_layer=4 --n_head=4 --n_embd=128 --dropout=0.0) on shakespeare_char (vocab 65, from its meta.pkl);
 # config/train_shakespeare_char.py (L6 H6 C384 T256 B64); config/train_gpt2.py (B12 T1024, vocab padded

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hwbench.bench.config import PRESET_NOTES, PRESETS, GPTConfig, preset
+from hwbench.bench.config import PRESET_NOTES, PRESETS, GPTConfig, ModelConfig, preset
 from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, flops_per_step, model_gemm_shapes, n_params
 from hwbench.bench.matmul import CeilingResult, GemmPoint, ceiling, supported_dtypes
 from hwbench.bench.step import StepOptions, StepResult, check_options, measure_step
@@ -31,11 +31,17 @@ FLOPS_CONVENTION = (
     "N excludes the position embedding; causal attention counted in full (not halved); "
     "LayerNorm/softmax/GELU/optimizer not counted"
 )
+MODEL_FLOPS_CONVENTION = (
+    "counted by torch.utils.flop_counter.FlopCounterMode over one forward + loss + backward: matmuls, "
+    "convolutions and scaled_dot_product_attention (math backend on CPU, causal counted in full); "
+    "elementwise ops, norms, the loss and the optimizer not counted, nor kernels torch has no formula for"
+)
 
 
 @dataclass(frozen=True)
 class MfuOptions:
     device: str | None = None  # None: the best device torch can use
+    model: str | None = None  # "FILE.py:FACTORY" / "package.module:FACTORY": the user's model, not the GPT
     preset: str | None = None  # None: one that fits the device
     n_layer: int | None = None
     n_head: int | None = None
@@ -73,7 +79,7 @@ class PeakInfo:
 class MfuRun:
     device: str
     dtype: str
-    config: GPTConfig
+    config: GPTConfig | ModelConfig
     preset: str | None
     options: MfuOptions
     step: StepResult | None
@@ -328,6 +334,22 @@ def run_mfu(
         from hwbench.peaks import parse_peak_overrides
 
         parse_peak_overrides(list(opts.peak_overrides))
+    if opts.model is not None:
+        gpt_only = {
+            "--preset": opts.preset,
+            "--n-layer": opts.n_layer,
+            "--n-head": opts.n_head,
+            "--n-embd": opts.n_embd,
+            "--block-size": opts.block_size,
+            "--vocab-size": opts.vocab_size,
+            "--bias/--no-bias": opts.bias,
+        }
+        given = [flag for flag, v in gpt_only.items() if v is not None]
+        if given:
+            raise InputError(
+                f"--model replaces the built-in GPT: {', '.join(given)} do not apply to it",
+                hint="the factory decides the model; --batch-size scales its inputs' batch dimension",
+            )
 
     busy = machine_busy_note()
     if busy:
@@ -339,7 +361,14 @@ def run_mfu(
             warnings.append(why)
     say("loading torch")
     device = resolve_device(opts.device, system) if opts.device else best_device()
-    cfg, preset_name = build_config(opts, device)
+    cfg: GPTConfig | ModelConfig
+    if opts.model is not None:
+        from hwbench.bench.usermodel import describe
+
+        say(f"loading {opts.model}")
+        cfg, preset_name = describe(opts.model, opts.batch_size), None
+    else:
+        cfg, preset_name = build_config(opts, device)
     dev = resolve(device)
     if opts.dtype:
         dtype = opts.dtype
@@ -381,7 +410,7 @@ def run_mfu(
     )
     try:
         # 1. the training step (OOM: halve the batch and say so)
-        say(f"training step {cfg.n_layer}L/{cfg.n_embd}C B{cfg.batch_size} {dtype}", 0.0)
+        say(f"training step {describe_config(cfg)} {dtype}", 0.0)
         run.step, cfg = step_with_oom_retry(
             cfg, step_opts, warnings, lambda c, o: _measure_step_compiling(c, o, warnings, say)
         )
@@ -397,7 +426,9 @@ def run_mfu(
             elif dev.is_host and not opts.quick and dtype != "bf16":
                 dts.append("bf16")  # shows whether bf16 would help here (no bf16 hardware: it will not)
             dts = [d for d in dts if d in supported_dtypes(device)]
-            shapes = [(s.name, s.m, s.n, s.k) for s in model_gemm_shapes(cfg)]
+            # the GPT's own GEMM shapes; a user's model is known only by its FLOP count
+            gemms = model_gemm_shapes(cfg) if isinstance(cfg, GPTConfig) else []
+            shapes = [(s.name, s.m, s.n, s.k) for s in gemms]
             run.ceiling = ceiling(
                 device,
                 dts,
@@ -424,6 +455,16 @@ def run_mfu(
     return run
 
 
+StepConfig = GPTConfig | ModelConfig
+
+
+def describe_config(cfg: StepConfig) -> str:
+    """ "4L/128C B12" for the GPT, "SmallCNN B32" for a user's model."""
+    if isinstance(cfg, ModelConfig):
+        return f"{cfg.name}" + (f" B{cfg.batch_size}" if cfg.batch_size else "")
+    return f"{cfg.n_layer}L/{cfg.n_embd}C B{cfg.batch_size}"
+
+
 def completed_phases(run: MfuRun, *, advised: bool = False) -> list[str]:
     """The phases that ran to the end: "step", "ceiling", and "advice" when the reporter finished
     (an interrupted run names what its figures rest on)."""
@@ -437,12 +478,51 @@ def completed_phases(run: MfuRun, *, advised: bool = False) -> list[str]:
     return out
 
 
+def model_line(run: MfuRun) -> str:
+    """The model as the report's head line names it."""
+    cfg = run.config
+    if isinstance(cfg, ModelConfig):
+        batch = f", batch {cfg.batch_size}" if cfg.batch_size else ", no batch dimension"
+        return f"{cfg.spec} ({cfg.name}, {cfg.n_params:,} params{batch})"
+    return (
+        f"{run.preset or 'custom'} L{cfg.n_layer} H{cfg.n_head} C{cfg.n_embd} T{cfg.block_size} "
+        f"B{cfg.batch_size} V{cfg.vocab_size}" + (" bias" if cfg.bias else "")
+    )
+
+
+def flops_line(run: MfuRun, flops: float, n_params_shown: int) -> str:
+    """How FLOPs per step were made, after the figure."""
+    from hwbench.fmt import si
+
+    cfg = run.config
+    if isinstance(cfg, ModelConfig):
+        return (
+            f"{si(flops, 'FLOP')} counted by FlopCounterMode (forward, {cfg.loss}, backward; matmuls, "
+            f"convolutions, attention; elementwise, norms and the optimizer not counted)"
+        )
+    return (
+        f"{si(flops, 'FLOP')} (6N + 12·L·H·Q·T per token x {cfg.tokens_per_step} tokens, N = "
+        f"{n_params_shown:,} params excl. position embedding; causal attention not halved)"
+    )
+
+
+def throughput_line(run: MfuRun) -> str:
+    """ "12,345 tokens/s" for the GPT, "650 samples/s" for a user's model with a batch dimension."""
+    if run.step is None:
+        return ""
+    if isinstance(run.config, ModelConfig):
+        if run.config.batch_size is None:
+            return f"{1 / run.step.timing.median_s:,.1f} steps/s"
+        return f"{run.step.tokens_per_s:,.0f} samples/s"
+    return f"{run.step.tokens_per_s:,.0f} tokens/s"
+
+
 def step_with_oom_retry(
-    cfg: GPTConfig,
+    cfg: StepConfig,
     opts: StepOptions,
     warnings: list[str],
-    measure: Callable[[GPTConfig, StepOptions], StepResult],
-) -> tuple[StepResult, GPTConfig]:
+    measure: Callable[[StepConfig, StepOptions], StepResult],
+) -> tuple[StepResult, StepConfig]:
     """Measure; on a CUDA out-of-memory error halve the batch, say so in `warnings`, and retry."""
     while True:
         try:
@@ -456,6 +536,10 @@ def step_with_oom_retry(
 
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
+            if cfg.batch_size is None:
+                raise HwbenchError(
+                    f"out of memory on {opts.device}, and the model's inputs have no batch dimension to halve"
+                ) from e
             if cfg.batch_size <= 1:
                 raise HwbenchError(f"out of memory on {opts.device} even at batch size 1") from e
             smaller = max(1, cfg.batch_size // 2)
@@ -467,7 +551,7 @@ def step_with_oom_retry(
 
 
 def _measure_step_compiling(
-    cfg: GPTConfig, opts: StepOptions, warnings: list[str], say: PhaseFn
+    cfg: StepConfig, opts: StepOptions, warnings: list[str], say: PhaseFn
 ) -> StepResult:
     def prog(done: int, total: int, _dt: float) -> None:
         say(f"training step {done}/{total}", done / total)
@@ -539,6 +623,27 @@ def mfu_payload(run: MfuRun) -> dict[str, Any]:
     cp = run.ceiling_point
     cfg = run.config
     peak_val = run.peak_tflops
+    if isinstance(cfg, ModelConfig):
+        # a user's model: parameters as the factory built them, FLOPs as FlopCounterMode counted them,
+        # samples (the batch) standing in for tokens
+        model_fields: dict[str, Any] = {
+            "model": cfg.spec,
+            "n_params": cfg.n_params,
+            "n_params_total": cfg.n_params,
+            "tokens_per_step": None,
+            "samples_per_step": cfg.batch_size,
+            "flops_per_step": st.flops_per_step if st else None,
+            "flops_convention": MODEL_FLOPS_CONVENTION,
+        }
+    else:
+        model_fields = {
+            "model": None,
+            "n_params": n_params(cfg, non_embedding=True),
+            "n_params_total": n_params(cfg, non_embedding=False),
+            "tokens_per_step": cfg.tokens_per_step,
+            "flops_per_step": flops_per_step(cfg),
+            "flops_convention": FLOPS_CONVENTION,
+        }
     payload: dict[str, Any] = {
         "device": run.device,
         "device_name": run.device_name,
@@ -546,11 +651,7 @@ def mfu_payload(run: MfuRun) -> dict[str, Any]:
         "preset": run.preset,
         "preset_source": PRESET_NOTES.get(run.preset or "", None),
         "config": cfg.as_dict(),
-        "n_params": n_params(cfg, non_embedding=True),
-        "n_params_total": n_params(cfg, non_embedding=False),
-        "tokens_per_step": cfg.tokens_per_step,
-        "flops_per_step": flops_per_step(cfg),
-        "flops_convention": FLOPS_CONVENTION,
+        **model_fields,
         "step_time_s": st.timing.median_s if st else None,
         "step_time": (
             {
@@ -575,7 +676,8 @@ def mfu_payload(run: MfuRun) -> dict[str, Any]:
         "fused_adamw": st.options.fused_adamw if st else None,
         "threads": run.threads,
         "achieved_tflops": st.achieved_tflops if st else None,
-        "tokens_per_s": st.tokens_per_s if st else None,
+        "tokens_per_s": st.tokens_per_s if st and not isinstance(cfg, ModelConfig) else None,
+        "samples_per_s": st.tokens_per_s if st and isinstance(cfg, ModelConfig) else None,
         "peak_memory_bytes": st.peak_memory_bytes if st else None,
         "peak_memory_source": st.peak_memory_source if st else None,
         "peak_tflops": peak_val,

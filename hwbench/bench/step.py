@@ -9,17 +9,17 @@ timed steps; VM stalls are counted by `Timing.stalls` and do not move it.
 from __future__ import annotations
 
 import contextlib
-import resource
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from hwbench.bench.config import GPTConfig
+from hwbench.bench.config import GPTConfig, ModelConfig
 from hwbench.bench.flops import flops_per_step
 from hwbench.bench.timing import Timing, summarize
+from hwbench.devices import resolve
 from hwbench.errors import InputError
+from hwbench.model import value_or_none
 
 STEP_DTYPES = ("fp32", "tf32", "bf16", "fp16")
 
@@ -42,7 +42,7 @@ class StepOptions:
 
 @dataclass(frozen=True)
 class StepResult:
-    config: GPTConfig
+    config: GPTConfig | ModelConfig
     options: StepOptions
     timing: Timing
     flops_per_step: float
@@ -66,37 +66,29 @@ class StepResult:
 ProgressFn = Callable[[int, int, float], None]  # (steps done, steps planned, last step seconds)
 
 
-def _rss_high_water_bytes() -> int:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(r) if sys.platform == "darwin" else int(r) * 1024  # Linux reports KiB, macOS bytes
-
-
 def _autocast(device: str, dtype: str) -> contextlib.AbstractContextManager[Any]:
     import torch
 
     if dtype in ("fp32", "tf32"):
         return contextlib.nullcontext()
-    device_type = device.split(":", 1)[0]
-    return torch.autocast(device_type=device_type, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
+    low = torch.bfloat16 if dtype == "bf16" else torch.float16
+    return torch.autocast(device_type=resolve(device).api, dtype=low)
 
 
 @contextlib.contextmanager
 def _precision(device: str, dtype: str, threads: int | None) -> Iterator[None]:
-    import torch
-
     from hwbench.bench.matmul import tf32_mode, torch_threads
 
-    is_cuda = device.startswith("cuda")
-    tf = tf32_mode(dtype == "tf32") if is_cuda else contextlib.nullcontext()
-    on_device = torch.cuda.device(device) if is_cuda else contextlib.nullcontext()
-    with tf, torch_threads(threads), on_device:
+    dev = resolve(device)
+    tf = tf32_mode(dtype == "tf32") if dev.has_tf32 else contextlib.nullcontext()
+    with tf, torch_threads(threads), dev.made_current():
         yield
 
 
 def check_options(opts: StepOptions) -> None:
     if opts.dtype not in STEP_DTYPES:
         raise InputError(f"unknown dtype {opts.dtype!r}", hint=f"choose one of: {', '.join(STEP_DTYPES)}")
-    if opts.dtype == "tf32" and not opts.device.startswith("cuda"):
+    if opts.dtype == "tf32" and not resolve(opts.device).has_tf32:
         raise InputError(
             f"tf32 is an NVIDIA tensor-core mode; it does not exist on {opts.device}",
             hint="use --dtype fp32 or bf16",
@@ -113,11 +105,19 @@ def _sync(device: str) -> Callable[[], None]:
     return _sync_fn(device)
 
 
-def measure_step(cfg: GPTConfig, opts: StepOptions, progress: ProgressFn | None = None) -> StepResult:
+def measure_step(
+    cfg: GPTConfig | ModelConfig, opts: StepOptions, progress: ProgressFn | None = None
+) -> StepResult:
     """Build the model on opts.device, warm up, time training steps; Ctrl-C keeps what was measured.
 
-    Raises torch's OutOfMemoryError unchanged (the caller retries with a smaller batch).
+    A ModelConfig (`hwbench mfu --model`) is the user's model, measured by bench.usermodel the same way,
+    so every caller (the run, the reporter's experiments) handles both. Raises torch's OutOfMemoryError
+    unchanged (the caller retries with a smaller batch).
     """
+    if isinstance(cfg, ModelConfig):
+        from hwbench.bench.usermodel import measure_model_step
+
+        return measure_model_step(cfg, opts, progress)
     import torch
 
     from hwbench.bench.gpt import GPT
@@ -125,16 +125,14 @@ def measure_step(cfg: GPTConfig, opts: StepOptions, progress: ProgressFn | None 
     cfg.validate()
     check_options(opts)
     device = opts.device
-    is_cuda = device.startswith("cuda")
     sync = _sync(device)
     with _precision(device, opts.dtype, opts.threads):
         torch.manual_seed(opts.seed)
-        if is_cuda:
-            torch.cuda.reset_peak_memory_stats(device)
+        resolve(device).reset_peak_memory()
         model = GPT(cfg).to(device)
         model.train()
         optimizer = model.optimizer(fused=opts.fused_adamw)
-        scaler = torch.amp.GradScaler(device.split(":", 1)[0], enabled=opts.dtype == "fp16")
+        scaler = resolve(device).grad_scaler(enabled=opts.dtype == "fp16")
         gen = torch.Generator(device="cpu").manual_seed(opts.seed)
         batches = [
             (
@@ -162,48 +160,10 @@ def measure_step(cfg: GPTConfig, opts: StepOptions, progress: ProgressFn | None 
             optimizer.zero_grad(set_to_none=True)
             last_loss[:] = [loss.detach()]
 
-        compile_time_s: float | None = None
-        samples: list[float] = []
-        interrupted = False
-        t_warm = time.perf_counter()
-        try:
-            for i in range(opts.warmup or (1 if opts.compile else 0)):
-                t0 = time.perf_counter()
-                step(i)
-                sync()
-                if i == 0 and opts.compile:
-                    compile_time_s = time.perf_counter() - t0
-            warmup_s = time.perf_counter() - t_warm
-            start = time.perf_counter()
-            for i in range(opts.steps):
-                t0 = time.perf_counter()
-                step(opts.warmup + i)
-                sync()
-                dt = time.perf_counter() - t0
-                samples.append(dt)
-                if progress:
-                    progress(i + 1, opts.steps, dt)
-                if (
-                    opts.max_seconds is not None
-                    and i + 1 >= opts.min_steps
-                    and time.perf_counter() - start > opts.max_seconds
-                ):
-                    break
-        except KeyboardInterrupt:
-            interrupted = True
-            warmup_s = time.perf_counter() - t_warm if not samples else warmup_s
-            if not samples:
-                raise
-        if is_cuda:
-            mem: int | None = int(torch.cuda.max_memory_allocated(device))
-            mem_src = "torch.cuda.max_memory_allocated"
-        elif device == "cpu":
-            mem = _rss_high_water_bytes()
-            mem_src = "process RSS high-water (getrusage ru_maxrss)"
-        else:
-            mem, mem_src = None, f"not measured on {device}"
+        loop = run_steps(step, sync, opts, progress)
+        mem, mem_src = peak_memory(device)
         final_loss = float(last_loss[0].float().item()) if last_loss else None
-    timing = summarize(samples)
+    timing = summarize(loop.samples)
     fps = flops_per_step(cfg)
     return StepResult(
         config=cfg,
@@ -213,8 +173,75 @@ def measure_step(cfg: GPTConfig, opts: StepOptions, progress: ProgressFn | None 
         achieved_tflops=fps / timing.median_s / 1e12,
         peak_memory_bytes=mem,
         peak_memory_source=mem_src,
-        compile_time_s=compile_time_s,
-        warmup_s=warmup_s,
-        interrupted=interrupted,
+        compile_time_s=loop.compile_time_s,
+        warmup_s=loop.warmup_s,
+        interrupted=loop.interrupted,
         final_loss=final_loss,
     )
+
+
+@dataclass(frozen=True)
+class StepLoop:
+    """What `run_steps` timed."""
+
+    samples: list[float]
+    compile_time_s: float | None
+    warmup_s: float
+    interrupted: bool
+
+
+def run_steps(
+    step: Callable[[int], None], sync: Callable[[], None], opts: StepOptions, progress: ProgressFn | None
+) -> StepLoop:
+    """Warm up, then time `step(i)` + `sync()` per sample until opts.steps or opts.max_seconds (after
+    opts.min_steps). With compile, the first warm-up step is the compilation. Ctrl-C keeps the samples
+    taken (and re-raises when there are none).
+
+    An interrupt (SIGINT, or SIGTERM via hwbench.interrupt) is also remembered, and a loop started
+    after it raises at once: a chunked experiment that catches the interrupt to keep its samples
+    cannot go on measuring.
+    """
+    from hwbench import interrupt
+
+    interrupt.check()
+    compile_time_s: float | None = None
+    samples: list[float] = []
+    interrupted = False
+    t_warm = time.perf_counter()
+    warmup_s = 0.0
+    try:
+        for i in range(opts.warmup or (1 if opts.compile else 0)):
+            t0 = time.perf_counter()
+            step(i)
+            sync()
+            if i == 0 and opts.compile:
+                compile_time_s = time.perf_counter() - t0
+        warmup_s = time.perf_counter() - t_warm
+        start = time.perf_counter()
+        for i in range(opts.steps):
+            t0 = time.perf_counter()
+            step(opts.warmup + i)
+            sync()
+            dt = time.perf_counter() - t0
+            samples.append(dt)
+            if progress:
+                progress(i + 1, opts.steps, dt)
+            if (
+                opts.max_seconds is not None
+                and i + 1 >= opts.min_steps
+                and time.perf_counter() - start > opts.max_seconds
+            ):
+                break
+    except KeyboardInterrupt as e:
+        interrupt.note(e)
+        interrupted = True
+        warmup_s = time.perf_counter() - t_warm if not samples else warmup_s
+        if not samples:
+            raise
+    return StepLoop(samples, compile_time_s, warmup_s, interrupted)
+
+
+def peak_memory(device: str) -> tuple[int | None, str]:
+    """The run's peak memory so far, and how it was read."""
+    dev = resolve(device)
+    return value_or_none(dev.peak_memory_bytes()), dev.peak_memory_source

@@ -31,6 +31,13 @@ def command(
         metavar="DEV",
         help="cpu, cuda, cuda:N, mps or xpu (default: the best one torch can use).",
     ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        metavar="FILE.py:FACTORY",
+        help="Your own model instead of the GPT: FACTORY() returns (model, inputs[, loss_fn]); also "
+        "package.module:FACTORY. See examples/.",
+    ),
     preset: str | None = typer.Option(
         None,
         "--preset",
@@ -109,6 +116,7 @@ def command(
 
     opts = MfuOptions(
         device=device,
+        model=model,
         preset=preset,
         n_layer=n_layer,
         n_head=n_head,
@@ -203,11 +211,18 @@ def _cuda_available() -> bool:
 
 
 def _advise(run: MfuRun, budget_s: float, progress: Any, advise_compile: bool = False) -> Any:
+    from hwbench.bench.config import ModelConfig
     from hwbench.report import advise
 
     try:
         return advise(
-            run, system=run.system, budget_s=budget_s, progress=progress, advise_compile=advise_compile
+            run,
+            system=run.system,
+            budget_s=budget_s,
+            progress=progress,
+            advise_compile=advise_compile,
+            # the op profile rebuilds the GPT; a user's model is explained and measured without it
+            profile=not isinstance(run.config, ModelConfig),
         )
     except KeyboardInterrupt:
         return None
@@ -266,16 +281,13 @@ def render(
     table, the ceiling's notes and the whole report (waterfall, profile, explanations, suggestions)."""
     from rich.table import Table
 
+    from hwbench.bench.mfu import flops_line, model_line, throughput_line
     from hwbench.console import stdout
-    from hwbench.fmt import flop_rate, ms, pct, plural, si, tf
+    from hwbench.fmt import flop_rate, ms, pct, plural, tf
 
     con = console or stdout()
-    cfg = run.config
     st = run.step
-    model = (
-        f"{run.preset or 'custom'} L{cfg.n_layer} H{cfg.n_head} C{cfg.n_embd} T{cfg.block_size} "
-        f"B{cfg.batch_size} V{cfg.vocab_size}" + (" bias" if cfg.bias else "")
-    )
+    model = model_line(run)
     head = (
         f"[bold]hwbench mfu[/bold]  {run.device}"
         + (f" ({run.device_name})" if run.device_name else "")
@@ -304,14 +316,9 @@ def render(
             step += f", min {ms(tm.min_s)}, max {ms(tm.max_s)}" + (
                 f"; compile {st.compile_time_s:.1f} s apart" if st.compile_time_s else ""
             )
-        t.add_row("step time", f"{step}: {st.tokens_per_s:,.0f} tokens/s, {flop_rate(st.achieved_tflops)}")
+        t.add_row("step time", f"{step}: {throughput_line(run)}, {flop_rate(st.achieved_tflops)}")
         if details:
-            t.add_row(
-                "FLOPs/step",
-                f"{si(doc['flops_per_step'], 'FLOP')} (6N + 12·L·H·Q·T per token x {cfg.tokens_per_step} "
-                f"tokens, N = {doc['n_params']:,} params excl. position embedding; causal attention not "
-                "halved)",
-            )
+            t.add_row("FLOPs/step", flops_line(run, doc["flops_per_step"], doc["n_params"]))
         if run.mfu is not None and run.peak is not None:
             t.add_row(
                 "MFU",

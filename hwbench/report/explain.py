@@ -81,6 +81,15 @@ def model_size(f: RunFacts) -> Explanation | None:
     if not c:
         return None
     tokens = f.tokens_per_step
+    if f.model is not None:
+        batch = f"batch {c['batch_size']}" if c.get("batch_size") else "no batch dimension hwbench can vary"
+        return Explanation(
+            "model_size",
+            f"The model ({f.model}, {c.get('name')}) has {count(f.n_params)} trainable parameters ({batch}): "
+            f"{si(f.flops_per_step, 'FLOP')} per step as torch's FlopCounterMode counts forward, loss and "
+            f"backward (matmuls, convolutions, attention; elementwise ops, norms and the optimizer are not "
+            f"counted), done in {f.step_time_s * 1e3:.1f} ms (median).",
+        )
     text = (
         f"The model has {count(f.n_params)} parameters (position embedding excluded, as nanoGPT "
         f"counts) and each step trains on {tokens:,} tokens (batch {c.get('batch_size')} x block "

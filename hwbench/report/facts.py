@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from hwbench.devices import recorded
+
 # nanoGPT's estimate_mfu divides by this on every device: the A100's bf16 dense peak (TFLOP/s).
 NANOGPT_PEAK_TFLOPS = 312.0
 
@@ -148,18 +150,25 @@ class RunFacts:
     nvml_events: tuple[str, ...] = ()  # "thermal slowdown 12% of samples", from monitor.summarize_nvml
     pcie: dict[str, Any] | None = None  # {"gen": 3, "max_gen": 4, "width": 8, "max_width": 16}
     source: str = "this run"
+    model: str | None = None  # `hwbench mfu --model FILE.py:FACTORY`; None: the built-in GPT
 
     @property
     def tokens_per_step(self) -> int:
+        """Tokens per step; for a user's model (no tokens), the samples: its batch."""
+        if self.model is not None:
+            return int(self.config.get("batch_size") or 0)
         return int(self.config.get("batch_size", 0)) * int(self.config.get("block_size", 0))
 
     @property
     def is_cuda(self) -> bool:
-        return self.device.startswith("cuda")
+        """A GPU run (NVIDIA, AMD through torch's cuda API, Intel XPU, Apple MPS)."""
+        dev = recorded(self.device)
+        return dev is not None and not dev.is_host
 
     @property
     def is_cpu(self) -> bool:
-        return self.device == "cpu"
+        dev = recorded(self.device)
+        return dev is not None and dev.is_host
 
     @property
     def mfu(self) -> float | None:
@@ -387,7 +396,7 @@ def facts_from_run(run: Any, system: Any = None) -> RunFacts:
     env.update(dict(_get(ceiling_obj, "env_overrides", default={}) or {}))
 
     stalls = _get(timing, "stalls", default=0)
-    n_params_v = _get(run, "n_params")
+    n_params_v = _get(run, "n_params") or config.get("n_params")  # a user's model: as the factory built it
     if n_params_v is None:
         try:
             from hwbench.bench.flops import n_params as bench_n_params
@@ -396,7 +405,8 @@ def facts_from_run(run: Any, system: Any = None) -> RunFacts:
         except Exception:
             n_params_v = _n_params_from_config(config)
     name = _get(run, "device_name") or device
-    if device == "cpu" and cpu is not None and cpu.microarchitecture and cpu.microarchitecture not in name:
+    host = (dev := recorded(device)) is not None and dev.is_host
+    if host and cpu is not None and cpu.microarchitecture and cpu.microarchitecture not in name:
         name = f"{name} ({cpu.microarchitecture})"
     return RunFacts(
         device=device,
@@ -431,6 +441,7 @@ def facts_from_run(run: Any, system: Any = None) -> RunFacts:
         peak_memory_bytes=_get(step, "peak_memory_bytes"),
         memory_total_bytes=memory_total,
         source="this run",
+        model=config.get("model"),
     )
 
 

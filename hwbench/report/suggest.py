@@ -87,6 +87,10 @@ class Suggestion:
 
 def nanogpt_command(facts: RunFacts, variant: Variant | None = None) -> tuple[str, dict[str, str], str]:
     """(command line, environment, note) for nanoGPT's train.py with `variant` applied."""
+    if facts.model is not None:
+        # a user's model has no nanoGPT command: the change goes into the user's own training script,
+        # and hwbench re-measures it
+        return hwbench_command(facts, variant), {}, "make this change in your own training script"
     cfg = dict(facts.config)
     opts: dict[str, Any] = {"threads": facts.threads, "dtype": facts.dtype, "compile": facts.compile}
     cpus: tuple[int, ...] = ()
@@ -160,6 +164,8 @@ def hwbench_command(facts: RunFacts, variant: Variant | None = None) -> str:
         "--device",
         facts.device.split(":")[0] if facts.device == "cuda:0" else facts.device,
     ]
+    if facts.model is not None:
+        parts += ["--model", facts.model]
     if facts.preset:
         parts += ["--preset", facts.preset]
     from hwbench.bench.config import PRESETS
