@@ -184,8 +184,24 @@ def test_help_and_unknown_options_go_to_typer() -> None:
 def test_terminal_tables_render(capsys: pytest.CaptureFixture[str]) -> None:
     assert fast_main(["--replay", str(MACHINES / "gh200-grace-hopper")]) == 0
     out = capsys.readouterr().out
+    lines = out.splitlines()
+    # the answer first: one line with the CPU, its cores, the GPUs and what PyTorch can use
+    assert (
+        lines[1].startswith("ARM Neoverse-V2, 72 cores; GPUs: ") and "PyTorch 2.5.1 can use cpu, cuda" in out
+    )
+    assert "1 socket, 72 cores, 72 logical CPUs" in out and "NVML: " not in out  # NVML with --details
+    assert fast_main(["--replay", str(MACHINES / "gh200-grace-hopper"), "--details"]) == 0
+    out = capsys.readouterr().out
     assert "Neoverse-V2" in out and "NVML: 0000:dd:00.0" in out and "can use: cpu, cuda" in out
     assert "n/a (not supported by this GPU/driver)" in out
+
+
+def test_a_vm_clock_is_not_labelled_max(capsys: pytest.CaptureFixture[str]) -> None:
+    assert fast_main(["--replay", str(MACHINES / "this-kvm-epyc"), "--details"]) == 0
+    out = capsys.readouterr().out
+    clock = next(ln for ln in out.splitlines() if "MHz" in ln)
+    assert clock.startswith("clock ") and "not a max" in out and "max clock" not in out
+    assert "socket(s)" not in out and "per 1 CPUs" not in out and "per CPU" in out
 
 
 def test_detect_never_imports_torch() -> None:

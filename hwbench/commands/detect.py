@@ -68,6 +68,7 @@ def run(
     dump_dir: Path | None = None,
     replay_dir: Path | None = None,
     no_nvml: bool = False,
+    details: bool = False,
 ) -> int:
     from hwbench.detect import detect_system, dump, replay
 
@@ -89,11 +90,11 @@ def run(
 
         emit(document("detect", payload(system)))
     else:
-        render(system)
+        render(system, details)
     return 0
 
 
-_FLAGS = {"--json": "json", "--no-nvml": "no_nvml"}
+_FLAGS = {"--json": "json", "--no-nvml": "no_nvml", "--details": "details"}
 _VALUED = {"--lspci": "lspci", "--cpuinfo": "cpuinfo", "--dump": "dump", "--replay": "replay"}
 
 
@@ -103,7 +104,7 @@ def fast_main(argv: Sequence[str]) -> int | None:
     A hand-written parser of the same options as `command`: argparse would cost ~10 ms of imports
     (gettext, locale, shutil for its help formatter) in a command whose budget is 150 ms.
     """
-    opts: dict[str, Any] = {"json": False, "no_nvml": False}
+    opts: dict[str, Any] = {"json": False, "no_nvml": False, "details": False}
     args = list(argv)
     i = 0
     while i < len(args):
@@ -130,6 +131,7 @@ def fast_main(argv: Sequence[str]) -> int | None:
         opts.get("dump"),
         opts.get("replay"),
         opts["no_nvml"],
+        opts["details"],
     )
 
 
@@ -139,21 +141,33 @@ def _build_command() -> Callable[..., None]:
     def command(
         json: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
         lspci: Path | None = typer.Option(
-            None, "--lspci", help="Parse a saved lspci output (any form) instead of this machine's sysfs."
+            None,
+            "--lspci",
+            metavar="FILE",
+            help="Parse a saved lspci output (any form) instead of this machine's sysfs.",
         ),
         cpuinfo: Path | None = typer.Option(
-            None, "--cpuinfo", help="Parse a saved /proc/cpuinfo or lscpu output (any locale)."
+            None,
+            "--cpuinfo",
+            metavar="FILE",
+            help="Parse a saved /proc/cpuinfo or lscpu output (any locale).",
         ),
         dump: Path | None = typer.Option(
-            None, "--dump", help="Record everything detect reads into DIR (attach it to a bug report)."
+            None,
+            "--dump",
+            metavar="DIR",
+            help="Record everything detect reads into DIR (attach it to a bug report).",
         ),
         replay: Path | None = typer.Option(
-            None, "--replay", help="Show the machine recorded in DIR by --dump."
+            None, "--replay", metavar="DIR", help="Show the machine recorded in DIR by --dump."
         ),
         no_nvml: bool = typer.Option(False, "--no-nvml", help="Do not query NVIDIA's NVML."),
+        details: bool = typer.Option(
+            False, "--details", help="Also caches, NUMA, sources, PCI ids and evidence, NVML fields per GPU."
+        ),
     ) -> None:
         """What hardware is in this box, and what PyTorch can use of it."""
-        rc = run(json, lspci, cpuinfo, dump, replay, no_nvml)
+        rc = run(json, lspci, cpuinfo, dump, replay, no_nvml, details)
         if rc:
             raise typer.Exit(rc)
 
@@ -216,16 +230,49 @@ def _cpulist(cpus: Sequence[int]) -> str:
     return ",".join(runs)
 
 
-def render(system: System) -> None:
+def summary_line(system: System) -> str:
+    """The inventory in one line: CPU, cores, memory, GPUs, what PyTorch can use."""
+    from hwbench.fmt import plural
+
+    parts = []
+    cpu = system.cpu
+    if cpu is not None:
+        cores = f", {plural(cpu.physical_cores, 'core')}" if isinstance(cpu.physical_cores, int) else ""
+        uarch = cpu.microarchitecture
+        parts.append(f"{cpu.model}" + (f" ({uarch})" if uarch and uarch not in cpu.model else "") + cores)
+    if system.memory is not None and system.memory.total_bytes:
+        parts.append(f"{_gib(system.memory.total_bytes)}")
+    names: dict[str, int] = {}
+    for g in system.gpus:
+        names[g.name] = names.get(g.name, 0) + 1
+    parts.append(
+        "GPUs: " + ", ".join(f"{n}x {name}" if n > 1 else name for name, n in names.items())
+        if names
+        else "no GPU"
+    )
+    tor = system.torch
+    parts.append(
+        f"PyTorch {tor.version} can use {', '.join(tor.usable_devices) or 'nothing'}"
+        if tor.installed
+        else "PyTorch not installed"
+    )
+    return "; ".join(parts)
+
+
+def render(system: System, details: bool = False) -> None:
+    """The one-line answer first, then the CPU, memory, GPUs and PyTorch; `details` adds caches, NUMA,
+    sources, PCI ids and evidence, and the NVML fields of each GPU."""
     from rich.table import Table
 
     from hwbench.console import stdout
+    from hwbench.fmt import plural
 
     con = stdout()
     con.print(f"[bold]hwbench detect[/bold]: {system.source}" + (f" ({system.os})" if system.os else ""))
+    con.print(summary_line(system), highlight=False)
     cpu = system.cpu
     if cpu is not None:
-        t = Table(title="CPU", show_header=False, title_justify="left")
+        t = Table(title="CPU", show_header=False, title_justify="left", box=None, pad_edge=False)
         t.add_column("field", style="cyan")
         t.add_column("value")
         t.add_row("model", f"{cpu.model} ({cpu.vendor})")
@@ -239,8 +286,18 @@ def render(system: System) -> None:
         t.add_row("micro-architecture", f"{uarch}" + (f"  [dim]({ids})[/dim]" if ids else ""))
         t.add_row(
             "topology",
-            f"{_fmt(cpu.sockets)} socket(s), {_fmt(cpu.physical_cores)} cores, "
-            f"{cpu.logical_cpus} logical CPUs",
+            (
+                plural(cpu.sockets, "socket")
+                if isinstance(cpu.sockets, int)
+                else f"{_fmt(cpu.sockets)} sockets"
+            )
+            + ", "
+            + (
+                plural(cpu.physical_cores, "core")
+                if isinstance(cpu.physical_cores, int)
+                else f"{_fmt(cpu.physical_cores)} cores"
+            )
+            + f", {plural(cpu.logical_cpus, 'logical CPU')}",
         )
         if cpu.p_cores is not None or cpu.e_cores is not None:
             t.add_row(
@@ -254,23 +311,34 @@ def render(system: System) -> None:
         t.add_row("usable by this process", usable)
         isa = [f for f in _ISA_SHOWN if f in cpu.isa]
         t.add_row("ISA (ML-relevant)", ", ".join(isa) or "none of the listed")
+        # a VM's cpuinfo gives the TSC or current clock, and its source says so: no "max" label on it
+        is_max = "not a max" not in cpu.max_mhz_source and "not a real max" not in cpu.max_mhz_source
         if cpu.max_mhz:
-            t.add_row("max clock", f"{_fmt(cpu.max_mhz)} MHz [dim]({cpu.max_mhz_source})[/dim]")
+            t.add_row(
+                "max clock" if is_max else "clock",
+                f"{_fmt(cpu.max_mhz)} MHz [dim]({cpu.max_mhz_source})[/dim]",
+            )
         else:
             t.add_row("max clock", cpu.max_mhz_source)
-        if cpu.caches:
+        if details and cpu.caches:
             t.add_row(
                 "caches",
                 "; ".join(
                     f"L{c.level}{'d' if c.type == 'Data' else 'i' if c.type == 'Instruction' else ''} "
-                    f"{_size(c.size_bytes)}" + (f" per {c.shared_by_cpus} CPUs" if c.shared_by_cpus else "")
+                    f"{_size(c.size_bytes)}"
+                    + (
+                        (" per CPU" if c.shared_by_cpus == 1 else f" per {c.shared_by_cpus} CPUs")
+                        if c.shared_by_cpus
+                        else ""
+                    )
                     for c in cpu.caches
                 ),
             )
-        t.add_row("NUMA nodes", _fmt(cpu.numa_nodes))
         virt = "yes" + (f" ({cpu.hypervisor})" if cpu.hypervisor else "") if cpu.virtualized else "no"
         t.add_row("virtualized", virt)
-        t.add_row("source", cpu.source)
+        if details:
+            t.add_row("NUMA nodes", _fmt(cpu.numa_nodes))
+            t.add_row("source", cpu.source)
         con.print(t)
     if system.memory is not None:
         m = system.memory
@@ -279,16 +347,17 @@ def render(system: System) -> None:
             f"[dim]({m.source})[/dim]"
         )
     if system.gpus:
-        t = Table(title="GPUs", title_justify="left")
-        for col in ("slot", "vendor", "kind", "name", "ids", "evidence"):
+        t = Table(title="GPUs", title_justify="left", box=None, pad_edge=False)
+        cols = ("slot", "vendor", "kind", "name", "ids", "evidence") if details else ("slot", "kind", "name")
+        for col in cols:
             t.add_column(col)
         for g in system.gpus:
-            t.add_row(
-                g.pci_slot, g.vendor, g.kind, g.name, f"{g.vendor_id[2:]}:{g.device_id[2:]}", g.kind_evidence
-            )
+            row = {"slot": g.pci_slot, "vendor": g.vendor, "kind": g.kind, "name": g.name,
+                   "ids": f"{g.vendor_id[2:]}:{g.device_id[2:]}", "evidence": g.kind_evidence}  # fmt: skip
+            t.add_row(*(row[c] for c in cols))
         con.print(t)
         for g in system.gpus:
-            if not g.nvml:
+            if not g.nvml or not details:
                 continue
             f = g.nvml
             n = Table(
