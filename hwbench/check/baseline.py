@@ -108,6 +108,11 @@ def save_baseline(path: Path, figures: Sequence[Figure], fp: dict[str, Any], lev
     except OSError as e:
         raise InputError(f"cannot write baseline {path}: {e.strerror or e}") from None
     try:
+        # mkstemp creates the file 0600; a baseline is shared (a fleet's reference), so give it the
+        # mode an ordinary `open` would: 0666 less the umask
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=2)
             fh.write("\n")
@@ -121,17 +126,21 @@ def save_baseline(path: Path, figures: Sequence[Figure], fp: dict[str, Any], lev
     return doc
 
 
+def _json_int(text: str) -> int | float:
+    return int(text) if len(text) <= 18 else float(text)
+
+
 def load_baseline(path: Path) -> Baseline:
     """Read and validate a baseline; anything wrong is one InputError naming the file and the fault."""
+    from hwbench.userfile import read_regular_text
+
     path = Path(path)
+    text = read_regular_text(path, "baseline")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read baseline {path}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"baseline {path} is not text (corrupt?)") from None
-    try:
-        doc = json.loads(text)
+        # an integer too long for a float (401 digits) becomes inf, which the value check refuses
+        doc = json.loads(text, parse_int=_json_int)
+    except RecursionError:
+        raise InputError(f"baseline {path} is nested too deeply to be a baseline (corrupt?)") from None
     except json.JSONDecodeError as e:
         what = "truncated" if not text.rstrip().endswith("}") else "corrupt"
         raise InputError(

@@ -221,14 +221,24 @@ def _fraction(key: str, value: Any) -> float:
 def from_mapping(values: Mapping[str, Any], where: str = "config") -> dict[str, Any]:
     """Validate raw key/values (TOML or flags) into Expectations fields; unknown keys are errors."""
     out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for raw_key, value in values.items():
         key = raw_key.strip().replace("-", "_")
         key = _FLAG_NAMES.get(key, key)
         if key not in _KEYS:
             raise InputError(f"{where}: unknown key {raw_key!r}", hint=f"known keys: {', '.join(KEYS)}")
+        if key in spelled:  # require_isa and require-isa: one would silently win over the other
+            raise InputError(
+                f"{where}: {spelled[key]!r} and {raw_key!r} are the same key, given twice",
+                hint="keep one of them",
+            )
+        spelled[key] = raw_key
         flag = _FLAG_OF.get(key, key).replace("_", "-")
         out[key] = _KEYS[key](f"--{flag}" if where == "flags" else f"{where}: {raw_key}", value)
     return out
+
+
+_CONFIG_MAX_BYTES = 1 << 20  # an expectations file is a few hundred bytes
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -242,14 +252,15 @@ def load_config(path: Path) -> dict[str, Any]:
             raise InputError(
                 "reading a --config file on Python 3.10 needs the tomli package", hint="pip install tomli"
             ) from None
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise InputError(f"cannot read config {path}: {e.strerror or e}") from None
+    from hwbench.userfile import read_regular_text
+
+    text = read_regular_text(path, what="config", limit=_CONFIG_MAX_BYTES)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"config {path} is not valid TOML: {e}") from None
+    except RecursionError:
+        raise InputError(f"config {path} is nested too deeply to be an hwbench config") from None
     if "check" in data:
         table = data.pop("check")
         if not isinstance(table, dict):

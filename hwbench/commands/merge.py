@@ -36,20 +36,26 @@ def command(
     thr = parse_threshold(
         threshold if threshold is not None else os.environ.get("HWBENCH_STRAGGLER_THRESHOLD")
     )
+    from hwbench.console import log
+    from hwbench.userfile import read_regular_text
+
     named = []
     for f in files:
-        try:
-            text = f.read_text(encoding="utf-8")
-        except OSError as e:
-            raise InputError(f"cannot read {f}: {e.strerror or e}") from None
+        text = read_regular_text(f, "report")
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as e:
             raise InputError(
                 f"{f}: not JSON ({e.msg} at line {e.lineno})", hint="pass files written by --json"
             ) from None
+        except RecursionError:
+            raise InputError(f"{f}: nested too deeply to be an hwbench report") from None
+        except ValueError:  # an integer of more than 4300 digits
+            raise InputError(f"{f}: not an hwbench report (a number too long to read)") from None
         named.append((str(f), doc))
     doc = document("merge", merge_reports(named, thr))
+    for w in doc.get("warnings") or []:
+        log(f"warning: {w}")
     if json_out:
         from hwbench.jsonout import emit
 

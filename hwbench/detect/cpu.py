@@ -140,13 +140,25 @@ def parse_cpulist(text: str) -> tuple[int, ...]:
         try:
             if sep:
                 a, b = int(lo), int(hi.split(":")[0])
-                if 0 <= a <= b and b - a < 65536:
+                if 0 <= a <= b < MAX_CPUS:
                     cpus.update(range(a, b + 1))
-            else:
+            elif 0 <= int(lo) < MAX_CPUS:
                 cpus.add(int(lo))
         except ValueError:
             continue
     return tuple(sorted(c for c in cpus if c >= 0))
+
+
+# Counts read from files (siblings, cpu cores, CPU(s), sockets) are capped: the kernel's largest
+# NR_CPUS is 8192 (x86-64 MAXSMP), and a corrupt or hostile file claiming 10^20 CPUs must not
+# become a 10^20-element tuple (a MemoryError, or megabytes of JSON from a 5-line file).
+MAX_CPUS = 16384
+
+
+def _count(s: str | None) -> int | None:
+    """A CPU/core/socket count from a file, None unless 1 <= n <= MAX_CPUS."""
+    n = _to_int(s)
+    return n if n is not None and 1 <= n <= MAX_CPUS else None
 
 
 def _to_int(s: str | None) -> int | None:
@@ -298,8 +310,8 @@ def parse_cpuinfo(text: str) -> Cpu:
         model = info.get("model name") or info.get("cpu model") or info.get("cpu") or "unknown"
 
     logical = len(procs)
-    if logical <= 1 and _to_int(info.get("siblings")):
-        logical = _to_int(info.get("siblings")) or logical  # a pasted single block
+    if logical <= 1 and _count(info.get("siblings")):
+        logical = _count(info.get("siblings")) or logical  # a pasted single block
     logical = max(logical, 1)
 
     sockets: int | None = None
@@ -313,9 +325,9 @@ def parse_cpuinfo(text: str) -> Cpu:
         if len(procs) == 1:
             # one pasted block: 'siblings'/'cpu cores' count one package; how many packages is unknown
             sockets = None
-            physical = _to_int(info.get("cpu cores")) or physical
-    elif _to_int(info.get("cpu cores")):
-        physical = _to_int(info.get("cpu cores"))
+            physical = _count(info.get("cpu cores")) or physical
+    elif _count(info.get("cpu cores")):
+        physical = _count(info.get("cpu cores"))
     smt = tuple(tuple(sorted(v)) for v in sorted(groups.values()))
 
     p_cores = e_cores = None
@@ -509,11 +521,11 @@ def parse_lscpu(text: str) -> Cpu:
         family = None
         if rows:
             model_number = None
-    logical = _to_int(f.get("cpu(s)")) or len(parse_cpulist(f.get("on-line cpu(s) list", ""))) or 1
-    sockets = _to_int(f.get("socket(s)"))
-    cps = _to_int(f.get("core(s) per socket"))
-    cpc, clusters = _to_int(f.get("core(s) per cluster")), _to_int(f.get("cluster(s)"))
-    tpc = _to_int(f.get("thread(s) per core"))
+    logical = _count(f.get("cpu(s)")) or len(parse_cpulist(f.get("on-line cpu(s) list", ""))) or 1
+    sockets = _count(f.get("socket(s)"))
+    cps = _count(f.get("core(s) per socket"))
+    cpc, clusters = _count(f.get("core(s) per cluster")), _count(f.get("cluster(s)"))
+    tpc = _count(f.get("thread(s) per core"))
     physical = None
     if cps and sockets:
         physical = cps * sockets

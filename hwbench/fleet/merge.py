@@ -10,6 +10,7 @@ Rows are renumbered 0..N-1 across files (`rank`); `source` and `job_rank` say wh
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 from typing import Any
@@ -115,12 +116,51 @@ def _comm_row(doc: Mapping[str, Any], source: str) -> dict[str, Any] | None:
     }
 
 
+RANK_COMMANDS = ("mfu", "check", "comm", "fleet-selftest")
+
+
+def check_mergeable(named_docs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[str]:
+    """Refuse what is not a rank report (a detect or peaks report, any other JSON) or mixes commands
+    (an mfu row beside a check row compares nothing); warn about a report given twice, which would
+    count one node as two."""
+    commands: dict[str, list[str]] = {}
+    for source, doc in named_docs:
+        if not isinstance(doc, Mapping) or "schema_version" not in doc:
+            raise InputError(
+                f"{source}: not an hwbench JSON report (no schema_version)",
+                hint="merge reads what `hwbench mfu --json` / `check --json` printed, one file per node",
+            )
+        command = doc.get("command")
+        if command not in RANK_COMMANDS:
+            raise InputError(
+                f"{source}: a `{command}` report has no per-rank figures to merge",
+                hint=f"merge takes what `hwbench {'/'.join(RANK_COMMANDS[:3])} --json` printed",
+            )
+        commands.setdefault(str(command), []).append(source)
+    if len(commands) > 1:
+        listed = "; ".join(f"{c}: {', '.join(srcs[:3])}" for c, srcs in sorted(commands.items()))
+        raise InputError(
+            f"merge takes reports of one command, and these are of {len(commands)} ({listed})",
+            hint="merge each command's reports separately",
+        )
+    warnings = []
+    seen: dict[str, str] = {}
+    for source, doc in named_docs:
+        key = json.dumps(doc, sort_keys=True, default=str)
+        if key in seen:
+            warnings.append(f"{source} is the same report as {seen[key]}: that node counts twice")
+        else:
+            seen[key] = source
+    return warnings
+
+
 def merge_reports(
     named_docs: Sequence[tuple[str, Mapping[str, Any]]], threshold: float = DEFAULT_THRESHOLD
 ) -> dict[str, Any]:
     """One fleet payload from (source name, document) pairs: rows, spread, outliers, mismatches."""
     if not named_docs:
         raise InputError("no reports to merge", hint="hwbench merge node-*.json")
+    warnings = check_mergeable(named_docs)
     records: list[dict[str, Any]] = []
     comm_rows: list[dict[str, Any]] = []
     for source, doc in named_docs:
@@ -140,6 +180,7 @@ def merge_reports(
     payload = combine("merge", records, threshold=threshold)
     payload["fleet"]["commands"] = commands
     payload["sources"] = [s for s, _ in named_docs]
+    payload["warnings"] = warnings
     figures = [
         RankFigure(i, ",".join(c["hosts"]) or c["source"], c["source"], float(c["busbw_gbps"]))
         for i, c in enumerate(comm_rows)
