@@ -64,6 +64,7 @@ class Gpu:
     driver: str | None = None
     functions: tuple[str, ...] = ()  # other functions of the same device folded into this one (e.g. 00:02.1)
     nvml: dict[str, Any] | None = None  # NVML fields joined by PCI bus id; NA values for unsupported ones
+    telemetry: dict[str, Any] | None = None  # AMD: amdgpu sysfs/amdsmi fields, named as NVML's are
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from hwbench.detect.pciids import PciIds
 
 NVIDIA = 0x10DE
+WSL_VIRTUAL_GPU = (0x1414, 0x008E)  # Microsoft's paravirtual GPU: WSL2's stand-in for the host's GPUs
 DUMP_MARKER = "hwbench-dump.json"
 NVML_RECORDING = "nvml.json"
 TORCH_METADATA = "torch.json"
@@ -156,10 +157,29 @@ def detect_system(
         except Exception as e:
             warnings.append(f"no sysfs: GPUs not seen ({_short(e)})")
 
-    # --- NVML (only where an NVIDIA GPU may be: pynvml's import and nvmlInit cost time)
+    # --- AMD telemetry (amdgpu's sysfs files beside the PCI device; amdsmi is for live sampling)
+    if not saved and any(g.vendor == "amd" for g in gpus):
+        gpus = _join_amdgpu(gpus, root)
+
+    # --- torch package metadata: read before NVML, whose reading a CUDA build calls for
+    if torch_meta is None and not saved:
+        try:
+            from hwbench.detect.torchinfo import read_torch_metadata
+
+            torch_meta = read_torch_metadata()
+        except Exception as e:
+            warnings.append(f"torch metadata not read: {_short(e)}")
+
+    # --- NVML (only where an NVIDIA GPU may be: pynvml's import and nvmlInit cost time). /sys does not
+    # show every NVIDIA GPU: WSL2 shows Microsoft's virtual GPU 1414:008e (and /dev/dxg), containers may
+    # hide the PCI tree, and a CUDA build of torch says the user expects one.
     nvml_fields: dict[str, dict[str, Any]] = {}
     nvidia_seen = any(f.vendor_id == NVIDIA for f in functions)
-    if nvml and not saved and (nvidia_seen or not pci_seen):
+    wsl_gpu = any((f.vendor_id, f.device_id) == WSL_VIRTUAL_GPU for f in functions)
+    wsl_gpu = wsl_gpu or (root / "dev/dxg").exists()
+    no_gpu_seen = not any(g.kind in ("discrete", "integrated") for g in gpus)
+    cuda_build = _is_cuda_build(torch_meta)
+    if nvml and not saved and (nvidia_seen or wsl_gpu or not pci_seen or (cuda_build and no_gpu_seen)):
         try:
             if nvml_module is None and root != Path("/"):
                 if nvidia_seen:
@@ -168,7 +188,9 @@ def detect_system(
                 from hwbench.detect.nvml import read_nvml
 
                 nvml_fields, nvml_warnings = read_nvml(nvml_module)
-                if nvidia_seen or not nvml_warnings or not nvml_warnings[0].startswith("no NVML"):
+                if wsl_gpu and nvml_warnings and nvml_warnings[0].startswith("no NVML"):
+                    warnings.append(nvml_warnings[0] + " (WSL2: the GPU is seen only through NVML)")
+                elif nvidia_seen or not nvml_warnings or not nvml_warnings[0].startswith("no NVML"):
                     warnings.extend(nvml_warnings)
                 elif not pci_seen:
                     warnings.append(nvml_warnings[0] + " (no PCI data either: NVIDIA GPUs, if any, not seen)")
@@ -207,6 +229,33 @@ def detect_system(
         source=src,
         os=None if saved else _os_string(root),
     )
+
+
+def wsl_or_cuda(root: Path, meta: Any) -> bool:
+    """Whether NVML should be asked although /sys shows no NVIDIA device: WSL2, or a CUDA build of torch."""
+    return (root / "dev/dxg").exists() or _is_cuda_build(meta)
+
+
+def _is_cuda_build(meta: Any) -> bool:
+    try:
+        from hwbench.detect.torchinfo import TorchMetadata, classify_build
+
+        return isinstance(meta, TorchMetadata) and classify_build(meta)[0] == "cuda"
+    except Exception:
+        return False
+
+
+def _join_amdgpu(gpus: list[Gpu], root: Path) -> list[Gpu]:
+    """Attach amdgpu's sysfs telemetry to the AMD GPUs that have it (the driver bound, files readable)."""
+    from hwbench.detect.amdgpu import SYSFS_PCI, read_amdgpu
+
+    out = []
+    for g in gpus:
+        dev = root / SYSFS_PCI / g.pci_slot
+        if g.vendor == "amd" and ((dev / "pp_dpm_sclk").exists() or (dev / "mem_info_vram_total").exists()):
+            g = dataclasses.replace(g, telemetry=read_amdgpu(g.pci_slot, root))
+        out.append(g)
+    return out
 
 
 def _pci_ids(root: Path) -> PciIds | None:
@@ -303,10 +352,23 @@ def dump(dest: Path, root: Path = Path("/")) -> Path:
     try:
         from hwbench.detect.pci import read_sysfs_pci
 
-        nvidia = any(f.vendor_id == NVIDIA for f in read_sysfs_pci(root))
+        functions = read_sysfs_pci(root)
+        nvidia = any(f.vendor_id in (NVIDIA, WSL_VIRTUAL_GPU[0]) for f in functions)
+        amd = [f.slot for f in functions if f.vendor_id == 0x1002]
     except Exception:
-        nvidia = True
-    if nvidia or not (root / "sys/bus/pci/devices").exists():
+        nvidia, amd = True, []
+    if (root / "dev/dxg").exists():  # WSL2's GPU paravirtualization device: replay must know it was there
+        (dest / "dev").mkdir(exist_ok=True)
+        (dest / "dev/dxg").write_bytes(b"")
+    try:
+        from hwbench.detect.amdgpu import dump_amdgpu
+
+        dump_amdgpu(root, dest, amd)
+    except Exception as e:
+        notes.append(f"AMD telemetry not recorded: {_short(e)}")
+    from hwbench.detect.torchinfo import read_torch_metadata
+
+    if nvidia or wsl_or_cuda(root, read_torch_metadata()) or not (root / "sys/bus/pci/devices").exists():
         from hwbench.detect.nvml import read_nvml
 
         record: dict[str, Any] = {"source": "hwbench detect --dump"}
