@@ -160,10 +160,23 @@ def test_uniform_cpufreq_keeps_no_per_cpu_table() -> None:
     assert cpu.max_mhz_by_cpu == ()
 
 
+def test_zen5_guest_replay_uses_the_avx512_rates_and_flags_the_tsc() -> None:
+    """A dump of this project's own Zen 5 guest: the masked brand still gives Zen 5 (family 26), the
+    table's 2x512-bit rates apply, and the TSC clock is flagged (a live run measures the real clock)."""
+    from hwbench.detect.cpu import read_cpu
+
+    cpu = read_cpu(Path(__file__).parent / "fixtures" / "machines" / "this-kvm-epyc-zen5")
+    assert cpu.microarchitecture == "Zen 5" and cpu.virtualized and cpu.physical_cores == 2
+    p = cpu_peak(cpu)
+    assert p.peaks_tflops["fp32"] == pytest.approx(2 * 64 * 2596.12e6 / 1e12)
+    assert p.peaks_tflops["bf16"] == pytest.approx(2 * 128 * 2596.12e6 / 1e12)  # AVX512_BF16
+    assert p.estimated and "TSC" in (p.clock_source or "")
+
+
 def test_fma_kernel_follows_the_widest_isa() -> None:
     from hwbench.peaks.clock import widest_fma_kernel
 
-    zen5 = recorded("cpuinfo/ryzen9-9950x-zen5.txt")
+    zen5 = recorded("cpuinfo/this-kvm-epyc-zen5.txt")
     zen3 = recorded("cpuinfo/this-kvm-epyc-zen3.txt")
     k5, k3 = widest_fma_kernel(set(zen5.isa)), widest_fma_kernel(set(zen3.isa))
     assert k5 is not None and k5.isa == "AVX-512" and k5.register == "zmm" and k5.flop_per_iter == 320
