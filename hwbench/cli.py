@@ -66,7 +66,7 @@ def _usage_error_group() -> type[TyperGroup]:
     """The typer group, but click's usage errors (unknown option, bad value, missing argument) become
     hwbench's `error:` + `hint:` lines and exit 2, as every other bad input does, instead of a panel."""
     import typer
-    from typer.core import TyperGroup
+    from typer.core import TyperGroup, TyperOption
 
     try:
         from typer._click import exceptions as click_exc  # typer vendors click since 0.2x
@@ -74,6 +74,15 @@ def _usage_error_group() -> type[TyperGroup]:
         from click import exceptions as click_exc  # type: ignore[no-redef]
 
     class UsageErrorGroup(TyperGroup):
+        def get_command(self, ctx: Any, cmd_name: str) -> Any:
+            cmd = super().get_command(ctx, cmd_name)
+            for p in cmd.params if cmd is not None else ():
+                # a value's name in the help: the option's own name ("--clock-mhz CLOCK_MHZ"), not
+                # typer's Python type ("<float>", "<list[str]>"), where the command gave none
+                if isinstance(p, TyperOption) and p.metavar is None and not p.is_flag and p.name:
+                    p.metavar = p.name.upper()
+            return cmd
+
         def main(  # type: ignore[override]
             self,
             args: Sequence[str] | None = None,
