@@ -92,7 +92,8 @@ def test_gh200_joins_nvml_by_bus_id_and_reports_na_reasons(capsys: pytest.Captur
     doc = run_json(capsys, "--replay", str(MACHINES / "gh200-grace-hopper"))
     assert doc["cpu"]["microarchitecture"] == "Neoverse-V2" and doc["cpu"]["logical_cpus"] == 72
     (g,) = doc["gpus"]
-    assert g["name"] == "NVIDIA GH200 480GB" and g["vendor"] == "nvidia"
+    # NVML's product name, with the die from the PCI id (the shipped pci.ids subset: "GH200 120GB / 480GB")
+    assert g["name"] == "NVIDIA GH200 480GB (GH100)" and g["vendor"] == "nvidia"
     nv = g["nvml"]
     assert nv["pci_bus_id"] == g["pci_slot"] == "0000:dd:00.0"
     assert nv["ecc_uncorrected_aggregate"] == 1 and nv["compute_capability"] == "9.0"

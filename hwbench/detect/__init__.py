@@ -64,8 +64,12 @@ def _join_nvml(gpus: list[Gpu], fields: dict[str, dict[str, Any]]) -> list[Gpu]:
         seen.add(g.pci_slot)
         name: str = g.name
         nvml_name = f.get("name")
-        if isinstance(nvml_name, str) and re.fullmatch(r"[0-9a-f?]{4}:[0-9a-f?]{4}", name):
-            name = nvml_name  # no pci.ids name: NVML's is better than vvvv:dddd
+        if isinstance(nvml_name, str) and nvml_name.strip():
+            # NVML names the exact product ("NVIDIA GH200 480GB" where pci.ids says "GH200 120GB / 480GB");
+            # the die comes from the PCI name
+            from hwbench.detect.pciids import with_die
+
+            name = with_die(nvml_name.strip(), g.name)
         out.append(dataclasses.replace(g, nvml=f, name=name))
     for bus, f in fields.items():
         if bus in seen:

@@ -35,6 +35,7 @@ _VENDOR_LINE = rb"\n[0-9a-fA-F]{4}  |\nC [0-9a-fA-F]{2}  "  # compiled on first 
 BUNDLED = Path(__file__).resolve().parent / "data" / "gpu_pci.ids"
 # "AD102 [GeForce RTX 4090]": the die, then the marketing name in the final brackets.
 _CHIP_AND_NAME = re.compile(r"^(?P<chip>[^\[\]]+?) \[(?P<name>[^\[\]]+)\]$")
+_TRAILING_DIE = re.compile(r" \(([^()]+)\)$")  # what marketing_name put last: "... (GH100)"
 
 
 class PciIds:
@@ -129,6 +130,14 @@ def marketing_name(name: str) -> str:
     without a final bracketed part ("Kaveri", "Virtio 1.0 GPU") is returned as it is."""
     m = _CHIP_AND_NAME.match(name.strip())
     return f"{m.group('name').strip()} ({m.group('chip').strip()})" if m else name.strip()
+
+
+def with_die(product: str, shown: str) -> str:
+    """Another source's product name with the die of the name shown: ("NVIDIA GH200 480GB",
+    "GH200 120GB / 480GB (GH100)") -> "NVIDIA GH200 480GB (GH100)"; the product alone when the name shown
+    has no die ("10de:2342")."""
+    m = _TRAILING_DIE.search(shown)
+    return f"{product} ({m.group(1)})" if m else product
 
 
 def _decode(raw: bytes) -> str | None:
