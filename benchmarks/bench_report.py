@@ -1,178 +1,273 @@
-"""Benchmark of the reporter: the default seed run's time, and suggestions checked against separate runs.
+"""Benchmark of the reporter: do its claims hold when a user applies them?
 
-    python benchmarks/bench_report.py                 # time the default run, then verify suggestions
-    python benchmarks/bench_report.py --record DIR    # also write recordings (fixtures) into DIR
+    python benchmarks/bench_report.py --check threads,batch,dtype --repeat 3
+    python benchmarks/bench_report.py --record DIR --no-verify    # write recordings (fixtures) into DIR
 
-1. Times the whole default `hwbench mfu` path on the seed preset (run_mfu + advise, experiments and
-   profile included) and prints the full report. Goal: <= 90 s on the project's 2-vCPU VM.
-2. For the threads suggestion and for a batch-size suggestion (and bf16 with --dtype), runs `run_mfu`
-   separately with the change applied and without it, alternating baseline/variant `--pairs` times, and
-   compares the measured ratio with the speedup the report claimed, both from the fastest step's rate
-   (the report's estimator; the ratio of medians is printed too). They agree when the difference is
-   within the noise: the report's noise band for that suggestion plus the separate runs' own
-   run-to-run spread (half-range of the per-pair ratios).
+Each repeat, as a user would:
+1. runs the default `hwbench mfu --json` in a fresh process, timed (goal: <= 60 s), and reads its
+   suggestions: the claimed speedup, its 90% interval, the verdict and how it was measured;
+2. for the top suggestion of each kind in --check (threads, batch, dtype), runs the suggestion's own
+   printed `hwbench mfu` command (with --no-ceiling --no-advise --json added, and its environment) and
+   the baseline's as separate processes, interleaved: `--pairs` rounds of [baseline, each variant],
+   closed by one more baseline run; a variant's ratio in a round is its achieved TFLOP/s (the median
+   step's) over the geometric mean of the baseline runs before and after it; the realized ratio is the
+   median over rounds, with the same kind of interval as the claim's (hwbench.report.abstats);
+3. judges each claim: it holds when the realized ratio is inside the claim's printed interval or, for a
+   precise claim (printed as a number), within 10% of it (abstats.claim_holds).
+
+It ends with a summary table (one row per claim and repeat), the default runs' wall times, the load
+average and the whole benchmark's run time. Exit code 0 when at most one claim in nine fails.
+On the project's 2-vCPU VM a repeat takes about 3-4 minutes (one default run, 13 separate runs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
+import os
+import shlex
+import subprocess
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hwbench.report.abstats import RoundObs, claim_holds, estimate, interval
 
-def _run(opts: Any) -> Any:
-    from hwbench.bench.mfu import run_mfu
-
-    return run_mfu(opts)
+GROUPS = {"threads": "threads", "pinning": "threads", "batch": "batch", "dtype": "dtype"}
+SEPARATE_FLAGS = ["--no-ceiling", "--no-advise", "--json"]
 
 
-def separate_ratio(base_opts: Any, variant_opts: Any, pairs: int) -> dict[str, Any]:
-    """Alternate baseline and variant runs; ratio of achieved TFLOP/s per pair, median and half-range."""
-    ratios, ratios_median = [], []
-    base_t, var_t = [], []
-    for _ in range(pairs):
-        b = _run(base_opts)
-        v = _run(variant_opts)
-        base_t.append(b.step.achieved_tflops)
-        var_t.append(v.step.achieved_tflops)
-        ratios_median.append(v.step.achieved_tflops / b.step.achieved_tflops)
-        # the report's estimator: the rate of the fastest step (interference only slows steps)
-        ratios.append(
-            (v.step.flops_per_step / v.step.timing.min_s) / (b.step.flops_per_step / b.step.timing.min_s)
+@dataclass
+class Claim:
+    repeat: int
+    key: str
+    group: str  # threads | batch | dtype
+    claim: str  # as printed: "1.17x (1.12-1.22)" or only the interval
+    speedup: float
+    interval: tuple[float, float] | None
+    verdict: str
+    method: str
+    argv: list[str]
+    env: dict[str, str]
+    achieved: list[float]
+    realized: float | None = None
+    realized_interval: tuple[float, float] | None = None
+    holds: bool | None = None
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def argv_of(command: str) -> list[str]:
+    """A printed `hwbench mfu ...` command as this interpreter's argv (taskset prefix kept)."""
+    parts = shlex.split(command)
+    i = parts.index("hwbench")
+    return [*parts[:i], sys.executable, "-m", "hwbench", *parts[i + 1 :], *SEPARATE_FLAGS]
+
+
+def hwbench_json(argv: list[str], env: dict[str, str] | None = None) -> tuple[dict[str, Any] | None, float]:
+    t = time.perf_counter()
+    r = subprocess.run(argv, capture_output=True, text=True, check=False, env={**os.environ, **(env or {})})
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        print(f"  rc {r.returncode} for {' '.join(argv)}: {r.stderr.strip()[-400:]}", flush=True)
+        return None, wall
+    doc: dict[str, Any] = json.loads(r.stdout)
+    return doc, wall
+
+
+def baseline_argv(doc: dict[str, Any]) -> list[str]:
+    args = ["hwbench", "mfu", "--device", str(doc["device"]).split(":")[0]]
+    if doc.get("preset"):
+        args += ["--preset", str(doc["preset"])]
+    args += ["--dtype", str(doc["dtype"])]
+    if doc.get("threads"):
+        args += ["--threads", str(doc["threads"])]
+    return argv_of(" ".join(args))
+
+
+def pick_claims(doc: dict[str, Any], wanted: list[str], repeat: int) -> list[Claim]:
+    """The top-ranked measured suggestion of each wanted kind (suggestions come ranked)."""
+    out: list[Claim] = []
+    for group in wanted:
+        for s in doc.get("suggestions") or []:
+            if GROUPS.get(s.get("kind", "")) != group or s.get("measured_speedup") is None:
+                continue
+            iv = s.get("interval")
+            claim_text = f"{s['measured_speedup']:.2f}x ±{s.get('noise_pct') or 0:.0f}%"
+            if iv:
+                lo, hi = iv
+                claim_text = (
+                    f"{s['measured_speedup']:.2f}x ({lo:.2f}-{hi:.2f})"
+                    if s.get("precise")
+                    else f"{lo:.2f}-{hi:.2f}x"
+                )
+            out.append(
+                Claim(
+                    repeat=repeat,
+                    key=s["key"],
+                    group=group,
+                    claim=claim_text,
+                    speedup=float(s["measured_speedup"]),
+                    interval=(float(iv[0]), float(iv[1])) if iv else None,
+                    verdict=s["verdict"],
+                    method=s.get("method") or "",
+                    argv=argv_of(s["hwbench_command"]),
+                    env=dict(s.get("env") or {}),
+                    achieved=[],
+                )
+            )
+            break
+    return out
+
+
+def separate_runs(base: list[str], claims: list[Claim], rounds: int) -> list[float]:
+    """Interleaved separate processes: rounds of [baseline, each claim's command], one more baseline
+    last; fills each claim's realized ratio and interval, returns the baseline's achieved TFLOP/s."""
+    base_rates: list[float] = []
+    for rnd in range(rounds + 1):
+        doc, wall = hwbench_json(base)
+        base_rates.append(float(doc["achieved_tflops"]) if doc else float("nan"))
+        print(
+            f"  round {rnd + 1} baseline: {base_rates[-1]:.4g} TFLOP/s ({wall:.0f} s, load {loadavg()})",
+            flush=True,
         )
-    med = statistics.median(ratios)
-    half = (max(ratios) - min(ratios)) / 2 / med * 100 if len(ratios) > 1 else None
-    return {
-        "ratios": ratios,
-        "ratio": med,
-        "spread_pct": half,
-        "ratios_of_medians": ratios_median,
-        "baseline_tflops": base_t,
-        "variant_tflops": var_t,
-    }
+        if rnd == rounds:
+            break
+        for c in claims:
+            doc, wall = hwbench_json(c.argv, c.env)
+            c.achieved.append(float(doc["achieved_tflops"]) if doc else float("nan"))
+            print(f"  round {rnd + 1} {c.key}: {c.achieved[-1]:.4g} TFLOP/s ({wall:.0f} s)", flush=True)
+    for c in claims:
+        # one run = one "step" per arm: abstats' bootstrap then resamples the rounds only
+        obs = [
+            RoundObs((1.0 / v,), ((1.0 / base_rates[i],), (1.0 / base_rates[i + 1],)))
+            for i, v in enumerate(c.achieved)
+            if v == v and base_rates[i] == base_rates[i] and base_rates[i + 1] == base_rates[i + 1]
+        ]
+        c.realized = estimate(obs)
+        c.realized_interval = interval(obs)
+        if c.realized is not None:
+            c.holds = claim_holds(c.speedup, c.interval, c.realized)
+    return base_rates
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--record", type=Path, help="write recordings of this run into this folder")
-    ap.add_argument("--pairs", type=int, default=3, help="baseline/variant pairs per checked suggestion")
-    ap.add_argument(
-        "--check", default="threads,batch", help="which suggestions to verify: threads,batch,dtype"
-    )
-    ap.add_argument("--out", type=Path, help="write the benchmark's results as JSON here")
-    ap.add_argument("--budget", type=float, default=30.0, help="the reporter's time budget (s)")
-    ap.add_argument("--no-verify", action="store_true", help="only time the default run (and record)")
-    args = ap.parse_args(argv)
+def fmt_iv(iv: tuple[float, float] | None) -> str:
+    return f"{iv[0]:.2f}-{iv[1]:.2f}" if iv else "-"
 
+
+def summary(claims: list[Claim], default_walls: list[float], t0: float) -> int:
+    print("\nsummary: claimed (the default run's report) vs realized (separate runs of the printed commands)")
+    cols = f"{'rep':>3}  {'claim':<12} {'printed claim':<20} {'verdict':<21} {'realized':>8} {'interval':<11}"
+    print(f"{cols} holds  method")
+    for c in claims:
+        real = f"{c.realized:.2f}x" if c.realized is not None else "-"
+        ok = {True: "yes", False: "NO", None: "?"}[c.holds]
+        method = "fresh process" if c.method.startswith("fresh process") else (c.method or "-")
+        real_iv = fmt_iv(c.realized_interval)
+        row = f"{c.repeat:>3}  {c.key:<12} {c.claim:<20} {c.verdict:<21} {real:>8} {real_iv:<11}"
+        print(f"{row} {ok:<5}  {method}")
+    held = sum(1 for c in claims if c.holds)
+    print(f"claims that hold: {held} of {len(claims)} (goal: at least 8 of 9)")
+    walls = ", ".join(f"{w:.1f} s" for w in default_walls)
+    within = max(default_walls, default=0.0) <= 60
+    print(f"default `hwbench mfu --json` wall time: {walls} (goal <= 60 s: {'OK' if within else 'OVER'})")
+    print(f"load average now: {loadavg()}; total run time {time.perf_counter() - t0:.0f} s")
+    failed = len(claims) - held
+    return 0 if claims and failed * 9 <= len(claims) else 1
+
+
+def verify(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    wanted = [g for g in args.check.split(",") if g]
+    claims: list[Claim] = []
+    walls: list[float] = []
+    for rep in range(1, args.repeat + 1):
+        print(f"repeat {rep}: default `hwbench mfu --json` (load {loadavg()})", flush=True)
+        doc, wall = hwbench_json([sys.executable, "-m", "hwbench", "mfu", "--json"])
+        walls.append(wall)
+        if doc is None:
+            continue
+        how = (doc.get("experiments") or {}).get("method", "-")
+        print(f"  {wall:.1f} s; step median {doc['step_time_s'] * 1e3:.1f} ms; experiments: {how}")
+        found = pick_claims(doc, wanted, rep)
+        for c in found:
+            print(f"  claim {c.key}: {c.claim} [{c.verdict}]")
+        missing = sorted(set(wanted) - {c.group for c in found})
+        if missing:
+            print(f"  no measured suggestion of kind {', '.join(missing)} in this run")
+        separate_runs(baseline_argv(doc), found, args.pairs)
+        for c in found:
+            real = f"{c.realized:.2f}x ({fmt_iv(c.realized_interval)})" if c.realized is not None else "-"
+            print(f"  {c.key}: claimed {c.claim}, realized {real}: {'holds' if c.holds else 'DOES NOT HOLD'}")
+        claims += found
+    if args.out:
+        doc_out = {"claims": [c.__dict__ for c in claims], "default_walls_s": walls}
+        args.out.write_text(json.dumps(doc_out, indent=1) + "\n")
+    return summary(claims, walls, t0)
+
+
+def record_fixtures(args: argparse.Namespace) -> None:
+    """The default seed run in this process (run_mfu + advise), rendered and written as recordings."""
     from rich.console import Console
 
     from hwbench.bench.mfu import MfuOptions, mfu_payload, run_mfu
+    from hwbench.jsonout import to_jsonable
     from hwbench.report import advise, render
+    from hwbench.report.profile import collect_events
     from hwbench.report.recording import record
 
     t0 = time.perf_counter()
     run = run_mfu(MfuOptions())
     t_mfu = time.perf_counter() - t0
     advice = advise(run, budget_s=args.budget)
-    total = time.perf_counter() - t0
     console = Console(record=True, width=120)
     render(advice, console)
-    print(
-        f"\ndefault seed run: {total:.1f} s in all (mfu part {t_mfu:.1f} s, report {advice.wall_s:.1f} s: "
-        f"profile + experiments); goal <= 90 s: {'OK' if total <= 90 else 'OVER'}"
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    where = "benchmarks/bench_report.py --record on the project's 2-vCPU AMD EPYC KVM guest"
+    args.record.mkdir(parents=True, exist_ok=True)
+    rec = record(advice.facts, advice.experiments, advice.profile, source="")
+    rec["source"] = (
+        f"{where}, {when}, load average {loadavg()}: hwbench mfu default seed run + advise "
+        f"(mfu part {t_mfu:.1f} s, report {advice.wall_s:.1f} s)"
     )
-    results: dict[str, Any] = {
-        "total_s": total,
-        "mfu_s": t_mfu,
-        "report_s": advice.wall_s,
-        "checks": [],
+    (args.record / "this-kvm-epyc-seed.json").write_text(json.dumps(rec, indent=1) + "\n")
+    payload = mfu_payload(run)
+    payload.update(advice.to_json())
+    (args.record / "this-kvm-epyc-seed-payload.json").write_text(
+        json.dumps(to_jsonable(payload), indent=1) + "\n"
+    )
+    (args.record / "this-kvm-epyc-seed-report.txt").write_text(console.export_text())
+    assert run.step is not None
+    events, wall = collect_events(run.config, replace(run.step.options, threads=run.threads), 3, 1)
+    profile = {
+        "source": "hwbench.report.profile.collect_events on the seed preset (3 steps after 1 warm-up, fp32, "
+        f"2 threads) on the project's 2-vCPU KVM guest, {when}",
+        "steps": 3,
+        "wall_s": wall,
+        "events": [[n, a, s] for n, a, s in events],
     }
+    (args.record / "profile-events-seed.json").write_text(json.dumps(profile) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", default="threads,batch,dtype", help="which suggestions to verify")
+    ap.add_argument("--pairs", type=int, default=3, help="rounds of separate runs per repeat")
+    ap.add_argument("--repeat", type=int, default=1, help="repeat the whole check (default run included)")
+    ap.add_argument("--out", type=Path, help="write the claims and their checks as JSON here")
+    ap.add_argument("--record", type=Path, help="write recordings of an in-process seed run into this folder")
+    ap.add_argument("--budget", type=float, default=30.0, help="--record: the reporter's time budget (s)")
+    ap.add_argument("--no-verify", action="store_true", help="only record (with --record)")
+    args = ap.parse_args(argv)
     if args.record:
-        args.record.mkdir(parents=True, exist_ok=True)
-        rec = record(advice.facts, advice.experiments, advice.profile, source="")
-        rec["source"] = (
-            "benchmarks/bench_report.py --record on the project's 2-vCPU AMD EPYC (Zen 3) KVM guest, "
-            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: hwbench mfu default seed run + advise "
-            f"(mfu part {t_mfu:.1f} s, report {advice.wall_s:.1f} s)"
-        )
-        (args.record / "this-kvm-epyc-seed.json").write_text(json.dumps(rec, indent=1) + "\n")
-        payload = mfu_payload(run)
-        payload.update(advice.to_json())
-        from hwbench.jsonout import to_jsonable
-
-        (args.record / "this-kvm-epyc-seed-payload.json").write_text(
-            json.dumps(to_jsonable(payload), indent=1) + "\n"
-        )
-        (args.record / "this-kvm-epyc-seed-report.txt").write_text(console.export_text())
-        from hwbench.report.profile import collect_events
-
-        events, wall = collect_events(run.config, replace(run.step.options, threads=run.threads), 3, 1)
-        (args.record / "profile-events-seed.json").write_text(
-            json.dumps(
-                {
-                    "source": "hwbench.report.profile.collect_events on the seed preset (3 steps after 1 "
-                    "warm-up, fp32, 2 threads) on the project's 2-vCPU Zen 3 KVM guest, "
-                    + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                    "steps": 3,
-                    "wall_s": wall,
-                    "events": [[n, a, s] for n, a, s in events],
-                }
-            )
-            + "\n"
-        )
-
+        record_fixtures(args)
     if args.no_verify:
         return 0
-    base_opts = MfuOptions(with_ceiling=False, max_seconds=4.0, threads=run.threads)
-    wanted = set(args.check.split(","))
-    for s in advice.suggestion_items:
-        if s.measured_speedup is None:
-            continue
-        v = next((r.variant for r in advice.experiments.results if r.variant.key == s.key), None)  # type: ignore[union-attr]
-        if v is None:
-            continue
-        group = {"threads": "threads", "batch": "batch", "dtype": "dtype"}.get(v.kind)
-        if group not in wanted:
-            continue
-        wanted.discard(group)
-        var_opts = replace(
-            base_opts,
-            threads=v.options.get("threads", base_opts.threads),
-            dtype=v.options.get("dtype"),
-            batch_size=v.config.get("batch_size"),
-        )
-        sep = separate_ratio(base_opts, var_opts, args.pairs)
-        tol = (s.noise_pct or 0.0) + (sep["spread_pct"] or 0.0)
-        diff = (s.measured_speedup / sep["ratio"] - 1) * 100
-        ok = abs(diff) <= tol
-        line = (
-            f"{s.key}: report claimed {s.measured_speedup:.2f}x (±{s.noise_pct:.0f}%), separate runs "
-            f"{sep['ratio']:.2f}x (pairs {', '.join(f'{r:.2f}' for r in sep['ratios'])}, "
-            f"±{sep['spread_pct'] or 0:.0f}%; ratio of medians "
-            f"{statistics.median(sep['ratios_of_medians']):.2f}x): differ by {diff:+.1f}%, "
-            f"tolerance ±{tol:.1f}% -> "
-            f"{'AGREE' if ok else 'DISAGREE'}"
-        )
-        print(line)
-        results["checks"].append(
-            {
-                "key": s.key,
-                "claimed": s.measured_speedup,
-                "noise_pct": s.noise_pct,
-                **sep,
-                "diff_pct": diff,
-                "tolerance_pct": tol,
-                "agree": ok,
-            }
-        )
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
-    return 0 if all(c["agree"] for c in results["checks"]) else 1
+    return verify(args)
 
 
 if __name__ == "__main__":
