@@ -446,8 +446,10 @@ def batch_sweep(f: RunFacts, experiments: ExperimentsReport | None) -> Explanati
     listing = ", ".join(f"{r.variant.config['batch_size']}: {r.speedup:.2f}x" for r in sweep)
     best = max(sweep, key=lambda r: r.speedup or 0.0)
     band = best.noise_pct
-    if best.verdict != "gain":
+    if best.verdict not in ("gain", "likely gain"):
         verdict_text = f"no batch size beats {base} beyond the noise (±{band:.0f}%)"
+    elif best.verdict == "likely gain":
+        verdict_text = f"batch {best.variant.config['batch_size']} likely gains (its interval is wide)"
     elif best is sweep[-1]:
         verdict_text = f"throughput still grows at {best.variant.config['batch_size']}, the largest tried"
     else:
