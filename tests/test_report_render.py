@@ -314,3 +314,62 @@ def test_a_compiled_run_is_advised_eager_and_says_so(tiny_run: Any) -> None:
     assert any("ran eager" in n for n in adv.notes)
     assert "compile" not in {s.key for s in adv.suggestion_items}  # already compiled: nothing to suggest
     assert all("--compile=True" in s.command for s in adv.suggestion_items)  # the user's command keeps it
+
+
+def summary_text(facts: Any, ex: Any, prof: Any, width: int = 80) -> str:
+    from hwbench.report.render import summary
+
+    con = Console(record=True, width=width, file=io.StringIO())
+    summary(advise_facts(facts, ex, prof), con)
+    return con.export_text()
+
+
+def test_summary_of_the_recorded_seed_run_fits_a_screen() -> None:
+    """No change beat the seed run beyond its noise: the rows say so, on one MFU scale, no command."""
+    facts, ex, prof = recorded()
+    out = summary_text(facts, ex, prof)
+    lines = out.splitlines()
+    assert len(lines) <= 16
+    flat = " ".join(out.split())
+    assert lines[0].startswith(
+        "biggest loss  training step is 0.52x GEMMs at the model's shapes: time outside"
+    )
+    assert (
+        "No measured change beat this run beyond its noise; MFU against the fp32 peak (0.185 TFLOP/s)" in flat
+    )
+    base = next(ln for ln in lines if "this run (baseline)" in ln)
+    assert "1.00x" in base and f"{facts.tokens_per_step / facts.step_time_s:,.0f}" in base and "30%" in base
+    rows = [ln for ln in lines if ln[:3].strip().isdigit()]
+    assert len(rows) == 3 and "batch size 48 instead of 12" in rows[0] and "1.14x ±27%" in rows[0]
+    assert "hwbench mfu" not in out  # no gain, so no command to apply
+
+
+def test_summary_puts_a_faster_dtype_first_with_a_higher_mfu_and_its_command() -> None:
+    """The Zen 5 case: bf16 has twice the fp32 peak; a 1.5x bf16 change reads above its baseline."""
+    facts, ex, prof = recorded()
+    assert ex is not None
+    zen5 = replace(facts, peaks_tflops={**facts.peaks_tflops, "bf16": 2 * facts.peak_tflops})
+    fast = tuple(
+        replace(r, speedup=1.5, verdict="gain") if r.variant.key == "dtype=bf16" else r for r in ex.results
+    )
+    out = summary_text(zen5, replace(ex, results=fast), prof)
+    flat = " ".join(out.split())
+    assert "Top measured fixes, A/B against this run; MFU against the bf16 peak (0.369 TFLOP/s)" in flat
+    lines = out.splitlines()
+    base = next(ln for ln in lines if "this run (baseline)" in ln)
+    first = next(ln for ln in lines if ln.startswith("1  "))
+    assert "bf16 autocast" in first and "1.50x" in first and "gain" in first
+    mfu_base, mfu_first = (
+        int([t for t in ln.split() if t.endswith("%") and not t.startswith("±")][-1][:-1])
+        for ln in (base, first)
+    )
+    assert mfu_first > mfu_base  # 15% -> 23% of the bf16 peak: faster reads higher
+    assert "1. hwbench mfu --device cpu --preset nanogpt-cpu --dtype bf16 --threads 2" in out
+
+
+def test_summary_says_why_nothing_was_measured() -> None:
+    facts, ex, prof = recorded("this-kvm-epyc-seed-busy.json")
+    assert ex is not None
+    unmeasured = tuple(replace(r, speedup=None, verdict="not measured") for r in ex.results)
+    out = summary_text(facts, replace(ex, results=unmeasured), prof, width=200)
+    assert "no suggestion was measured in this run: " in out
