@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hwbench.detect.nvml import CLOCK_EVENTS, normalize_bus_id
 from hwbench.errors import InputError
 from hwbench.model import NA, Gpu
 
@@ -20,18 +21,8 @@ _GPU_HEADER = re.compile(r"^\s*GPU\s+([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f
 _KV = re.compile(r"^(\s*)([^:]+?)\s*:\s?(.*)$")
 
 # nvidia-smi's labels (both the old "Clocks Throttle Reasons" and the newer "Clocks Event Reasons"
-# sections) -> NVML's reason names without the nvmlClocksEventReason prefix.
-REASON_NAMES = {
-    "idle": "gpu_idle",
-    "applications clocks setting": "applications_clocks_setting",
-    "sw power cap": "sw_power_cap",
-    "hw slowdown": "hw_slowdown",
-    "hw thermal slowdown": "hw_thermal_slowdown",
-    "hw power brake slowdown": "hw_power_brake_slowdown",
-    "sync boost": "sync_boost",
-    "sw thermal slowdown": "sw_thermal_slowdown",
-    "display clock setting": "display_clock_setting",
-}
+# sections) -> NVML's reason names, from the one clock-event table.
+REASON_NAMES = {label: name for _, name, label, _ in CLOCK_EVENTS}
 
 
 @dataclass
@@ -83,13 +74,6 @@ def _tree(lines: list[str]) -> _Node:
         parent.children.setdefault(key.lower(), node)
         stack.append((indent, node))
     return root
-
-
-def normalize_bus_id(bus_id: str) -> str:
-    """'00000000:18:00.0' (NVML's 8-digit domain) -> '0000:18:00.0', lower case."""
-    b = bus_id.strip().lower()
-    dom, rest = b.split(":", 1)
-    return f"{int(dom, 16):04x}:{rest}"
 
 
 def _na(value: str | None, what: str) -> Any:
