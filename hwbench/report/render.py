@@ -131,10 +131,14 @@ def suggestion_table(advice: Advice) -> RenderableType | None:
     from rich.table import Table
     from rich.text import Text
 
+    from hwbench.report.suggest import mfu_scale
+
     if not advice.suggestion_items:
         return None
+    scale = mfu_scale(advice.facts, advice.experiments)
     t = Table(
-        title="Measured suggestions (A/B against the same baseline, interleaved; ranked by gain)",
+        title="Measured suggestions (A/B against the same baseline, interleaved; ranked by gain)"
+        + (f"; MFU against {scale.source}" if scale.peak_tflops else f"; {scale.source}"),
         title_justify="left",
         box=None,
         pad_edge=False,
@@ -144,6 +148,7 @@ def suggestion_table(advice: Advice) -> RenderableType | None:
     t.add_column("change")
     t.add_column("speedup", justify="right", no_wrap=True)
     t.add_column("verdict", no_wrap=True)
+    t.add_column("tokens/s", justify="right", no_wrap=True)
     t.add_column("new MFU", justify="right", no_wrap=True)
     for i, s in enumerate(advice.suggestion_items, 1):
         t.add_row(
@@ -151,6 +156,7 @@ def suggestion_table(advice: Advice) -> RenderableType | None:
             s.change,
             s.claim,  # a number only when its interval is precise, else the interval alone
             Text(s.verdict, style=VERDICT_STYLE.get(s.verdict, "")),
+            f"{s.new_tokens_per_s:,.0f}" if s.new_tokens_per_s is not None else "-",
             pct(s.new_mfu) if s.new_mfu is not None else "-",
         )
     return t
@@ -297,8 +303,6 @@ def render(advice: Advice, console: Console | None = None) -> None:
                 )
             if s.method:
                 detail.append(f"measured: {s.method}")
-            if s.new_mfu_source:
-                detail.append(f"new MFU against {s.new_mfu_source}")
             if s.note:
                 detail.append(s.note)
             if detail:
