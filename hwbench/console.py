@@ -61,14 +61,15 @@ class _PipedStdout(io.TextIOBase):
 def stdout() -> Console:
     from rich.console import Console
 
-    return Console(file=cast("IO[str]", _PipedStdout()))
+    # no emoji codes: PCI slots like "0000:ab:00.0" hold ":ab:", which rich would draw as a emoji
+    return Console(file=cast("IO[str]", _PipedStdout()), emoji=False)
 
 
 @lru_cache(maxsize=1)
 def stderr() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, emoji=False)
 
 
 def log(message: str) -> None:
