@@ -35,7 +35,7 @@ class _GuardedStdout(io.FileIO):
     pipe_closed = False
     error: OSError | None = None
 
-    def write(self, b: object) -> int:  # type: ignore[override]
+    def write(self, b: object) -> int:
         size = len(memoryview(b))  # type: ignore[arg-type]
         if self.pipe_closed or self.error is not None:
             return size
@@ -69,8 +69,8 @@ def start() -> None:
         _to_devnull()
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
         return
-    real = sys.stdout
-    if real is None or real is not sys.__stdout__:  # an embedding application's or a test's stream
+    real = sys.__stdout__
+    if real is None or sys.stdout is not real:  # an embedding application's or a test's stream
         return
     with contextlib.suppress(OSError, ValueError):
         real.flush()

@@ -95,8 +95,18 @@ def check_options(opts: StepOptions) -> None:
         )
     if opts.steps < 1 or opts.warmup < 0:
         raise InputError("steps must be >= 1 and warmup >= 0")
-    if opts.threads is not None and opts.threads < 1:
-        raise InputError(f"threads must be >= 1, got {opts.threads}")
+    check_threads(opts.threads)
+
+
+def check_threads(threads: int | None) -> None:
+    """--threads within 1..MAX_CPUS (torch takes a C int: a 64-bit value is an overflow traceback)."""
+    from hwbench.detect.cpu import MAX_CPUS
+
+    if threads is not None and not 1 <= threads <= MAX_CPUS:
+        raise InputError(
+            f"--threads must be between 1 and {MAX_CPUS}, got {threads}",
+            hint="at most the machine's CPU count (`hwbench detect` shows it)",
+        )
 
 
 def _sync(device: str) -> Callable[[], None]:
@@ -124,6 +134,9 @@ def measure_step(
 
     cfg.validate()
     check_options(opts)
+    from hwbench.bench.fits import check_fits
+
+    check_fits(cfg, opts.device)  # before allocating: too big is an error with the figures, not an OOM
     device = opts.device
     sync = _sync(device)
     with _precision(device, opts.dtype, opts.threads):

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from hwbench.check.results import CheckResult
-from hwbench.errors import HwbenchError
+from hwbench.errors import HwbenchError, InputError
 
 _LEVEL_HELP = (
     "quick: seconds; medium: about a minute; long: minutes of soak (--pcie-full/--no-throttle load longer)."
@@ -144,6 +144,12 @@ def command(
         metavar="FILE",
         help="Judge a saved `nvidia-smi -q` (or table) output instead of this machine; measures nothing.",
     ),
+    replay: Path | None = typer.Option(
+        None,
+        "--replay",
+        metavar="DIR",
+        help="Judge a machine recorded by `hwbench detect --dump DIR` instead of this one; measures nothing.",
+    ),
     threads: int | None = typer.Option(
         None, "--threads", metavar="N", help="CPU threads for CPU measurements."
     ),
@@ -187,12 +193,21 @@ def command(
     if max_regression is not None and baseline is None:
         log("warning: --max-regression has no effect without --baseline FILE")
 
+    from hwbench.bench.step import check_threads
     from hwbench.outputs import check_writable
 
+    check_threads(threads)
     check_writable(junit, "--junit")  # before measuring: a bad target fails in a fraction of a second
     check_writable(save_baseline, "--save-baseline")
+    if replay is not None and nvidia_smi_q is not None:
+        raise InputError("--replay and --nvidia-smi-q both name a machine to judge", hint="give one of them")
     opts = CheckOptions(
-        exp, save_baseline=save_baseline, baseline=baseline, nvidia_smi=nvidia_smi_q, threads=threads
+        exp,
+        save_baseline=save_baseline,
+        baseline=baseline,
+        nvidia_smi=nvidia_smi_q,
+        replay_dir=replay,
+        threads=threads,
     )
     report = run_check(opts, ctx=ctx, log=log)
     write_errors = list(report.write_errors)  # said after the verdict, which they never replace
@@ -239,8 +254,8 @@ def command(
     if write_errors:
         from hwbench.console import error_line
 
-        for e in write_errors:
-            error_line(e.message, e.hint)
+        for err in write_errors:
+            error_line(err.message, err.hint)
         rc = rc or 2  # a failed check stays 1: the node is still drained
     raise typer.Exit(rc)
 

@@ -34,10 +34,10 @@ def _short(e: BaseException) -> str:
 
 
 def _read_user_file(path: Path, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise InputError(f"cannot read {what} file {path}: {e.strerror or e}") from e
+    from hwbench.userfile import read_regular_bytes
+
+    # saved command output may hold stray bytes (a non-UTF-8 locale): replaced, not refused
+    return read_regular_bytes(Path(path), f"{what} file").decode("utf-8", errors="replace")
 
 
 def _os_string(root: Path) -> str | None:
@@ -305,8 +305,55 @@ def _status_cpus_only(data: bytes) -> bytes:
 
 
 def dump(dest: Path, root: Path = Path("/")) -> Path:
-    """Record everything detect reads from `root` into `dest` (a folder that `replay` reads back)."""
+    """Record everything detect reads from `root` into `dest` (a folder that `replay` reads back).
+
+    `dest` is a new or empty folder, or an earlier dump (replaced). The recording is written into a
+    temporary folder beside it and renamed into place, so a failed write (read-only or full file
+    system) leaves no partial dump; it is an InputError (exit 2), as is a `dest` that is a file or a
+    folder holding anything else (its files would be silently replaced).
+    """
+    import os
+    import shutil
+    import tempfile
+
     dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise InputError(f"--dump {dest}: exists and is not a folder", hint="give a new folder name")
+    if dest.is_dir() and any(dest.iterdir()) and not (dest / DUMP_MARKER).is_file():
+        raise InputError(
+            f"--dump {dest}: the folder is not empty and is not an hwbench dump",
+            hint="give a new or empty folder (an earlier dump is replaced)",
+        )
+    parent = dest.parent if str(dest.parent) else Path(".")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=parent))
+    except OSError as e:
+        raise InputError(f"--dump {dest}: cannot write there ({e.strerror or e})") from None
+    try:
+        _record(tmp, root)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the dump from whoever gets it
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        os.rename(tmp, dest)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise InputError(f"--dump {dest}: could not write the recording ({e.strerror or e})") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _record(dest: Path, root: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for rel in ("proc/cpuinfo", "proc/meminfo", "proc/version", "proc/self/cgroup"):
         _copy(root, dest, rel)
@@ -395,7 +442,6 @@ def dump(dest: Path, root: Path = Path("/")) -> Path:
         "notes": notes,
     }
     (dest / DUMP_MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
-    return dest
 
 
 def _dump_cgroup(root: Path, dest: Path) -> None:
@@ -421,6 +467,7 @@ def replay(src: Path, nvml: bool = True) -> System:
             f"{src} is not an hwbench dump (no {DUMP_MARKER} nor proc/cpuinfo)",
             hint="make one with `hwbench detect --dump DIR`",
         )
+    _only_regular_files(src)
     nvml_module = None
     rec = src / NVML_RECORDING
     if rec.is_file():
@@ -434,11 +481,17 @@ def replay(src: Path, nvml: bool = True) -> System:
 
     meta_file = src / TORCH_METADATA
     try:
-        meta = TorchMetadata.from_json(json.loads(meta_file.read_text(encoding="utf-8")))
+        raw = json.loads(meta_file.read_text(encoding="utf-8"))
     except OSError:
-        meta = TorchMetadata(version=None)
-    except ValueError as e:
-        raise InputError(f"cannot read {meta_file}: {e}") from e
+        raw = {}
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise InputError(f"cannot read {meta_file}: {str(e)[:120] or 'nested too deeply'}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{meta_file} is not a JSON object (it holds a {type(raw).__name__})")
+    try:
+        meta = TorchMetadata.from_json(raw)
+    except (TypeError, ValueError, AttributeError) as e:
+        raise InputError(f"{meta_file} is not torch metadata ({type(e).__name__})") from None
     return detect_system(
         root=src,
         nvml=nvml,
@@ -446,6 +499,33 @@ def replay(src: Path, nvml: bool = True) -> System:
         torch_meta=meta,
         source=f"replay of {src}",
     )
+
+
+_MAX_DUMP_ENTRIES = 200_000  # a dump of a 256-CPU machine with 8 GPUs holds a few thousand
+
+
+def _only_regular_files(src: Path) -> None:
+    """Refuse a recording holding anything but folders and regular files (links may point at either,
+    inside or outside it): a FIFO would block a read forever, a device never end one."""
+    import os
+    import stat
+
+    seen = 0
+    for folder, dirs, files in os.walk(src):
+        for name in files + dirs:
+            seen += 1
+            path = os.path.join(folder, name)
+            try:
+                mode = os.stat(path).st_mode
+            except OSError:  # a dangling link: detect treats it as missing, as on a live machine
+                continue
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise InputError(
+                    f"{path} in the recording is not a regular file (a FIFO, socket or device)",
+                    hint="replay reads what `hwbench detect --dump DIR` wrote; remove that entry",
+                )
+        if seen > _MAX_DUMP_ENTRIES:
+            raise InputError(f"{src} holds more than {_MAX_DUMP_ENTRIES} entries: not an hwbench dump")
 
 
 __all__ = ["detect_system", "dump", "replay"]

@@ -511,6 +511,9 @@ def _apply_vmm(fn: _Fn, key: str, value: str) -> None:
         fn.driver = value.strip() or None
 
 
+_MAX_LINE = 512  # pci.ids' longest names are about 150 characters
+
+
 def parse_lspci(text: str) -> list[PciFunction]:
     """PCI functions from lspci output in any common form, as pasted into bug reports.
 
@@ -528,6 +531,8 @@ def parse_lspci(text: str) -> list[PciFunction]:
         return fn
 
     for raw in text.splitlines():
+        if len(raw) > _MAX_LINE:  # no real lspci line comes near; a 200 KB name is cut, in linear time
+            raw = raw[:_MAX_LINE] + "…"
         line = raw.strip(_PASTE_PREFIX + "\r")
         if not line or line == "--":
             in_vmm = False if not line else in_vmm

@@ -242,7 +242,7 @@ def _dead(ctx: FleetContext) -> list[int]:
     """
     if ctx.store is None:
         return []
-    out = []
+    out: list[int] = []
     for r in range(ctx.world_size):
         key = f"{_attempt()}/pid/{r}"
         try:
