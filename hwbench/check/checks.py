@@ -494,7 +494,7 @@ def check_pcie_full(
         what.append(f"generation {gen} of {gen_max}")
     if width < width_max:
         what.append(f"width x{width} of x{width_max}")
-    msg = f"PCIe link {measured} {when} (best of {len(good)} NVML sample(s)), maximum {expected}" + (
+    msg = f"PCIe link {measured} {when} (best of {plural(len(good), 'NVML sample')}), maximum {expected}" + (
         "" if ok else f": degraded ({', '.join(what)})"
     )
     return CheckResult(
@@ -539,7 +539,7 @@ def check_no_throttle(
         seen = ", ".join(f"{b} in {counts[b]}/{len(readable)} samples" for b in bad)
         msg = f"clocks held back {when}: {seen}{clock_note}"
         return CheckResult(name, "fail", bad, [], msg, op="==", device=device, source="NVML under load")
-    msg = f"no throttling reason in {len(readable)} NVML sample(s) {when}{clock_note}"
+    msg = f"no throttling reason in {plural(len(readable), 'NVML sample')} {when}{clock_note}"
     return CheckResult(name, "pass", [], [], msg, op="==", device=device, source="NVML under load")
 
 
@@ -590,7 +590,7 @@ def check_max_ecc_errors(device: str, nvml: Mapping[str, Any] | None, maximum: i
             why = f"ECC mode: {mode.reason}"
         return CheckResult(name, "skip", None, maximum, why, unit="errors", op="<=", device=device)
     ok = count <= maximum
-    msg = f"{count} uncorrectable ECC error(s) {what}, allowed {maximum}"
+    msg = f"{plural(count, 'uncorrectable ECC error')} {what}, allowed {maximum}"
     return CheckResult(
         name, "pass" if ok else "fail", count, maximum, msg, unit="errors", op="<=", device=device, source=src
     )
