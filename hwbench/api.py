@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from hwbench.errors import HwbenchError, InputError
+from hwbench.peaks.types import dtype_key
 
 if TYPE_CHECKING:
     import torch
@@ -37,28 +38,6 @@ _OVERRIDE_HINT = (
     "or pass the figure yourself"
 )
 
-# Every spelling a training script uses for a dtype -> the key of hwbench.peaks.DTYPES.
-_DTYPE_NAMES: dict[str, str] = {
-    "float64": "fp64",
-    "double": "fp64",
-    "fp64": "fp64",
-    "float32": "fp32",
-    "float": "fp32",
-    "fp32": "fp32",
-    "tf32": "tf32",
-    "tensorfloat32": "tf32",
-    "bfloat16": "bf16",
-    "bf16": "bf16",
-    "float16": "fp16",
-    "half": "fp16",
-    "fp16": "fp16",
-    "fp8": "fp8",
-    "float8_e4m3fn": "fp8",
-    "float8_e4m3fnuz": "fp8",
-    "float8_e5m2": "fp8",
-    "float8_e5m2fnuz": "fp8",
-    "int8": "int8",
-}
 _DEVICE_KINDS = ("cpu", "cuda", "mps", "xpu")
 
 
@@ -119,20 +98,6 @@ def _make_peak(flops: float, dtype: str, device: str, name: str, source: str, es
 
 
 # ---------------------------------------------------------------------------------------------- parsing
-
-
-def dtype_key(dtype: object) -> str:
-    """torch.bfloat16, "bfloat16", "bf16", "torch.float16", "tf32", ... -> "bf16", "fp16", "tf32", ..."""
-    text = str(dtype).strip().lower()
-    text = text.removeprefix("torch.")
-    key = _DTYPE_NAMES.get(text)
-    if key is None:
-        raise InputError(
-            f"unknown dtype {dtype!r}",
-            hint="use a torch dtype or one of: bfloat16/bf16, float16/fp16, float32/fp32, tf32, fp8, "
-            "fp64, int8",
-        )
-    return key
 
 
 def _device_text(device: object) -> str:
@@ -254,13 +219,23 @@ def _named_gpu_peak(gpu: str) -> DevicePeak:
     return peak
 
 
+def _accelerator_peak(device: str) -> DevicePeak | None:
+    """mps / xpu through their backend in hwbench.devices: the table by the name the device gives."""
+    from hwbench.devices import resolve
+
+    dev = resolve(device)
+    if not dev.available():
+        raise DeviceUnavailableError(f"peak_flops({device!r}): {dev.why_unavailable()}")
+    return dev.peak(None)
+
+
 def _device_peak(device: str) -> DevicePeak | None:
     kind = device.partition(":")[0]
     if kind == "cpu":
         return _cpu_device_peak(cpu_threads())
     if kind == "cuda":
         return _cuda_device_peak(device)
-    return None  # mps, xpu: no peak model yet (the override below stands in)
+    return _accelerator_peak(device)
 
 
 def peak_flops(device: object = None, dtype: object = None, *, gpu: str | None = None) -> Peak:
@@ -292,7 +267,8 @@ def peak_flops(device: object = None, dtype: object = None, *, gpu: str | None =
     if found is None:
         if not overrides:
             raise UnknownPeakError(
-                f"no peak known for {dev}: hwbench has peak tables for CUDA/ROCm GPUs and CPUs only",
+                f"no peak known for {dev}: its name is not in hwbench's GPU table, and it cannot be "
+                "estimated from SM count x clock",
                 hint=_OVERRIDE_HINT,
             )
         found = override_only_peak(dev, dev, overrides, f"no peak model for {dev}")

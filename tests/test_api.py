@@ -127,16 +127,38 @@ def test_bad_device_string() -> None:
         hwbench.peak_flops("tpu", "bf16")
 
 
-def test_mps_without_a_peak_model_names_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mps_not_here_is_a_device_error() -> None:
+    if torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    with pytest.raises(hwbench.DeviceUnavailableError, match=r"peak_flops\(.mps.\): "):
+        hwbench.peak_flops("mps", "bf16")
+
+
+def test_an_accelerator_without_a_peak_names_the_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An Apple GPU as the device layer would see it (stand-in: no MPS here): no table row, so no figure
+    unless the user gives one; never another device's."""
+    from hwbench.devices import mps
+
+    monkeypatch.setattr(mps.MpsDevice, "available", classmethod(lambda cls: True))
+    monkeypatch.setattr(mps, "apple_chip", lambda: "Apple M9 Imaginary")
     monkeypatch.delenv("HWBENCH_PEAK_TFLOPS", raising=False)
     with pytest.raises(UnknownPeakError) as e:
         hwbench.peak_flops("mps", "bf16")
     assert e.value.hint is not None and "HWBENCH_PEAK_TFLOPS=bf16=" in e.value.hint
     monkeypatch.setenv("HWBENCH_PEAK_TFLOPS", "bf16=165, fp32=82")
     p = hwbench.peak_flops("mps", "bf16")
-    assert p == 165e12 and "HWBENCH_PEAK_TFLOPS" in p.source
+    assert p == 165e12 and "HWBENCH_PEAK_TFLOPS" in p.source and p.device == "mps"
     with pytest.raises(UnknownPeakError):
         hwbench.peak_flops("mps", "fp16")  # only the dtypes given have a figure
+
+
+def test_peaks_layer_takes_torch_devices_and_dtype_names() -> None:
+    from hwbench.peaks import gpu_peak, peak_for_device
+
+    p = gpu_peak("NVIDIA GeForce RTX 4070 Ti")
+    assert p is not None and p.peak("bfloat16") == p.peak(torch.bfloat16) == p.peak("bf16") == 80.2
+    cpu = peak_for_device(torch.device("cpu"), None, threads=1, measure=False)
+    assert cpu is not None and cpu.device == "cpu"
 
 
 def test_bad_env_override_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

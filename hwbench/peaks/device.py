@@ -13,6 +13,8 @@ from hwbench.peaks.gpu import gpu_peak
 from hwbench.peaks.types import DevicePeak
 
 if TYPE_CHECKING:
+    import torch
+
     from hwbench.devices.cuda import CudaDevice
 
 if TYPE_CHECKING:
@@ -218,10 +220,12 @@ def gpu_name(gpu: Gpu) -> str:
     return nvml_name if isinstance(nvml_name, str) else gpu.name
 
 
-def peak_for_device(device: str, system: System | None = None, **hints: Any) -> DevicePeak | None:
-    """The peak of a device string ("cpu", "cuda[:N]", "mps", "xpu[:N]") on this machine, through its backend
-    (hwbench.devices). Hints: name, sm_count, cc, clock (GPU); threads, measure, measured_tflops (CPU). None
-    when the GPU is not in the table and cannot be estimated."""
+def peak_for_device(
+    device: str | torch.device, system: System | None = None, **hints: Any
+) -> DevicePeak | None:
+    """The peak of a device ("cpu", "cuda[:N]", "mps", "xpu[:N]" or the torch.device) on this machine,
+    through its backend (hwbench.devices). Hints: name, sm_count, cc, clock (GPU); threads, measure,
+    measured_tflops (CPU). None when the GPU is not in the table and cannot be estimated."""
     from hwbench.devices import resolve
 
-    return resolve(device).peak(system, **hints)
+    return resolve(str(device)).peak(system, **hints)

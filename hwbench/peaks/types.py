@@ -4,8 +4,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hwbench.errors import InputError
+
 # The dtypes every peak answers for, in display order. int8 is in TOPS, the rest in TFLOP/s; all DENSE.
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+
+# Every spelling a training script uses for a dtype (torch's names, str(torch.bfloat16) less "torch.")
+DTYPE_ALIASES: dict[str, str] = {
+    "float64": "fp64",
+    "double": "fp64",
+    "float32": "fp32",
+    "float": "fp32",
+    "tensorfloat32": "tf32",
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float8_e4m3fn": "fp8",
+    "float8_e4m3fnuz": "fp8",
+    "float8_e5m2": "fp8",
+    "float8_e5m2fnuz": "fp8",
+    **{d: d for d in DTYPES},
+}
+
+
+def dtype_key(dtype: object) -> str:
+    """torch.bfloat16, "bfloat16", "bf16", "torch.float16", "tf32", ... -> "bf16", "fp16", "tf32", ..."""
+    key = DTYPE_ALIASES.get(str(dtype).strip().lower().removeprefix("torch."))
+    if key is None:
+        raise InputError(
+            f"unknown dtype {dtype!r}",
+            hint="use a torch dtype or one of: bfloat16/bf16, float16/fp16, float32/fp32, tf32, fp8, "
+            "fp64, int8",
+        )
+    return key
 
 
 @dataclass(frozen=True)
@@ -31,5 +62,6 @@ class DevicePeak:
     # CPUs measured here: the FMA throughput kernel at the widest vector ISA (fp32 TFLOP/s, all cores)
     measured_fma_tflops: float | None = None
 
-    def peak(self, dtype: str) -> float | None:
-        return self.peaks_tflops.get(dtype)
+    def peak(self, dtype: object) -> float | None:
+        """TFLOP/s for a dtype key or any name `dtype_key` knows (torch.bfloat16, "bfloat16", ...)."""
+        return self.peaks_tflops.get(dtype_key(dtype))
