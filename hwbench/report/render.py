@@ -248,6 +248,7 @@ def summary(advice: Advice, console: Console | None = None, top: int = 3) -> Non
                 console.print(f"{i}. [cyan]{s.hwbench_command}[/]", highlight=False, soft_wrap=True)
     elif advice.suggestion_items:
         why = next((s.note for s in advice.suggestion_items if s.note and s.kind != "compile"), "")
+        why = why.removeprefix("not measured: ")
         console.print(
             "no suggestion was measured in this run" + (f": {why}" if why else ""),
             style="dim",
