@@ -152,6 +152,20 @@ def test_an_accelerator_without_a_peak_names_the_override(monkeypatch: pytest.Mo
         hwbench.peak_flops("mps", "fp16")  # only the dtypes given have a figure
 
 
+def test_an_apple_gpu_from_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same stand-in with a chip the table has (Apple's own figure, fp32): routed through the
+    device layer's table lookup, and bf16, which Apple does not publish, raises instead of guessing."""
+    from hwbench.devices import mps
+
+    monkeypatch.setattr(mps.MpsDevice, "available", classmethod(lambda cls: True))
+    monkeypatch.setattr(mps, "apple_chip", lambda: "Apple M2")
+    monkeypatch.delenv("HWBENCH_PEAK_TFLOPS", raising=False)
+    p = hwbench.peak_flops("mps", torch.float32)
+    assert p == 3.6e12 and "Apple M2" in p.source and p.device == "mps"
+    with pytest.raises(UnknownPeakError, match="not published"):
+        hwbench.peak_flops("mps", "bf16")
+
+
 def test_peaks_layer_takes_torch_devices_and_dtype_names() -> None:
     from hwbench.peaks import gpu_peak, peak_for_device
 
