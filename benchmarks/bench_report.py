@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -191,6 +192,8 @@ def verify(args: argparse.Namespace) -> int:
         walls.append(wall)
         if doc is None:
             continue
+        if args.out:  # the whole default run too: its experiments' chunks replay (hwbench.report.recording)
+            args.out.with_suffix(f".default-{rep}.json").write_text(json.dumps(doc, indent=1) + "\n")
         how = (doc.get("experiments") or {}).get("method", "-")
         print(f"  {wall:.1f} s; step median {doc['step_time_s'] * 1e3:.1f} ms; experiments: {how}")
         found = pick_claims(doc, wanted, rep)
@@ -263,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=float, default=30.0, help="--record: the reporter's time budget (s)")
     ap.add_argument("--no-verify", action="store_true", help="only record (with --record)")
     args = ap.parse_args(argv)
+    # stopped with SIGTERM: unwind like Ctrl-C, so that subprocess.run stops the run in flight
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.record:
         record_fixtures(args)
     if args.no_verify:

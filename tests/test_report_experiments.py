@@ -560,3 +560,24 @@ def test_a_chunk_in_a_fresh_process_returns_its_steps_and_its_failures() -> None
     assert len(pinned.step_times_s) == 4
     with pytest.raises(RuntimeError, match="InputError"):
         run(tiny, replace(opts, threads=0), None)  # the child's error comes back as the chunk's failure
+
+
+def test_a_report_with_chunks_round_trips_through_a_recording() -> None:
+    import json
+
+    from hwbench.jsonout import to_jsonable
+    from hwbench.report.recording import load, record
+
+    times, base_step = recorded_step_times()
+    m = FakeMachine(times)
+    cfg, opts = seed()
+    facts, _, _ = recorded()
+    variants, _ = plan_variants(facts)
+    rep = run_experiments(
+        cfg, opts, variants, baseline_step_s=base_step, runner=m.run, clock=m.clock, budget_s=40
+    )
+    _, back, _ = load(json.loads(json.dumps(to_jsonable(record(facts, rep, None, source="test")))))
+    assert back is not None
+    assert back.chunks == rep.chunks and back.method == rep.method and back.compiled == rep.compiled
+    assert [r.interval for r in back.results] == [r.interval for r in rep.results]
+    assert [s.claim for s in suggestions(facts, back)] == [s.claim for s in suggestions(facts, rep)]
