@@ -37,6 +37,7 @@ class CheckOptions:
     save_baseline: Path | None = None
     baseline: Path | None = None
     nvidia_smi: Path | None = None  # replay a saved `nvidia-smi -q` (or table) instead of this machine
+    replay_dir: Path | None = None  # judge a `hwbench detect --dump` recording instead of this machine
     threads: int | None = None
 
 
@@ -239,10 +240,15 @@ def run_check(
     warnings: list[str] = []
     # 1. everything that can be a usage error, before any measurement
     base: Baseline | None = load_baseline(opts.baseline) if opts.baseline else None
-    replay = opts.nvidia_smi is not None
+    smi_only = opts.nvidia_smi is not None  # GPUs only: no CPU, no torch in a saved nvidia-smi output
+    replay = smi_only or opts.replay_dir is not None
     if system is None:
         if opts.nvidia_smi is not None:
             system = replay_system(opts.nvidia_smi)
+        elif opts.replay_dir is not None:
+            from hwbench.detect import replay as replay_dump
+
+            system = replay_dump(opts.replay_dir)
         else:
             from hwbench.detect import detect_system
 
@@ -269,7 +275,7 @@ def run_check(
         if exp.min_driver:
             results.append(C.check_min_driver(system, exp.min_driver))
         for flag in exp.require_isa:
-            if replay:
+            if smi_only:
                 results.append(
                     CheckResult(
                         f"require_isa[{flag}]",
@@ -283,7 +289,7 @@ def run_check(
             else:
                 results.append(C.check_isa(system.cpu, flag))
         for dev in exp.torch_can_use:
-            if replay:
+            if smi_only:
                 results.append(
                     CheckResult(
                         f"torch_can_use[{dev}]",
@@ -295,8 +301,8 @@ def run_check(
                     )
                 )
                 continue
-            runtime = None
-            if system.torch.installed:
+            runtime = None  # a recording is judged on its torch metadata alone
+            if system.torch.installed and not replay:
                 from hwbench.check.measure import torch_runtime
 
                 runtime = torch_runtime(dev)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS
+from hwbench.devices import recorded, resolve
 from hwbench.errors import HwbenchError, InputError
 
 if TYPE_CHECKING:
@@ -129,12 +131,13 @@ def collect(
             reason += " (an estimate needs --sm-count, --cc and --clock-mhz)"
         entries.append(Unknown("gpu", name, reason))
     if device is not None:
-        if device.strip().lower() == "cpu":
+        if resolve(device).is_host:
             p = cpu_entry(system)
         else:
             p = peak_for_device(device, system, sm_count=sm_count, cc=cc, clock=clock_mhz)
         entries.append(p if p is not None else Unknown(device, device, f"no peak known for {device}"))
     if not gpus and device is None:
+        live = system is None
         if system is None:
             from hwbench.detect import detect_system
 
@@ -143,7 +146,7 @@ def collect(
             p = cpu_entry(system)
             if p is not None:
                 entries.append(p)
-        entries.extend(_system_gpus(system))
+        entries.extend(_system_gpus(system, live))
 
     out: list[DevicePeak | Unknown] = []
     for e in entries:
@@ -157,14 +160,16 @@ def collect(
     return out
 
 
-def _system_gpus(system: System) -> list[DevicePeak | Unknown]:
+def _system_gpus(system: System, live: bool = True) -> list[DevicePeak | Unknown]:
+    """Every GPU of `system`: through torch's numbering when `live` and torch can use them, else each
+    detected GPU by its PCI slot (a recording: torch is not run)."""
     from hwbench.peaks import peak_for_device
     from hwbench.peaks.device import gpu_for_system
     from hwbench.peaks.gpu import identify
 
     out: list[DevicePeak | Unknown] = []
     gpus = [g for g in system.gpus if g.kind not in ("bmc", "virtual")]
-    if "cuda" in system.torch.usable_devices:
+    if live and "cuda" in system.torch.usable_devices:
         try:
             import torch
 
@@ -281,6 +286,11 @@ def render_conversions(items: list[Conversion]) -> None:
 
 
 # --------------------------------------------------------------------------------------------- present
+def _is_host(device: str) -> bool:
+    dev = recorded(device)
+    return dev is not None and dev.is_host
+
+
 def _fmt_value(v: float | None, dtype: str) -> str:
     if v is None:
         return "-"
@@ -307,7 +317,7 @@ def render(entries: list[DevicePeak | Unknown]) -> None:
         kind = (
             "[yellow]estimated[/yellow]"
             if e.estimated
-            else ("computed" if e.device == "cpu" or e.source.startswith("computed") else "datasheet")
+            else ("computed" if _is_host(e.device) or e.source.startswith("computed") else "datasheet")
         )
         overridden = [d for d in DTYPES if e.dtype_sources.get(d, "").startswith("user override")]
         if overridden:
@@ -349,6 +359,7 @@ def run(
     nanogpt_mfu: list[str] | None = None,
     achieved_tflops: list[float] | None = None,
     promised_tflops: float = NANOGPT_PEAK_TFLOPS,
+    replay: Path | None = None,
 ) -> int:
     from hwbench.api import dtype_key
     from hwbench.peaks import parse_peak_overrides
@@ -359,7 +370,19 @@ def run(
         raise InputError(f"--promised-tflops must be a positive number, got {promised_tflops!r}")
     for m in nanogpt_mfu or ():
         parse_percent(m)  # bad input fails before any lookup
-    entries = collect(gpus, device, overrides, sm_count, _parse_cc(cc), clock_mhz, gemm, measure)
+    system = None
+    if replay is not None:
+        if gpus or device is not None or gemm:
+            raise InputError(
+                "--replay lists the recorded machine's own devices", hint="drop --gpu, --device and --gemm"
+            )
+        from hwbench.detect import replay as replay_dump
+
+        system = replay_dump(replay)
+        measure = False  # the clock of the recorded machine, never this one's
+    entries = collect(
+        gpus, device, overrides, sm_count, _parse_cc(cc), clock_mhz, gemm, measure, system=system
+    )
     unknown = [e for e in entries if isinstance(e, Unknown)]
     converted = conversions(
         entries, dt, list(nanogpt_mfu or ()), list(achieved_tflops or ()), promised_tflops
@@ -417,6 +440,12 @@ def command(
     ),
     dtype: str = typer.Option("bf16", "--dtype", help="The dtype the conversions are for (default bf16)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
+    replay: Path | None = typer.Option(
+        None,
+        "--replay",
+        metavar="DIR",
+        help="Every device of a machine recorded by `hwbench detect --dump DIR`, instead of this one.",
+    ),
 ) -> None:
     """Theoretical dense peak FLOP/s per dtype, with the source and clock of every figure."""
     rc = run(
@@ -433,6 +462,7 @@ def command(
         nanogpt_mfu,
         achieved_tflops,
         promised_tflops,
+        replay,
     )
     if rc:
         raise typer.Exit(rc)

@@ -118,6 +118,10 @@ class Device(ABC):
     def identity(self) -> Identity:
         """Name, PCI bus id, UUID, MIG slice (imports torch)."""
 
+    def name(self) -> str:
+        """The device's name as its runtime gives it ("NVIDIA H100 80GB HBM3")."""
+        return self.identity().name
+
     def synchronize(self) -> None:
         """Wait for the work queued on this device, and this device only (the host has none)."""
         return None
@@ -132,7 +136,7 @@ class Device(ABC):
         if "bf16" in native:
             return DtypeChoice("bf16")
         if "fp16" in native:
-            return DtypeChoice("fp16", f"{self.identity().name} has no native bf16: fp16 with loss scaling")
+            return DtypeChoice("fp16", f"{self.name()} has no native bf16: fp16 with loss scaling")
         return DtypeChoice("fp32")
 
     @abstractmethod

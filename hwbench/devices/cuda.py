@@ -102,6 +102,9 @@ class CudaDevice(Device):
             int(p.total_memory),
         )
 
+    def name(self) -> str:
+        return self.properties()[0]
+
     def identity(self) -> Identity:
         import torch
 
