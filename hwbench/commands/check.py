@@ -156,6 +156,7 @@ def command(
     details: bool = typer.Option(
         False, "--details", help="One row per check and device, each with its message (passes too)."
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
     """Gate a CI runner or a cluster node on its hardware: exit 0 ok, 1 a check failed, 2 usage error."""
     import hwbench.fleet as fleet
@@ -209,7 +210,18 @@ def command(
         replay_dir=replay,
         threads=threads,
     )
-    report = run_check(opts, ctx=ctx, log=log)
+    from hwbench.console import phases
+
+    with phases(quiet) as phase:
+
+        def say(message: str) -> None:
+            # "measuring ...": a progress phase (timed, live on a terminal); anything else a message
+            if message.endswith("..."):
+                phase(message.rstrip("."), None)
+            else:
+                log(message)
+
+        report = run_check(opts, ctx=ctx, log=say)
     write_errors = list(report.write_errors)  # said after the verdict, which they never replace
     from hwbench import jsonout
 
