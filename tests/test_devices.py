@@ -131,7 +131,8 @@ def test_the_cpu_backend_on_this_machine() -> None:
 # -- torch builds from torch/version.py ------------------------------------------------------------------
 def test_ngc_build_is_read_from_version_py_not_the_tag() -> None:
     # what NGC 24.08's torch/version.py holds (release notes: PyTorch 2.5.0a0+872d972e41, CUDA 12.6)
-    text = "__version__ = '2.5.0a0+872d972e41.nv24.08'\ncuda: Optional[str] = '12.6'\nhip: Optional[str] = None\n"
+    version_py = ("__version__ = '2.5.0a0+872d972e41.nv24.08'", "cuda: Optional[str] = '12.6'", "hip = None")
+    text = "\n".join(version_py) + "\n"
     strings = parse_version_py(text)
     assert strings == {"cuda": "12.6", "hip": None, "xpu": None}
     meta = TorchMetadata(version="2.5.0a0+872d972e41.nv24.08", build_strings=strings)
