@@ -216,18 +216,9 @@ def _size(n: int) -> str:
 
 
 def _cpulist(cpus: Sequence[int]) -> str:
-    if not cpus:
-        return "none"
-    runs: list[str] = []
-    start = prev = cpus[0]
-    for c in [*cpus[1:], None]:
-        if c is not None and c == prev + 1:
-            prev = c
-            continue
-        runs.append(f"{start}" if start == prev else f"{start}-{prev}")
-        if c is not None:
-            start = prev = c
-    return ",".join(runs)
+    from hwbench.fmt import cpu_list
+
+    return cpu_list(cpus) or "none"
 
 
 def summary_line(system: System) -> str:
