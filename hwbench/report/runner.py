@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 
 from hwbench.bench.config import GPTConfig
@@ -49,6 +49,9 @@ SWEEP_GAIN = 0.03
 COMBO_RESERVE = 0.15
 # a variant stops taking rounds once its interval is precise, but not before this many
 SETTLE_ROUNDS = 3
+# a variant decided after one round (far slower) gets its second chunk this short
+DECIDED_STEPS = 3
+DECIDED_WARMUP = 2
 # modules the fork server imports once, so that a chunk's process starts with them loaded
 PRELOAD = ["torch", "hwbench.bench.gpt", "hwbench.bench.step"]
 # a chunk's process that has not answered after this long (beyond its own timed seconds) is stopped
@@ -232,6 +235,8 @@ class ExperimentRunner:
         return chunk_plan(arm.variant, self.base_batch, self.baseline_step_s, self.chunk_s).predicted_wall_s
 
     def est_wall(self, arm: Arm) -> float:
+        if arm.decided and arm.chunks:  # its next chunk is the short one (see `chunk`)
+            return arm.chunks[max(arm.chunks)].median_s * (DECIDED_STEPS + DECIDED_WARMUP) + 0.2
         if arm.last_wall_s is not None:
             return arm.last_wall_s
         return self.predicted_wall(arm) * self.slowdown
@@ -244,6 +249,8 @@ class ExperimentRunner:
     def chunk(self, arm: Arm, rnd: int) -> bool:
         plan = chunk_plan(arm.variant, self.base_batch, self.baseline_step_s, self.chunk_s)
         cfg, opts = apply_variant(self.base_cfg, self.base_opts, arm.variant, plan)
+        if arm.decided:  # far slower: a few steps show it again, and a full chunk would cost seconds
+            opts = replace(opts, warmup=DECIDED_WARMUP, steps=DECIDED_STEPS, min_steps=DECIDED_STEPS)
         if self.progress:
             self.progress(f"experiment {arm.variant.key} (round {rnd + 1})")
         t0 = self.clock()
@@ -403,6 +410,4 @@ class ExperimentRunner:
 
 
 def _with_note(r: ExperimentResult, note: str) -> ExperimentResult:
-    from dataclasses import replace
-
     return replace(r, note=note)
