@@ -242,9 +242,9 @@ def wsl_or_cuda(root: Path, meta: Any) -> bool:
 
 def _is_cuda_build(meta: Any) -> bool:
     try:
-        from hwbench.detect.torchinfo import TorchMetadata, classify_build
+        from hwbench.detect.torchinfo import NVIDIA_BUILDS, TorchMetadata, classify_build
 
-        return isinstance(meta, TorchMetadata) and classify_build(meta)[0] == "cuda"
+        return isinstance(meta, TorchMetadata) and classify_build(meta)[0] in NVIDIA_BUILDS
     except Exception:
         return False
 

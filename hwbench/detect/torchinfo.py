@@ -17,6 +17,12 @@ from typing import Any
 
 from hwbench.model import NA, Gpu, TorchInfo
 
+# Which torch builds drive which vendor's GPUs (a ROCm build drives AMD's through torch's "cuda" API).
+NVIDIA_BUILDS = frozenset({"cuda"})
+AMD_GPU_BUILDS = frozenset({"rocm"})
+INTEL_GPU_BUILDS = frozenset({"xpu"})
+APPLE_GPU_BUILDS = frozenset({"mps"})
+
 _CUDA_RUNTIME_PACKAGES = (
     "nvidia-cuda-runtime-cu12",
     "nvidia-cuda-runtime-cu11",
@@ -205,14 +211,13 @@ def classify_build(meta: TorchMetadata) -> tuple[str | None, str | None, str | N
         return "cpu", None, None
     _, _, local = meta.version.partition("+")
     local = local.lower()
-    if local.startswith("cpu"):
-        return "cpu", None, None
+    for plain in ("cpu", "xpu"):  # "+cpu", "+cpu.cxx11.abi", "+xpu"
+        if local.startswith(plain):
+            return plain, None, None
     if local.startswith("cu") and local[2:].isdigit() and len(local) >= 4:  # cu121 -> 12.1, cu118 -> 11.8
         return "cuda", f"{int(local[2:-1])}.{local[-1]}", None
     if local.startswith("rocm"):
         return "rocm", None, local[4:] or None
-    if local.startswith("xpu"):
-        return "xpu", None, None
     if local:
         return local, None, None
     # a plain version: the PyPI wheel for this platform
@@ -282,7 +287,7 @@ def read_torch_info(
     intel = [g for g in real if g.vendor == "intel"]
 
     if nvidia:
-        if build == "cuda":
+        if build in NVIDIA_BUILDS:
             driver = _driver_cuda(nvml_fields)
             need, have = _major_minor(cuda or ""), _major_minor(driver or "")
             if need and have and have < need:
@@ -307,7 +312,7 @@ def read_torch_info(
                     msgs.append(
                         f"CUDA {cuda or '?'} build; the driver supports CUDA {driver}: torch can use the GPU"
                     )
-        elif build == "rocm":
+        elif build in AMD_GPU_BUILDS:
             msgs.append("NVIDIA GPU present but this torch is a ROCm (AMD) build: install a CUDA build")
         else:
             msgs.append(
@@ -316,7 +321,7 @@ def read_torch_info(
             )
     if amd:
         discrete = [g for g in amd if g.kind == "discrete"]
-        if build == "rocm":
+        if build in AMD_GPU_BUILDS:
             if discrete:
                 if "cuda" not in usable:
                     usable.append("cuda")
@@ -334,7 +339,7 @@ def read_torch_info(
                 )
     for g in intel:
         label = g.name if not re.fullmatch(r"[0-9a-f?]{4}:[0-9a-f?]{4}", g.name) else f"Intel GPU {g.name}"
-        if build == "xpu":
+        if build in INTEL_GPU_BUILDS:
             if "xpu" not in usable:
                 usable.append("xpu")
             msgs.append(f"{label}: usable through this XPU build if Intel's GPU driver supports it")
@@ -342,7 +347,7 @@ def read_torch_info(
             msgs.append(f"{label} is integrated: PyTorch can use it only through an XPU build")
         else:
             msgs.append(f"{label} is an Intel discrete GPU: PyTorch can use it only through an XPU build")
-    if build == "mps" and meta.system == "darwin":
+    if build in APPLE_GPU_BUILDS and meta.system == "darwin":
         usable.append("mps")
     if usable == ["cpu"]:
         msgs.append("no accelerator PyTorch can use: training runs on the CPU")
