@@ -266,13 +266,13 @@ def render(advice: Advice, console: Console | None = None) -> None:
 
         console = stdout()
     f = advice.facts
-    console.print(
-        Rule(
-            f"[bold]hwbench report[/]: {f.device_name}, {f.dtype}, "
-            f"{f.config.get('n_layer')}L {f.config.get('n_embd')}C T{f.config.get('block_size')} "
-            f"B{f.config.get('batch_size')}"
-        )
+    c = f.config
+    model = (
+        f"{c.get('name')}" + (f" B{c['batch_size']}" if c.get("batch_size") else "")
+        if f.model is not None
+        else f"{c.get('n_layer')}L {c.get('n_embd')}C T{c.get('block_size')} B{c.get('batch_size')}"
     )
+    console.print(Rule(f"[bold]hwbench report[/]: {f.device_name}, {f.dtype}, {model}"))
     console.print(waterfall_table(advice, width=max(10, min(40, console.width - 62))))
     for line in waterfall_notes(advice):
         console.print(Padding(line, (0, 0, 0, 2)), highlight=False)

@@ -121,7 +121,11 @@ def build_waterfall(facts: RunFacts, profile: ProfileResult | None = None) -> Wa
             )
         )
     cats = profile.categories if profile else ()
-    lost_step = "time outside the GEMMs: attention, LayerNorm, GELU, optimizer, framework overhead"
+    lost_step = (
+        "time outside the GEMMs: convolutions, attention, norms, activations, optimizer, framework overhead"
+        if facts.model is not None
+        else "time outside the GEMMs: attention, LayerNorm, GELU, optimizer, framework overhead"
+    )
     if profile and cats:
         non_mm = sorted((c for c in cats if c.category != "matmul"), key=lambda c: -c.share_time)
         lost_step = "time outside the GEMMs (profiler): " + ", ".join(
