@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hwbench.bench.config import ModelConfig
+from hwbench.devices import resolve
 from hwbench.errors import HwbenchError, InputError
 
 if TYPE_CHECKING:
@@ -288,8 +289,7 @@ def measure_model_step(cfg: ModelConfig, opts: StepOptions, progress: ProgressFn
     fps = count_flops(cfg, device)
     with _precision(device, opts.dtype, opts.threads):
         torch.manual_seed(opts.seed)
-        if device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats(device)
+        resolve(device).reset_peak_memory()
         built = build(cfg.spec)
         model = built.model.to(device)
         model.train()

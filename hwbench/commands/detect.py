@@ -44,6 +44,10 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+# cache type as sysfs names it -> the letter of "L1d", "L1i" ("Unified" caches have none)
+_CACHE_LETTER = {"Data": "d", "Instruction": "i"}
+
+
 def payload(system: System) -> dict[str, Any]:
     """The `detect` JSON payload (before the envelope)."""
     cpu = _plain(system.cpu) if system.cpu is not None else None
@@ -315,7 +319,7 @@ def render(system: System, details: bool = False) -> None:
             t.add_row(
                 "caches",
                 "; ".join(
-                    f"L{c.level}{'d' if c.type == 'Data' else 'i' if c.type == 'Instruction' else ''} "
+                    f"L{c.level}{_CACHE_LETTER.get(c.type, '')} "
                     f"{_size(c.size_bytes)}"
                     + (
                         (" per CPU" if c.shared_by_cpus == 1 else f" per {c.shared_by_cpus} CPUs")
