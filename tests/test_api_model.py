@@ -175,3 +175,28 @@ def test_mfu_model_json_quick() -> None:
     assert doc["mfu"] is not None and 0 < doc["mfu"] <= 1
     assert doc["samples_per_s"] > 0 and doc["tokens_per_s"] is None
     assert doc["mfu_nanogpt"] == pytest.approx(doc["achieved_tflops"] / 312)
+
+
+def test_reporter_skips_batch_experiments_without_a_batch_dimension() -> None:
+    from hwbench.report.facts import RunFacts
+    from hwbench.report.planner import plan_variants
+
+    base = {
+        "device": "cpu",
+        "device_name": "a CPU",
+        "dtype": "fp32",
+        "n_params": 10,
+        "flops_per_step": 1e9,
+        "step_time_s": 0.1,
+        "achieved_tflops": 0.01,
+        "threads": 2,
+        "model": "m.py:make",
+    }
+    no_batch = RunFacts(config={"model": "m.py:make", "name": "M"}, **base)  # type: ignore[arg-type]
+    variants, skipped = plan_variants(no_batch)
+    assert not [v for v in variants if v.kind == "batch"]
+    assert any(
+        s.startswith("batch size: not tried: the model's inputs have no batch dimension") for s in skipped
+    )
+    batched = RunFacts(config={"model": "m.py:make", "name": "M", "batch_size": 32}, **base)  # type: ignore[arg-type]
+    assert {v.key for v in plan_variants(batched)[0] if v.kind == "batch"} == {"batch=64", "batch=128"}

@@ -253,13 +253,26 @@ def _dead(ctx: FleetContext) -> list[int]:
             return out
         if host != ctx.host or not pid.isdigit() or r == ctx.rank:
             continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if not _alive(int(pid)):
             out.append(r)
-        except OSError:  # EPERM: alive under another user
-            pass
     return out
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs: it exists and is not a zombie (a killed rank stays one until its
+    launcher reaps it, and signal 0 still reaches a zombie)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive under another user
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[:1]  # the field after "(comm)"
+    except OSError:  # no /proc (macOS): signal 0 is all there is
+        return True
+    return state not in ([b"Z"], [b"X"])
 
 
 def _name_ranks(ctx: FleetContext, ranks: list[int]) -> str:

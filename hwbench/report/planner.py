@@ -184,8 +184,14 @@ def plan_variants(
         skipped += why_not
     elif facts.is_cuda:
         variants += _cuda_variants(facts)
-    batch = int(facts.config.get("batch_size", 1))
-    variants += [batch_variant(batch, batch * factor) for factor in (2, 4)]
+    if "batch_size" in facts.config:
+        batch = int(facts.config["batch_size"])
+        variants += [batch_variant(batch, batch * factor) for factor in (2, 4)]
+    else:
+        skipped.append(
+            "batch size: not tried: the model's inputs have no batch dimension hwbench can scale (not "
+            "every input tensor shares its first dimension); try a larger batch in your own script"
+        )
     compile_variants, why_not = _compile_plan(facts, include_compile, budget_s)
     return variants + compile_variants, skipped + why_not
 
