@@ -38,3 +38,24 @@ def test_sigint_on_one_rank_ends_it_and_the_other_names_it() -> None:
     assert rank0.returncode == 2 and out0 == ""
     assert f"error: rank 1 on {host} died before reaching 'gather' (its process is gone)" in err0
     assert waited < 100  # named from its pid, not after the 120 s timeout
+
+
+def test_a_killed_unreaped_rank_counts_as_dead() -> None:
+    """A rank killed with SIGKILL stays a zombie until its launcher reaps it; signal 0 still reaches a
+    zombie, so liveness also reads the process state."""
+    import os
+    import subprocess
+    import sys
+
+    from hwbench.fleet.dist import _alive
+
+    p = subprocess.Popen([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+    try:
+        deadline = time.monotonic() + 30
+        while _alive(p.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(p.pid)  # not yet reaped: a zombie
+        assert os.path.exists(f"/proc/{p.pid}")
+    finally:
+        p.wait()
+    assert _alive(os.getpid())
