@@ -98,20 +98,12 @@ def pick_claims(doc: dict[str, Any], wanted: list[str], repeat: int) -> list[Cla
             if GROUPS.get(s.get("kind", "")) != group or s.get("measured_speedup") is None:
                 continue
             iv = s.get("interval")
-            claim_text = f"{s['measured_speedup']:.2f}x ±{s.get('noise_pct') or 0:.0f}%"
-            if iv:
-                lo, hi = iv
-                claim_text = (
-                    f"{s['measured_speedup']:.2f}x ({lo:.2f}-{hi:.2f})"
-                    if s.get("precise")
-                    else f"{lo:.2f}-{hi:.2f}x"
-                )
             out.append(
                 Claim(
                     repeat=repeat,
                     key=s["key"],
                     group=group,
-                    claim=claim_text,
+                    claim=s["claim"],
                     speedup=float(s["measured_speedup"]),
                     interval=(float(iv[0]), float(iv[1])) if iv else None,
                     verdict=s["verdict"],

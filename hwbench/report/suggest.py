@@ -70,8 +70,8 @@ class Suggestion:
         sp = self.measured_speedup
         if sp is None:
             return "-"
-        if self.interval is None:
-            return f"{sp:.2f}x ±{self.noise_pct:.0f}%" if self.noise_pct else f"{sp:.2f}x"
+        if self.interval is None:  # one round, or a recording from before intervals
+            return f"{sp:.2f}x ±{self.noise_pct:.0f}%" if self.noise_pct else f"~{sp:.2f}x (one round)"
         lo, hi = self.interval
         return f"{sp:.2f}x ({lo:.2f}-{hi:.2f})" if self.precise else f"{lo:.2f}-{hi:.2f}x"
 
@@ -79,6 +79,7 @@ class Suggestion:
         from hwbench.jsonout import to_jsonable
 
         d: dict[str, Any] = to_jsonable(self)
+        d["claim"] = self.claim
         return d
 
 
