@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from hwbench.devices import CudaDevice, resolve
 from hwbench.errors import HwbenchError, InputError
 from hwbench.peaks.types import dtype_key
 
@@ -116,7 +117,8 @@ def _current_device() -> str:
     acc = getattr(torch, "accelerator", None)  # torch >= 2.6; hwbench supports torch >= 2.1
     if acc is not None and acc.is_available():
         kind = str(acc.current_accelerator().type)
-        return kind if kind == "mps" else f"{kind}:{acc.current_device_index()}"
+        dev = resolve(kind)
+        return f"{dev.api}:{acc.current_device_index()}" if dev.numbered else dev.torch_name
     if torch.cuda.is_available():
         return f"cuda:{torch.cuda.current_device()}"
     return "cpu"
@@ -129,7 +131,7 @@ def _default_dtype(device: str) -> str:
     import torch
 
     key = dtype_key(torch.get_default_dtype())
-    if key == "fp32" and device.startswith("cuda") and torch.get_float32_matmul_precision() != "highest":
+    if key == "fp32" and resolve(device).has_tf32 and torch.get_float32_matmul_precision() != "highest":
         return "tf32"
     return key
 
@@ -230,10 +232,10 @@ def _accelerator_peak(device: str) -> DevicePeak | None:
 
 
 def _device_peak(device: str) -> DevicePeak | None:
-    kind = device.partition(":")[0]
-    if kind == "cpu":
+    dev = resolve(device)
+    if dev.is_host:
         return _cpu_device_peak(cpu_threads())
-    if kind == "cuda":
+    if isinstance(dev, CudaDevice):  # NVIDIA, or AMD through torch's HIP "cuda" API
         return _cuda_device_peak(device)
     return _accelerator_peak(device)
 
