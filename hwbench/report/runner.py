@@ -108,6 +108,11 @@ def _chunk_in_child(conn: Connection, cfg: GPTConfig, opts: StepOptions, cpus: t
     # Ctrl-C reaches the whole process group: the parent stops this process (SIGTERM), so the child
     # leaves SIGINT to it instead of printing a second traceback
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # torch's warnings from a chunk would land in the middle of the user's report; failures come back
+    # through the pipe instead
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        os.dup2(devnull.fileno(), 2)
     try:
         if cpus and hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, set(cpus))  # before torch starts its threads: what taskset -c does
