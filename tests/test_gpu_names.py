@@ -130,6 +130,13 @@ def test_eight_mi300x_are_named_instinct_mi300x() -> None:
     assert {(g.vendor, g.kind) for g in gpus} == {("amd", "discrete")}
 
 
+def test_the_8x_mi300x_recording_is_named_instinct_mi300x() -> None:
+    """tests/fixtures/machines/rocm-8xmi300x (assembled from public reports; its README says how): no
+    pci.ids in the recording, so the names come from the shipped table on any host."""
+    system = replay(FIX / "machines" / "rocm-8xmi300x", nvml=False)
+    assert [g.name for g in system.gpus] == ["Instinct MI300X (Aqua Vanjaram)"] * 8
+
+
 def test_a_recording_is_named_without_the_replaying_hosts_pci_ids() -> None:
     """The Alder Lake laptop recording carries no pci.ids: its iGPU is named from the shipped table
     (it showed 8086:46a6 where the host had none), whatever this host has installed."""
