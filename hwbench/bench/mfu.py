@@ -444,7 +444,7 @@ def run_mfu(
             run.interrupted = run.ceiling.interrupted
     except KeyboardInterrupt:
         run.interrupted = True
-        warnings.append("interrupted: figures are from what was measured before Ctrl-C")
+        warnings.append("interrupted (Ctrl-C or SIGTERM): figures are from what was measured before it")
     # 3. the three denominators
     say("peaks", None)
     measured = {dt: p.tflops for dt, p in run.ceiling.best.items()} if run.ceiling else None
