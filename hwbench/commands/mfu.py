@@ -367,7 +367,7 @@ def render(
         if more:
             con.print(f"[dim]--details adds {', '.join(more)}[/dim]", highlight=False)
     if run.interrupted:
-        con.print("[yellow]interrupted:[/yellow] the figures above are from what was measured before Ctrl-C")
+        con.print("[yellow]interrupted:[/yellow] the figures above are from what was measured before it")
 
 
 def _render_ceiling(run: MfuRun, con: Console) -> None:
