@@ -124,6 +124,9 @@ def test_bad_input(opts: dict[str, object], match: str) -> None:
 
 def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     from hwbench.cli import main
+    from hwbench.console import stdout
+
+    stdout.cache_clear()  # a fresh console reads this test's COLUMNS, as a fresh process does
 
     with pytest.raises(SystemExit) as e:
         main(["mfu", *args])
@@ -195,16 +198,16 @@ def test_cli_terminal_shows_each_denominator(
     ceiling_line = next(ln for ln in out.splitlines() if ln.startswith("vs ceiling"))
     assert "TFLOP/s: best fp32 GEMM measured here (" in ceiling_line
     nano_line = next(ln for ln in out.splitlines() if ln.startswith("nanoGPT says"))
-    assert "/ 312 TFLOP/s: nanoGPT's estimate_mfu (an A100's bf16 peak" in nano_line
+    assert "/ 312 TFLOP/s: an A100's bf16 peak, any device" in nano_line
     step_line = next(ln for ln in out.splitlines() if ln.startswith("step time"))
     assert "tokens/s" in step_line and "FLOP/s" in step_line
     assert all(ln == ln.rstrip() for ln in out.splitlines())  # piped: no padding to the width
-    assert "GEMM ceiling" not in out and "--details adds the GEMM table" in out  # the summary only
+    assert "GEMM ceiling" not in out and "--details: GEMM table" in out  # the summary only
     assert json.loads(report.read_text())["peak_tflops"] == 1000
     rc, out, err = _cli(capsys, *args, "--batch-size", "2", "--quick", "--no-advise", "--threads", "1",
                         "--details", "--quiet")  # fmt: skip
     assert rc == 0 and err == ""  # --quiet: no progress lines
-    assert "GEMM ceiling" in out and "FLOPs/step" in out and "--details adds" not in out
+    assert "GEMM ceiling" in out and "FLOPs/step" in out and "--details:" not in out
 
 
 def test_cuda_oom_halves_the_batch_and_says_so() -> None:
@@ -228,3 +231,46 @@ def test_cuda_oom_halves_the_batch_and_says_so() -> None:
     # not CUDA, or not an OOM: raised unchanged
     with pytest.raises(RuntimeError):
         step_with_oom_retry(PRESETS["gpt2-124m"], StepOptions(device="cpu"), [], measure)
+
+
+def test_default_output_fits_one_screen_at_80_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tiny real run, advised from the recorded seed run with three measured gains (the longest
+    summary: a command each): the whole stdout fits 40 lines of 80 columns."""
+    import dataclasses
+    import sys
+    from pathlib import Path
+
+    import hwbench.bench.mfu as mfu_mod
+    import hwbench.commands.mfu as cmd_mod
+    from hwbench.report import advise_facts
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_report_fixtures import recorded
+
+    facts, ex, prof = recorded()
+    assert ex is not None
+    speedups = {"dtype=bf16": 1.5, "batch=48": 1.3, "threads=1": 1.2}
+    gains = tuple(
+        dataclasses.replace(r, speedup=speedups[r.variant.key], verdict="gain")
+        if r.variant.key in speedups
+        else r
+        for r in ex.results
+    )
+    zen5 = dataclasses.replace(facts, peaks_tflops={**facts.peaks_tflops, "bf16": 2 * facts.peak_tflops})
+    advice = advise_facts(zen5, dataclasses.replace(ex, results=gains), prof)
+    monkeypatch.setattr(cmd_mod, "_advise", lambda *a, **k: advice)
+    monkeypatch.setattr(mfu_mod, "step_plan", lambda device, quick: (1, 3, 1.0))
+    monkeypatch.setattr("hwbench.bench.matmul.square_sizes", lambda device, quick: (32,))
+    monkeypatch.setenv("COLUMNS", "80")
+    args = ["--device", "cpu", "--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--block-size", "16"]
+    rc, out, err = _cli(capsys, *args, "--batch-size", "2", "--quick", "--threads", "1", "-q")
+    assert rc == 0, err
+    lines = out.splitlines()
+    commands = [ln for ln in lines if ln[:1].isdigit() and ln[1:3] == ". "]  # whole, for copying
+    rows = sum(max(1, -(-len(ln) // 80)) for ln in lines)  # as an 80-column terminal wraps them
+    assert rows <= 40 and all(ln == ln.rstrip() for ln in lines), out
+    assert all(len(ln) <= 80 for ln in lines if ln not in commands), out
+    assert sum(ln.startswith(("1. hwbench mfu", "2. hwbench mfu", "3. hwbench mfu")) for ln in lines) == 3
+    assert lines[0].startswith("hwbench mfu  cpu") and any(ln.startswith("biggest loss") for ln in lines)

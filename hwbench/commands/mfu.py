@@ -329,16 +329,21 @@ def render(
             t.add_row("MFU", f"n/a: {run.mfu_reason}")
         cp = run.ceiling_point
         if cp is not None:
+            # the summary names the library without its build ("torch", not "torch (Intel MKL 2024.2)")
+            lib = (
+                f"{cp.library}, {cp.label}, {cp.shape}"
+                if details
+                else f"{cp.library.split(' (')[0]}, {cp.label}"
+            )
             t.add_row(
                 "vs ceiling",
                 f"[bold]{pct(run.mfu_vs_ceiling)}[/bold] = {tf(st.achieved_tflops)} / {tf(cp.tflops)} "
-                f"TFLOP/s: best {run.dtype} GEMM measured here ({cp.library}, {cp.label}"
-                + (f", {cp.shape})" if details else ")"),
+                f"TFLOP/s: best {run.dtype} GEMM measured here ({lib})",
             )
         t.add_row(
             "nanoGPT says",
-            f"{pct(run.mfu_nanogpt)} = {tf(st.achieved_tflops)} / 312 TFLOP/s: nanoGPT's estimate_mfu "
-            "(an A100's bf16 peak, on every device)",
+            f"{pct(run.mfu_nanogpt)} = {tf(st.achieved_tflops)} / 312 TFLOP/s: an A100's bf16 peak, "
+            "any device" + (" (nanoGPT's estimate_mfu divides by it everywhere)" if details else ""),
         )
         if details and st.peak_memory_bytes:
             t.add_row("peak memory", f"{st.peak_memory_bytes / 2**20:,.0f} MiB ({st.peak_memory_source})")
@@ -357,15 +362,15 @@ def render(
         else:
             summary(advice, con)
     if not details:
-        more = ["the GEMM table"] if run.ceiling is not None and run.ceiling.points else []
+        more = ["GEMM table"] if run.ceiling is not None and run.ceiling.points else []
         if advice is not None:
             more += [
-                "the waterfall and op profile",
+                "waterfall, op profile",
                 plural(len(advice.explanation_items), "explanation"),
-                plural(len(advice.suggestion_items), "suggestion") + " with nanoGPT and hwbench commands",
+                plural(len(advice.suggestion_items), "suggestion") + " with nanoGPT commands",
             ]
         if more:
-            con.print(f"[dim]--details adds {', '.join(more)}[/dim]", highlight=False)
+            con.print(f"[dim]--details: {', '.join(more)}[/dim]", highlight=False)
     if run.interrupted:
         con.print("[yellow]interrupted:[/yellow] the figures above are from what was measured before it")
 
