@@ -104,6 +104,9 @@ def command(
         from hwbench.peaks import parse_peak_overrides
 
         parse_peak_overrides(list(peak_tflops))  # a bad value fails before any measuring
+    from hwbench.outputs import check_writable
+
+    check_writable(save_report, "--save-report")  # not after a minute of measuring
 
     fleet_mod, ctx = _fleet_init()
     if ctx is not None:
