@@ -284,8 +284,11 @@ class ExperimentRunner:
         """One round: a baseline chunk, then the open variants (least precise first) that fit.
         False when no round could be started."""
         open_arms = sorted((a for a in self.arms if a.open), key=self._span, reverse=True)
-        reserve = COMBO_RESERVE * self.budget_s if rnd > 0 else 0.0
-        if rnd > 0 and (not open_arms or not self.fits(self.base, open_arms[-1], reserve=reserve)):
+        # time is kept for the best combination only once two kinds of change gain
+        combo_ahead = rnd > 0 and combine([self.result(a) for a in self.arms]) is not None
+        reserve = COMBO_RESERVE * self.budget_s if combo_ahead else 0.0
+        cheapest = min(open_arms, key=self.est_wall, default=None)
+        if rnd > 0 and (cheapest is None or not self.fits(self.base, cheapest, reserve=reserve)):
             return False
         if not self.chunk(self.base, rnd):
             self.notes.append(f"experiments stopped: the baseline failed ({self.base.error})")
