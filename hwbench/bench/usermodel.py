@@ -297,7 +297,7 @@ def measure_model_step(cfg: ModelConfig, opts: StepOptions, progress: ProgressFn
         inputs = _map(inputs, lambda t: t.to(device))
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=1e-4, fused=True if opts.fused_adamw else None)
-        scaler = torch.amp.GradScaler(device.split(":", 1)[0], enabled=opts.dtype == "fp16")
+        scaler = resolve(device).grad_scaler(enabled=opts.dtype == "fp16")
         fwd: Callable[..., object] = torch.compile(model) if opts.compile else model
         ctx = _autocast(device, opts.dtype)
         loss_of = built.loss_fn or default_loss

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+from hwbench.devices import recorded
 from hwbench.errors import HwbenchError, InputError
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -60,9 +61,11 @@ class FleetContext:
     _step: int = field(default=-1, repr=False)  # last step announced with `step()` in this phase
 
     def device_for(self, requested: str) -> str:
-        """'cuda' or 'cuda:N' asked on the command line -> this rank's GPU, cuda:LOCAL_RANK."""
-        if requested == "cuda" or requested.startswith("cuda:"):
-            return f"cuda:{self.local_rank}"
+        """A numbered GPU ('cuda', 'cuda:N', 'xpu') asked on the command line -> this rank's own one,
+        cuda:LOCAL_RANK; the CPU and MPS as asked."""
+        dev = recorded(requested)
+        if dev is not None and dev.numbered:
+            return type(dev)(self.local_rank).torch_name
         return requested
 
     def host_of(self, rank: int) -> str:

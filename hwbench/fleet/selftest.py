@@ -13,6 +13,8 @@ import statistics
 import sys
 import time
 
+from hwbench.devices import resolve
+
 
 def measure(device: str, n: int = 256, reps: int = 20) -> float:
     """Median TFLOP/s of an n x n x n fp32 matmul (2 n^3 FLOPs) on `device`."""
@@ -20,7 +22,7 @@ def measure(device: str, n: int = 256, reps: int = 20) -> float:
 
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync = resolve(device).synchronize
     times = []
     for _ in range(reps + 3):
         sync()
