@@ -244,7 +244,7 @@ def summary(advice: Advice, console: Console | None = None, top: int = 3) -> Non
             # a fix as the hwbench command that re-measures it: exact for every change (nanoGPT's
             # train.py ignores --dtype on CPU); the train.py commands are in --details. Whole (soft
             # wrap), never cropped: commands are meant to be copied.
-            if s.verdict == "gain":
+            if s.verdict in ("gain", "likely gain"):
                 console.print(f"{i}. [cyan]{s.hwbench_command}[/]", highlight=False, soft_wrap=True)
     elif advice.suggestion_items:
         why = next((s.note for s in advice.suggestion_items if s.note and s.kind != "compile"), "")
