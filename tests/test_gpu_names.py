@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hwbench.detect import replay
+from hwbench.detect import detect_system, replay
 from hwbench.detect.pci import classify_gpus, parse_lspci
 from hwbench.detect.pciids import BUNDLED, PciIds, bundled_ids, marketing_name
 from hwbench.model import PciFunction
@@ -142,6 +142,27 @@ def test_a_recording_is_named_without_the_replaying_hosts_pci_ids() -> None:
     (it showed 8086:46a6 where the host had none), whatever this host has installed."""
     system = replay(FIX / "machines" / "alder-lake-p-laptop", nvml=False)
     assert [g.name for g in system.gpus] == ["Iris Xe Graphics (Alder Lake-P GT2)"]
+
+
+def test_a_tree_without_pci_ids_is_named_from_the_shipped_table() -> None:
+    """Live detect reads `root`'s sysfs and `root`'s pci.ids; the AWS g4dn recording has no pci.ids
+    (lspci printed 'Device 1eb8' there), so its T4 is named from the shipped table."""
+    system = detect_system(FIX / "sysfs_pci" / "aws-g4dn-t4-bus00", nvml=False)
+    # Amazon's own display function 1d0f:1111 is in no pci.ids (lspci: "Device 1111"): it stays ids
+    assert [g.name for g in system.gpus] == ["1d0f:1111", "Tesla T4 (TU104GL)"]
+
+
+def test_lspci_text_names_come_from_the_hosts_pci_ids_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--lspci` on a host: the host's pci.ids (it may be newer than the shipped subset) names first, the
+    shipped subset fills in what it lacks; with no host pci.ids the shipped subset names alone."""
+    rtx4090 = LSPCI / "geerlingguy-rpi-504-rtx4090-vvvv.txt"
+    monkeypatch.setattr(PciIds, "find", classmethod(lambda cls, root=Path("/"): None))
+    (g,) = detect_system(lspci_file=rtx4090, nvml=False).gpus
+    assert g.name == "GeForce RTX 4090 (AD102)"
+    host = PciIds.from_text("#\n10de  NVIDIA Corporation\n\t2684  AD102 [a newer name]\n")
+    monkeypatch.setattr(PciIds, "find", classmethod(lambda cls, root=Path("/"): host))
+    (g,) = detect_system(lspci_file=rtx4090, nvml=False).gpus
+    assert g.name == "a newer name (AD102)"
 
 
 def _generator() -> ModuleType:
