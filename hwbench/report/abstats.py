@@ -133,6 +133,17 @@ def classify(iv: tuple[float, float] | None) -> Verdict:
     return "no change" if precise else "no measurable change"
 
 
+def claim_text(point: float | None, iv: tuple[float, float] | None, noise_pct: float | None = None) -> str:
+    """A speedup as printed: "1.17x (1.12-1.22)" when its interval is precise, only the interval
+    ("1.02-1.71x") when not, "~1.14x (one round)" without one ("1.30x ±9%" for a recording made before
+    intervals, which carries only its band)."""
+    if point is None:
+        return "-"
+    if iv is None:
+        return f"{point:.2f}x ±{noise_pct:.0f}%" if noise_pct else f"~{point:.2f}x (one round)"
+    return f"{point:.2f}x ({iv[0]:.2f}-{iv[1]:.2f})" if is_precise(iv) else f"{iv[0]:.2f}-{iv[1]:.2f}x"
+
+
 def band_pct(point: float, iv: tuple[float, float]) -> float:
     """The interval as one ± percentage about the estimate (its wider side)."""
     return max(iv[1] / point - 1.0, 1.0 - iv[0] / point) * 100.0

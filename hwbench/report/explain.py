@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hwbench.fmt import count, cpu_list, pct, si, tf
+from hwbench.report.abstats import claim_text
 from hwbench.report.facts import NANOGPT_PEAK_TFLOPS, RunFacts
 
 if TYPE_CHECKING:
@@ -262,10 +263,8 @@ def faster_dtype(f: RunFacts, experiments: ExperimentsReport | None = None) -> E
         r = _result(experiments, "dtype", "dtype=bf16")
         measured = ""
         if r is not None and r.speedup is not None:
-            measured = (
-                f" Measured here: bf16 autocast runs the step at {r.speedup:.2f}x the fp32 speed"
-                f" ({r.verdict})."
-            )
+            ratio = claim_text(r.speedup, r.interval, r.noise_pct)
+            measured = f" Measured here: bf16 autocast runs the step at {ratio} the fp32 speed ({r.verdict})."
         if hw:
             peak = f.peaks_tflops.get("bf16")
             return Explanation(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwbench.fmt import cpu_list
-from hwbench.report.abstats import is_precise
+from hwbench.report.abstats import claim_text, is_precise
 from hwbench.report.experiments import ExperimentResult, ExperimentsReport, Variant
 from hwbench.report.facts import RunFacts
 
@@ -66,14 +66,8 @@ class Suggestion:
 
     @property
     def claim(self) -> str:
-        """The speedup as printed: "1.17x (1.12-1.22)" when precise, only the interval when not."""
-        sp = self.measured_speedup
-        if sp is None:
-            return "-"
-        if self.interval is None:  # one round, or a recording from before intervals
-            return f"{sp:.2f}x ±{self.noise_pct:.0f}%" if self.noise_pct else f"~{sp:.2f}x (one round)"
-        lo, hi = self.interval
-        return f"{sp:.2f}x ({lo:.2f}-{hi:.2f})" if self.precise else f"{lo:.2f}-{hi:.2f}x"
+        """The speedup as printed: a number only when its interval is precise (abstats.claim_text)."""
+        return claim_text(self.measured_speedup, self.interval, self.noise_pct)
 
     def as_dict(self) -> dict[str, Any]:
         from hwbench.jsonout import to_jsonable
