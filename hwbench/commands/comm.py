@@ -146,10 +146,12 @@ def _render(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
     from hwbench.console import stdout
+    from hwbench.fmt import plural
 
     con = stdout()
+    ranks, hosts = plural(int(doc["world_size"]), "rank"), plural(len(doc["hosts"]), "host")
     t = Table(
-        title=f"hwbench comm: {doc['world_size']} ranks on {len(doc['hosts'])} host(s), "
+        title=f"hwbench comm: {ranks} on {hosts}, "
         f"{doc['backend']}, {doc['device']}, fp32, median of {doc['iters']} (measured)"
     )
     for col in ("op", "bytes", "time (us)", "algbw (GB/s)", "busbw (GB/s)", "correct"):

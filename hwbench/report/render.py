@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING
 
-from hwbench.fmt import pct, tf
+from hwbench.fmt import pct, plural, tf
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -316,7 +316,7 @@ def render(advice: Advice, console: Console | None = None) -> None:
             else "not known (one round)"
         )
         console.print(
-            f"[dim]Experiments: {ex.rounds} interleaved round(s) in {ex.wall_s:.1f} s "
+            f"[dim]Experiments: {plural(ex.rounds, 'interleaved round')} in {ex.wall_s:.1f} s "
             f"(budget {ex.budget_s:.0f} s); "
             f"baseline run-to-run spread {spread}; a speedup is the median over rounds of sustained "
             f"throughput (median step) with its 90% interval, printed as a number only when that spans "
