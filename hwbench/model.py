@@ -6,6 +6,7 @@ the reason beside it), never a crash and never a guess.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
@@ -138,3 +139,74 @@ class System:
     warnings: tuple[str, ...] = ()  # what could not be seen, and why
     source: str = "this machine"  # or "replay of DIR", "--lspci FILE"
     os: str | None = None  # "Linux 6.1.0 (WSL2)", ...
+
+
+def _int_or_na(v: object, what: str) -> int | NA:
+    if isinstance(v, NA):
+        return v
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return NA(f"no {what} in this reading" if v is None else f"unexpected {what} {v!r}")
+
+
+def _float_or_na(v: object, what: str) -> float | NA:
+    if isinstance(v, NA):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    return NA(f"no {what} in this reading" if v is None else f"unexpected {what} {v!r}")
+
+
+@dataclass(frozen=True)
+class GpuTelemetry:
+    """One reading of a GPU's live state (NVML on NVIDIA, amdsmi or amdgpu sysfs on AMD). Every field is a
+    value or NA(reason): one unreadable field never hides the others."""
+
+    t_s: float  # time.monotonic() of the reading
+    source: str  # "NVML", "amdgpu sysfs", "amdsmi"
+    utilization_pct: int | NA
+    sm_clock_mhz: int | NA
+    sm_clock_max_mhz: int | NA
+    temperature_c: float | NA
+    power_draw_w: float | NA
+    pcie_gen_current: int | NA
+    pcie_gen_max: int | NA
+    pcie_width_current: int | NA
+    pcie_width_max: int | NA
+    clock_event_reasons: tuple[str, ...] | NA  # NVML's reason names; AMD has no such mask
+
+    @classmethod
+    def from_fields(
+        cls, fields: Mapping[str, object], t_s: float = 0.0, source: str = "NVML"
+    ) -> GpuTelemetry:
+        """From the field names detect uses for a GPU (`hwbench.detect.nvml`, `hwbench.detect.amdgpu`)."""
+        reasons = fields.get("clock_event_reasons")
+        return cls(
+            t_s=t_s,
+            source=source,
+            utilization_pct=_int_or_na(fields.get("utilization_pct"), "utilization"),
+            sm_clock_mhz=_int_or_na(fields.get("sm_clock_mhz"), "SM clock"),
+            sm_clock_max_mhz=_int_or_na(fields.get("sm_clock_max_mhz"), "max SM clock"),
+            temperature_c=_float_or_na(fields.get("temperature_c"), "temperature"),
+            power_draw_w=_float_or_na(fields.get("power_draw_w"), "power draw"),
+            pcie_gen_current=_int_or_na(fields.get("pcie_gen_current"), "PCIe generation"),
+            pcie_gen_max=_int_or_na(fields.get("pcie_gen_max"), "max PCIe generation"),
+            pcie_width_current=_int_or_na(fields.get("pcie_width_current"), "PCIe width"),
+            pcie_width_max=_int_or_na(fields.get("pcie_width_max"), "max PCIe width"),
+            clock_event_reasons=(
+                tuple(str(r) for r in reasons)
+                if isinstance(reasons, (list, tuple))
+                else reasons
+                if isinstance(reasons, NA)
+                else NA("no clock-event reasons from this source")
+            ),
+        )
+
+    def as_fields(self) -> dict[str, object]:
+        """The same reading under detect's field names (what the checks under load read)."""
+        out: dict[str, object] = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        reasons = self.clock_event_reasons
+        out["clock_event_reasons"] = list(reasons) if isinstance(reasons, tuple) else reasons
+        return out

@@ -239,8 +239,9 @@ def test_nvml_sampler_and_volatile_ecc_replay_a_recording() -> None:
     sampler = open_sampler("0000:18:00.0", fake)
     assert sampler is not None
     s = sampler()
-    assert (s["sm_clock_mhz"], s["pcie_gen_current"], s["clock_event_reasons"]) == (345, 5, ["gpu_idle"])
-    assert s["power_draw_w"] == 100.89 and isinstance(s["utilization_pct"], NA)
+    assert (s.sm_clock_mhz, s.pcie_gen_current, s.clock_event_reasons) == (345, 5, ("gpu_idle",))
+    assert s.power_draw_w == 100.89 and isinstance(s.utilization_pct, NA) and s.source == "NVML"
+    assert s.as_fields()["clock_event_reasons"] == ["gpu_idle"]  # what the checks under load read
     assert open_sampler("0000:99:00.0", fake) is None  # no such GPU
     assert isinstance(read_volatile_ecc("0000:18:00.0", fake), NA)  # not in that nvidia-smi output
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hwbench.model import GpuTelemetry
 from hwbench.report.experiments import ExperimentsReport
 from hwbench.report.facts import RunFacts, cpu_facts
 from hwbench.report.profile import ProfileResult
@@ -59,13 +60,13 @@ def on_machine(facts: RunFacts, machine: str, threads: int | None = None) -> Run
     )
 
 
-def nvml_sample(recording: str) -> dict[str, Any]:
-    """The first GPU of an NVML recording (tests/fixtures/nvml/) as a telemetry sample: the fields
-    hwbench.detect.nvml reads, which the run monitor's sampler shares."""
+def nvml_sample(recording: str) -> GpuTelemetry:
+    """The first GPU of an NVML recording (tests/fixtures/nvml/) as one telemetry reading, from the fields
+    hwbench.detect.nvml reads (some recordings lack the PCI info a live sampler opens a GPU by)."""
     from hwbench.detect.nvml import FakeNvml, read_nvml
 
     fields, _ = read_nvml(FakeNvml.from_file(FIX / "nvml" / recording))
-    return next(iter(fields.values()))
+    return GpuTelemetry.from_fields(next(iter(fields.values())))
 
 
 # -- the fixtures themselves ---------------------------------------------------------------------------

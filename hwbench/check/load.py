@@ -23,7 +23,10 @@ def nvml_sampler(bus_id: str) -> Sampler | None:
     """A function reading this GPU's link, clocks and clock-event reasons under load; None without NVML."""
     from hwbench.detect.nvml import open_sampler
 
-    return open_sampler(bus_id)
+    sampler = open_sampler(bus_id)
+    if sampler is None:
+        return None
+    return lambda: sampler().as_fields()  # the checks read detect's field names
 
 
 def read_volatile_ecc(bus_id: str) -> int | NA:

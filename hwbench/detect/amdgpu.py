@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hwbench.model import NA
+from hwbench.model import NA, GpuTelemetry
 
 SYSFS_PCI = "sys/bus/pci/devices"
 FILES = (
@@ -156,7 +156,7 @@ def _amdsmi_fields(smi: Any, slot: str) -> dict[str, Any] | None:
     return f
 
 
-def open_sampler(slot: str, root: Path = Path("/")) -> Callable[[], dict[str, Any]] | None:
+def open_sampler(slot: str, root: Path = Path("/")) -> Callable[[], GpuTelemetry] | None:
     """A function reading one AMD GPU's live telemetry: amdsmi's fields over sysfs ones where it answers;
     None when neither knows the GPU."""
     dev = Path(root) / SYSFS_PCI / slot
@@ -164,12 +164,11 @@ def open_sampler(slot: str, root: Path = Path("/")) -> Callable[[], dict[str, An
         return None
     smi = _amdsmi() if root == Path("/") else None
 
-    def sample() -> dict[str, Any]:
+    def sample() -> GpuTelemetry:
         f = read_amdgpu(slot, root)
         if smi is not None:
             f.update(_amdsmi_fields(smi, slot) or {})
-        f["t_s"] = time.monotonic()
-        return f
+        return GpuTelemetry.from_fields(f, time.monotonic(), str(f["source"]))
 
     return sample
 

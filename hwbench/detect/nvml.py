@@ -29,7 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from hwbench.model import NA
+from hwbench.model import NA, GpuTelemetry
 
 RECORDING_FORMAT = "hwbench-nvml-recording/1"
 
@@ -324,20 +324,19 @@ def _open(bus_id: str, nvml_module: Any) -> tuple[_Reader, Any] | NA:
     return handle if isinstance(handle, NA) else (r, handle)
 
 
-def open_sampler(bus_id: str, nvml_module: Any = None) -> Callable[[], dict[str, Any]] | None:
-    """A function reading one GPU's live telemetry (the field names `read_nvml` uses, NA per field, plus
-    `t_s` and `utilization_pct`), for the run monitor and the checks under load; None without NVML."""
+def open_sampler(bus_id: str, nvml_module: Any = None) -> Callable[[], GpuTelemetry] | None:
+    """A function reading one GPU's live telemetry (NA per field), for the run monitor and the checks under
+    load; None without NVML or without that GPU."""
     opened = _open(bus_id, nvml_module)
     if isinstance(opened, NA):
         return None
     r, handle = opened
 
-    def sample() -> dict[str, Any]:
+    def sample() -> GpuTelemetry:
         def clock(kind: int, fn: str = "nvmlDeviceGetClockInfo") -> Any:
             return r.call(None, fn, handle, kind)
 
-        return {
-            "t_s": time.monotonic(),
+        fields = {
             "utilization_pct": _field(r.call(None, "nvmlDeviceGetUtilizationRates", handle), "gpu"),
             "sm_clock_mhz": clock(CLOCK_SM),
             "sm_clock_max_mhz": clock(CLOCK_SM, "nvmlDeviceGetMaxClockInfo"),
@@ -349,6 +348,7 @@ def open_sampler(bus_id: str, nvml_module: Any = None) -> Callable[[], dict[str,
             "pcie_width_max": r.call(None, "nvmlDeviceGetMaxPcieLinkWidth", handle),
             "clock_event_reasons": _clock_event_reasons(r, None, handle),
         }
+        return GpuTelemetry.from_fields(fields, time.monotonic(), "NVML")
 
     return sample
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from hwbench.errors import InputError
-from hwbench.model import NA
+from hwbench.model import NA, GpuTelemetry
 
 if TYPE_CHECKING:
     from torch.amp import GradScaler as GradScalerLike
@@ -24,10 +24,9 @@ if TYPE_CHECKING:
     from hwbench.model import System
     from hwbench.peaks.types import DevicePeak
 
-# One telemetry reading: the NVML field names (`pcie_gen_current`, `sm_clock_mhz`, `clock_event_reasons`...),
-# each value an int/float/list or NA(reason).
-TelemetrySample = dict[str, object]
-Sampler = Callable[[], TelemetrySample]
+# One telemetry reading (NVML on NVIDIA, amdsmi/sysfs on AMD): typed fields, NA(reason) where unreadable.
+TelemetrySample = GpuTelemetry
+Sampler = Callable[[], GpuTelemetry]
 
 _SPEC = re.compile(r"^(cpu|cuda|mps|xpu)(?::(\d+))?$")
 SPEC_HINT = "use cpu, cuda, cuda:N, mps, xpu or xpu:N"

@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwbench.detect.nvml import CLOCK_EVENT_REASONS, SLOWING_REASONS
+from hwbench.model import NA, GpuTelemetry
 
 if TYPE_CHECKING:
     from hwbench.devices import Sampler
@@ -82,36 +83,34 @@ def _label(reason: str) -> str:
     return " ".join({"hw": "hardware", "sw": "software"}.get(w, w) for w in words)
 
 
-def _int(v: object) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
+def _int(v: int | NA) -> int | None:
+    return None if isinstance(v, NA) else v
 
 
-def summarize_nvml(samples: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[str, Any] | None]:
-    """Clock-event sentences and the PCIe link under load from telemetry samples (the field names of
-    hwbench.detect.nvml: `clock_event_reasons`, `utilization_pct`, `pcie_gen_current`...; NA per field)."""
-    busy = [s for s in samples if (_int(s.get("utilization_pct")) or 0) >= 50] or list(samples)
+def summarize_nvml(samples: Sequence[GpuTelemetry]) -> tuple[list[str], dict[str, Any] | None]:
+    """Clock-event sentences and the PCIe link under load from telemetry samples."""
+    busy = [s for s in samples if (_int(s.utilization_pct) or 0) >= 50] or list(samples)
     events: list[str] = []
     if busy:
         for reason in sorted(SLOWING_REASONS, key=[name for _, name in CLOCK_EVENT_REASONS].index):
-            n = sum(1 for s in busy if reason in _reasons(s))
+            n = sum(
+                1
+                for s in busy
+                if not isinstance(s.clock_event_reasons, NA) and reason in s.clock_event_reasons
+            )
             if n:
                 events.append(f"{_label(reason)} in {n} of {len(busy)} samples under load")
     pcie = None
-    loaded = [s for s in busy if _int(s.get("pcie_gen_current")) is not None]
+    loaded = [s for s in busy if _int(s.pcie_gen_current) is not None]
     if loaded:
         last = loaded[-1]
         pcie = {
-            "gen": max(_int(s["pcie_gen_current"]) or 0 for s in loaded),
-            "max_gen": _int(last.get("pcie_gen_max")),
-            "width": max(_int(s.get("pcie_width_current")) or 0 for s in loaded),
-            "max_width": _int(last.get("pcie_width_max")),
+            "gen": max(_int(s.pcie_gen_current) or 0 for s in loaded),
+            "max_gen": _int(last.pcie_gen_max),
+            "width": max(_int(s.pcie_width_current) or 0 for s in loaded),
+            "max_width": _int(last.pcie_width_max),
         }
     return events, pcie
-
-
-def _reasons(sample: Mapping[str, Any]) -> list[str]:
-    r = sample.get("clock_event_reasons")
-    return r if isinstance(r, list) else []
 
 
 @dataclass
@@ -121,7 +120,7 @@ class Monitor:
     device: str = "cpu"
     interval_s: float = 0.2
     root: Path = Path("/")
-    samples: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[GpuTelemetry] = field(default_factory=list)
     steal: float | None = None
     others_busy: float | None = None  # % of all CPUs other processes used meanwhile
     loadavg: float | None = None  # 1-minute load average at the end
