@@ -141,3 +141,25 @@ def test_recorded_intel_igpu_has_no_peak_and_says_so() -> None:
     assert isinstance(igpu, Unknown) and "no peak known" in igpu.reason
     cpu = next(e for e in entries if e.device == "cpu")
     assert not isinstance(cpu, Unknown) and "4 P-cores" in cpu.source
+
+
+def test_identical_devices_read_as_one_table_and_notes_wait_for_details(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Eight GPUs of one model are one table ("cuda:0-7"); one whose figures differ keeps its own."""
+    import dataclasses
+
+    from hwbench.commands.peaks import collect, group_devices, render
+    from hwbench.peaks.types import DevicePeak
+
+    (h100,) = collect(["NVIDIA H100 80GB HBM3"], None, {}, None, None, None, False, False)
+    assert isinstance(h100, DevicePeak)
+    node = [dataclasses.replace(h100, device=f"cuda:{i}") for i in range(8)]
+    node[5] = dataclasses.replace(node[5], clock_mhz=1500.0)  # a GPU held at a lower clock
+    assert [label for label, _ in group_devices(node)] == ["cuda:0-4, 6-7", "cuda:5"]
+    noted = dataclasses.replace(h100, device="cuda:0", notes=("a note only --details shows",))
+    render([noted])
+    out = capsys.readouterr().out
+    assert "1 note: --details" in out and "a note only --details shows" not in out
+    render([noted], details=True)
+    assert "note: a note only --details shows" in capsys.readouterr().out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -302,16 +303,42 @@ def _fmt_value(v: float | None, dtype: str) -> str:
     return f"{v:,.{digits}f} T{unit}"
 
 
-def render(entries: list[DevicePeak | Unknown]) -> None:
+def group_devices(entries: list[DevicePeak | Unknown]) -> list[tuple[str, DevicePeak | Unknown]]:
+    """Devices whose figures read the same (eight GPUs of one model) as one entry, labelled
+    "cuda:0-7"; in first-seen order."""
+    from hwbench.fmt import ranges
+
+    groups: list[tuple[list[str], DevicePeak | Unknown]] = []
+    for e in entries:
+        for devices, first in groups:
+            if dataclasses.replace(e, device=first.device) == first:
+                devices.append(e.device)
+                break
+        else:
+            groups.append(([e.device], e))
+    out: list[tuple[str, DevicePeak | Unknown]] = []
+    for devices, first in groups:
+        matches = [m for d in devices if (m := re.fullmatch(r"(.*?)(\d+)", d))]
+        label = ", ".join(dict.fromkeys(devices))
+        if len(devices) > 1 and len(matches) == len(devices) and len({m.group(1) for m in matches}) == 1:
+            label = matches[0].group(1) + ranges([int(m.group(2)) for m in matches])  # "cuda:0-7"
+        out.append((label, first))
+    return out
+
+
+def render(entries: list[DevicePeak | Unknown], details: bool = False) -> None:
+    """Each device's peak table (devices that read the same as one), with the source of every figure;
+    `details` adds the notes (clock measurement, FMA cross-check, GEMM floors)."""
     from rich.table import Table
 
     from hwbench.console import stdout
+    from hwbench.fmt import plural
     from hwbench.peaks import DTYPES
 
     con = stdout()
-    for e in entries:
+    for label, e in group_devices(entries):
         if isinstance(e, Unknown):
-            con.print(f"[bold]{e.device}[/bold]  {e.name}: [yellow]no peak known[/yellow] — {e.reason}")
+            con.print(f"[bold]{label}[/bold]  {e.name}: [yellow]no peak known[/yellow] — {e.reason}")
             con.print(f"  {_HINT}")
             continue
         kind = (
@@ -323,7 +350,7 @@ def render(entries: list[DevicePeak | Unknown]) -> None:
         if overridden:
             others = [d for d in DTYPES if d not in overridden and e.peaks_tflops.get(d) is not None]
             kind = f"user override: {', '.join(overridden)}" + (f"; other dtypes {kind}" if others else "")
-        con.print(f"[bold]{e.device}[/bold]  {e.name}  ({kind}, dense)")
+        con.print(f"[bold]{label}[/bold]  {e.name}  ({kind}, dense)")
         con.print(f"  source: {e.source}")
         if e.clock_mhz:
             con.print(f"  clock:  {e.clock_mhz:.0f} MHz — {e.clock_source}")
@@ -340,8 +367,10 @@ def render(entries: list[DevicePeak | Unknown]) -> None:
                 src = "no figure"
             t.add_row(d, _fmt_value(v, d), src)
         con.print(t)
-        for n in e.notes:
+        for n in e.notes if details else ():
             con.print(f"  note: {n}")
+        if e.notes and not details:
+            con.print(f"  [dim]{plural(len(e.notes), 'note')}: --details[/dim]", highlight=False)
         con.print()
 
 
@@ -360,6 +389,7 @@ def run(
     achieved_tflops: list[float] | None = None,
     promised_tflops: float = NANOGPT_PEAK_TFLOPS,
     replay: Path | None = None,
+    details: bool = False,
 ) -> int:
     from hwbench.api import dtype_key
     from hwbench.peaks import parse_peak_overrides
@@ -396,7 +426,7 @@ def run(
             payload["conversions"] = [c.as_json() for c in converted]
         emit(document("peaks", payload))
     else:
-        render([e for e in entries if not (isinstance(e, Unknown) and e.device == "gpu")])
+        render([e for e in entries if not (isinstance(e, Unknown) and e.device == "gpu")], details)
         render_conversions(converted)
     # An unknown --gpu NAME is bad input: one line and exit 2 (the JSON above still says null + reason).
     asked = [e for e in unknown if e.device == "gpu"]
@@ -446,6 +476,9 @@ def command(
         metavar="DIR",
         help="Every device of a machine recorded by `hwbench detect --dump DIR`, instead of this one.",
     ),
+    details: bool = typer.Option(
+        False, "--details", help="Also the notes: how the clock was measured, cross-checks, GEMM floors."
+    ),
 ) -> None:
     """Theoretical dense peak FLOP/s per dtype, with the source and clock of every figure."""
     rc = run(
@@ -463,6 +496,7 @@ def command(
         achieved_tflops,
         promised_tflops,
         replay,
+        details,
     )
     if rc:
         raise typer.Exit(rc)
