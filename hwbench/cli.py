@@ -154,6 +154,8 @@ def _run(args: list[str]) -> int:
         app = build_app()
         app(args=args, prog_name="hwbench")
     except SystemExit as e:
+        if isinstance(e.code, str):  # sys.exit("message"): said as Python would, exit 1
+            print(e.code, file=sys.stderr)
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except HwbenchError as e:
         error_line(e.message, e.hint)

@@ -91,10 +91,7 @@ def final_code(code: int) -> int:
         sys.stdout.flush()
     sig = interrupt.exit_code()
     if sig is not None:
-        error_line(
-            f"interrupted by {interrupt.name()}",
-            "what was measured before it is printed above, marked interrupted" if code != 2 else None,
-        )
+        error_line(f"interrupted by {interrupt.name()}: a report above holds only what ran before it")
         return sig
     if _GUARD is not None and _GUARD.error is not None:
         error_line(

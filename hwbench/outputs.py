@@ -26,7 +26,9 @@ def check_writable(path: Path | None, flag: str, *, folder: bool = False) -> Non
         raise InputError(f"{flag} {target}: is a file, not a folder", hint=f"give {flag} a folder name")
     if target.exists():
         if not os.access(target, os.W_OK):
-            raise InputError(f"{flag} {target}: not writable", hint="choose another path, or fix its permissions")
+            raise InputError(
+                f"{flag} {target}: not writable", hint="choose another path, or fix its permissions"
+            )
         return
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
