@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from hwbench.api import detect_system as detect
     from hwbench.api import (
         MFU,
         DeviceUnavailableError,
@@ -51,6 +50,7 @@ if TYPE_CHECKING:
         gpt_flops_per_token,
         peak_flops,
     )
+    from hwbench.api import detect_system as detect
     from hwbench.errors import HwbenchError
 
 _FROM_API = frozenset(

@@ -174,10 +174,16 @@ def measure_step(
             last_loss[:] = [loss.detach()]
 
         loop = run_steps(step, sync, opts, progress)
-        mem, mem_src = peak_memory(device)
-        final_loss = float(last_loss[0].float().item()) if last_loss else None
+    return step_result(cfg, opts, loop, flops_per_step(cfg), last_loss)
+
+
+def step_result(
+    cfg: GPTConfig | ModelConfig, opts: StepOptions, loop: StepLoop, fps: float, last_loss: list[Any]
+) -> StepResult:
+    """A timed loop's result: median step, achieved FLOP/s, peak memory so far, the last step's loss
+    (`last_loss`: the loss tensor of the last step, or empty)."""
+    mem, mem_src = peak_memory(opts.device)
     timing = summarize(loop.samples)
-    fps = flops_per_step(cfg)
     return StepResult(
         config=cfg,
         options=opts,
@@ -189,7 +195,7 @@ def measure_step(
         compile_time_s=loop.compile_time_s,
         warmup_s=loop.warmup_s,
         interrupted=loop.interrupted,
-        final_loss=final_loss,
+        final_loss=float(last_loss[0].float().item()) if last_loss else None,
     )
 
 

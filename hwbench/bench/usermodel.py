@@ -268,16 +268,7 @@ def measure_model_step(cfg: ModelConfig, opts: StepOptions, progress: ProgressFn
     import torch
 
     from hwbench.api import call_model, default_loss
-    from hwbench.bench.step import (
-        StepResult,
-        _autocast,
-        _precision,
-        _sync,
-        check_options,
-        peak_memory,
-        run_steps,
-    )
-    from hwbench.bench.timing import summarize
+    from hwbench.bench.step import _autocast, _precision, _sync, check_options, run_steps, step_result
 
     check_options(opts)
     if cfg.factory_batch_size is None and cfg.batch_size is not None:
@@ -323,19 +314,4 @@ def measure_model_step(cfg: ModelConfig, opts: StepOptions, progress: ProgressFn
             if "out of memory" in str(e).lower():
                 raise  # the caller halves the batch
             raise _user_error(cfg.spec, "a training step", e, load_factory(cfg.spec)[1]) from None
-        mem, mem_src = peak_memory(device)
-        final_loss = float(last_loss[0].float().item()) if last_loss else None
-    timing = summarize(loop.samples)
-    return StepResult(
-        config=cfg,
-        options=opts,
-        timing=timing,
-        flops_per_step=fps,
-        achieved_tflops=fps / timing.median_s / 1e12,
-        peak_memory_bytes=mem,
-        peak_memory_source=mem_src,
-        compile_time_s=loop.compile_time_s,
-        warmup_s=loop.warmup_s,
-        interrupted=loop.interrupted,
-        final_loss=final_loss,
-    )
+    return step_result(cfg, opts, loop, fps, last_loss)
