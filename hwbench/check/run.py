@@ -125,7 +125,8 @@ def default_expectations(system: System) -> Expectations:
     """No expectation given: the health checks that hold for any machine (torch can use what is
     there, no uncorrectable ECC errors)."""
     kinds = []
-    if any(g.vendor == "nvidia" for g in C.counted_gpus(system)):
+    # NVIDIA GPUs, and AMD's discrete ones (ROCm drives them as "cuda"; it supports few APUs)
+    if any(g.vendor == "nvidia" or (g.vendor, g.kind) == ("amd", "discrete") for g in C.counted_gpus(system)):
         kinds.append("cuda")
     kinds.append("cpu")
     ecc = 0 if C.nvml_gpus(system) else None
