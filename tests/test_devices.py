@@ -289,3 +289,15 @@ def test_which_sdpa_backend_ran() -> None:
     assert sdpa_backend(["aten::_scaled_dot_product_flash_attention_for_cpu"]) == "flash (CPU)"
     assert sdpa_backend(["aten::_scaled_dot_product_cudnn_attention"]) == "cuDNN"
     assert sdpa_backend(["aten::mm"]) is None
+
+
+def test_dump_records_amd_telemetry_and_dxg(tmp_path: Path) -> None:
+    """detect --dump copies the amdgpu files and WSL2's /dev/dxg marker; --replay reads them back."""
+    from hwbench.detect import dump
+
+    amd = dump(tmp_path / "amd", root=MACHINES / "rocm-8xmi300x")
+    again = [g.telemetry for g in replay(amd).gpus]
+    assert again == [g.telemetry for g in replay(MACHINES / "rocm-8xmi300x").gpus]
+    assert again[0] is not None and again[0]["power_draw_w"] == 134.0
+    wsl = dump(tmp_path / "wsl", root=MACHINES / "wsl2-geforce-rtx4070s")
+    assert (wsl / "dev" / "dxg").exists()
