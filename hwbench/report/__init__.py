@@ -172,6 +172,10 @@ def advise(
             "the run was compiled; the profile and the A/B experiments ran eager (both arms alike), "
             "because every chunk would compile again: their ratios are eager-mode ratios"
         )
+    if experiments:
+        from hwbench.report.runner import start_fork_server
+
+        start_fork_server()  # the experiments' chunk processes fork from it; it loads during the profile
     with Monitor(device=facts.device) as mon:
         if profile:
             try:
