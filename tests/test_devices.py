@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -301,3 +302,36 @@ def test_dump_records_amd_telemetry_and_dxg(tmp_path: Path) -> None:
     assert again[0] is not None and again[0]["power_draw_w"] == 134.0
     wsl = dump(tmp_path / "wsl", root=MACHINES / "wsl2-geforce-rtx4070s")
     assert (wsl / "dev" / "dxg").exists()
+
+
+def test_xpu_synchronizes_its_own_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    seen: list[object] = []
+    monkeypatch.setattr(torch.xpu, "synchronize", lambda device=None: seen.append(device))
+    resolve("xpu:1").synchronize()
+    assert seen == [1]  # not the current device
+
+
+def test_mps_and_xpu_peaks_come_from_the_table_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import hwbench.devices.mps as mps
+
+    monkeypatch.setattr(mps, "apple_chip", lambda: "Apple M2 Pro")  # sysctl's brand string on that Mac
+    p = resolve("mps").peak()
+    assert p is not None and p.name == "Apple M2 Pro GPU (19-core)" and p.peaks_tflops["fp32"]
+    monkeypatch.setattr(torch.xpu, "get_device_name", lambda i=None: "Intel(R) Arc(TM) A770 Graphics")
+    x = resolve("xpu:0").peak()
+    assert x is not None and x.name == "Intel Arc A770" and x.device == "xpu:0"
+
+
+def test_loss_scaler_on_a_torch_without_torch_amp_gradscaler(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch 2.1/2.2 (NGC 23.x) have torch.cuda.amp.GradScaler only."""
+    import torch
+
+    monkeypatch.delattr(torch.amp, "GradScaler")
+    with warnings.catch_warnings():  # torch.cuda.amp's scaler is deprecated on new torch
+        warnings.simplefilter("ignore")
+        scaler = resolve("cpu").grad_scaler(enabled=False)
+    assert not scaler.is_enabled()
