@@ -367,10 +367,12 @@ def render(
     if not details:
         more = ["GEMM table"] if run.ceiling is not None and run.ceiling.points else []
         if advice is not None:
+            user_model = advice.facts.model is not None  # no op profile, no nanoGPT command line
             more += [
-                "waterfall, op profile",
+                "waterfall" if user_model else "waterfall, op profile",
                 plural(len(advice.explanation_items), "explanation"),
-                plural(len(advice.suggestion_items), "suggestion") + " with nanoGPT commands",
+                plural(len(advice.suggestion_items), "suggestion")
+                + (" with hwbench commands" if user_model else " with nanoGPT commands"),
             ]
         if more:
             con.print(f"[dim]--details: {', '.join(more)}[/dim]", highlight=False)
