@@ -212,7 +212,8 @@ def command(
     )
     from hwbench.console import phases
 
-    with phases(quiet) as phase:
+    # under torchrun only rank 0 shows progress: eight ranks' phase lines would interleave
+    with phases(quiet or (ctx is not None and ctx.rank != 0)) as phase:
 
         def say(message: str) -> None:
             # "measuring ...": a progress phase (timed, live on a terminal); anything else a message

@@ -135,6 +135,8 @@ def command(
         with_ceiling=not no_ceiling,
         peak_overrides=tuple(peak_tflops or ()),
     )
+    # under torchrun only rank 0 shows progress: eight ranks' phase lines would interleave
+    quiet = quiet or (ctx is not None and ctx.rank != 0)
     doc, rc, run, advice = run_command(opts, advise=not no_advise, advise_compile=advise_compile, quiet=quiet)
     if ctx is not None:
         fdoc, rc = fleet_mod.finish(ctx, "mfu", doc, rc)
