@@ -200,3 +200,26 @@ def test_reporter_skips_batch_experiments_without_a_batch_dimension() -> None:
     )
     batched = RunFacts(config={"model": "m.py:make", "name": "M", "batch_size": 32}, **base)  # type: ignore[arg-type]
     assert {v.key for v in plan_variants(batched)[0] if v.kind == "batch"} == {"batch=64", "batch=128"}
+
+
+def test_suggested_command_for_a_users_model_is_hwbench_with_the_model() -> None:
+    from hwbench.report.facts import RunFacts
+    from hwbench.report.planner import batch_variant
+    from hwbench.report.suggest import nanogpt_command
+
+    facts = RunFacts(
+        device="cpu",
+        device_name="a CPU",
+        dtype="fp32",
+        config={"model": "m.py:make", "name": "M", "batch_size": 32},
+        n_params=10,
+        flops_per_step=1e9,
+        step_time_s=0.1,
+        achieved_tflops=0.01,
+        threads=2,
+        model="m.py:make",
+    )
+    cmd, env, note = nanogpt_command(facts, batch_variant(32, 64))
+    assert cmd == "hwbench mfu --device cpu --model m.py:make --batch-size 64 --dtype fp32 --threads 2"
+    assert (env, note) == ({}, "")
+    assert facts.tokens_per_step == 32  # samples stand in for tokens

@@ -84,8 +84,8 @@ def nanogpt_command(facts: RunFacts, variant: Variant | None = None) -> tuple[st
     """(command line, environment, note) for nanoGPT's train.py with `variant` applied."""
     if facts.model is not None:
         # a user's model has no nanoGPT command: the change goes into the user's own training script,
-        # and hwbench re-measures it
-        return hwbench_command(facts, variant), {}, "make this change in your own training script"
+        # and hwbench's command re-measures it
+        return hwbench_command(facts, variant), {}, ""
     cfg = dict(facts.config)
     opts: dict[str, Any] = {"threads": facts.threads, "dtype": facts.dtype, "compile": facts.compile}
     cpus: tuple[int, ...] = ()
