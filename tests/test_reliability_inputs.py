@@ -320,3 +320,41 @@ def test_recorded_dump_round_trip_json(tmp_path: Path) -> None:
     assert doc["command"] == "detect"
     r = hwbench("detect", "--dump", str(tmp_path / "d"), "--json")  # an earlier dump is replaced
     assert r.returncode == 0, r.stderr
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(_json)
+def test_fuzzed_json_reports_merge_or_refuse(doc: object) -> None:
+    from hwbench.fleet.merge import merge_reports
+
+    rank = {"rank": 0, "host": "h", "result": doc, "fingerprint": doc, "exit_code": 0}
+    for d in (
+        doc,
+        {"schema_version": 1, "command": "mfu", "extra": doc, "achieved_tflops": doc},
+        {"schema_version": 1, "command": "check", "ranks": [rank, {"rank": 1, "host": doc}]},
+        {"schema_version": 1, "command": "comm", "results": doc, "ranks": doc},
+    ):
+        with contextlib.suppress(HwbenchError):
+            merge_reports([("a.json", d)])  # type: ignore[list-item]
+
+
+@settings(max_examples=80, deadline=None)
+@given(_json)
+def test_fuzzed_baselines_load_or_refuse(figures: object) -> None:
+    import tempfile
+
+    from hwbench.check.baseline import load_baseline
+
+    doc = {"kind": "hwbench-check-baseline", "format_version": 1, "figures": figures}
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "b.json"
+        f.write_text(json.dumps(doc, allow_nan=True))
+        with contextlib.suppress(HwbenchError):
+            load_baseline(f)

@@ -65,22 +65,27 @@ def records_from(doc: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
     if isinstance(ranks, list) and ranks:
         out = []
         for r in ranks:
-            if not isinstance(r, Mapping) or "rank" not in r:
+            if not isinstance(r, Mapping) or not _is_int(r.get("rank")):
                 raise InputError(f"{source}: a `ranks` entry has no rank number")
             result = r.get("result")
             if result is None:  # a fleet row without the rank's own document: keep its figures
                 result = {
                     k: r.get(k) for k in ("device", "device_name", "achieved_tflops", "peak_tflops", "mfu")
                 }
+            if not isinstance(result, Mapping):
+                raise InputError(f"{source}: rank {r['rank']}'s result is not a JSON object")
+            fp = r.get("fingerprint")
+            cpus = r.get("cpus")
+            host = r.get("host")
             out.append(
                 {
                     "rank": r["rank"],
                     "job_rank": r["rank"],
-                    "local_rank": r.get("local_rank"),
-                    "host": r.get("host") or _node_name(doc, source),
-                    "cpus": r.get("cpus") or [],
-                    "exit_code": r.get("exit_code", 0),
-                    "fingerprint": r.get("fingerprint") or {},
+                    "local_rank": r.get("local_rank") if _is_int(r.get("local_rank")) else None,
+                    "host": host if isinstance(host, str) and host else _node_name(doc, source),
+                    "cpus": [c for c in cpus if _is_int(c)] if isinstance(cpus, list) else [],
+                    "exit_code": _exit_code(r, source),
+                    "fingerprint": dict(fp) if isinstance(fp, Mapping) else {},
                     "result": result,
                     "source": source,
                 }
@@ -91,7 +96,7 @@ def records_from(doc: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
             "rank": 0,
             "job_rank": 0,
             "host": _node_name(doc, source),
-            "exit_code": doc.get("exit_code", 0),
+            "exit_code": _exit_code(doc, source),
             "fingerprint": _single_fingerprint(doc),
             "result": dict(doc),
             "source": source,
@@ -99,14 +104,33 @@ def records_from(doc: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
     ]
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _exit_code(doc: Mapping[str, Any], source: str) -> int:
+    code = doc.get("exit_code", 0)
+    if code is None:
+        return 0
+    if not _is_int(code) or not 0 <= code <= 255:
+        raise InputError(f"{source}: exit_code {str(code)[:20]!r} is not an exit code")
+    return int(code)
+
+
 def _comm_row(doc: Mapping[str, Any], source: str) -> dict[str, Any] | None:
-    results = [r for r in doc.get("results") or [] if isinstance(r, Mapping) and r.get("op") == "all_reduce"]
+    listed = doc.get("results")
+    results = [
+        r
+        for r in (listed if isinstance(listed, list) else [])
+        if isinstance(r, Mapping) and r.get("op") == "all_reduce" and _is_int(r.get("bytes"))
+    ]
     if not results:
         return None
-    top = max(results, key=lambda r: r.get("bytes") or 0)
+    top = max(results, key=lambda r: int(r["bytes"]))
+    hosts = doc.get("hosts")
     return {
         "source": source,
-        "hosts": doc.get("hosts") or [],
+        "hosts": [h for h in hosts if isinstance(h, str)] if isinstance(hosts, list) else [],
         "backend": doc.get("backend"),
         "world_size": doc.get("world_size"),
         "op": "all_reduce",
