@@ -195,6 +195,13 @@ def test_cpu_peak_counts_the_threads_torch_uses(monkeypatch: pytest.MonkeyPatch)
         hwbench.peak_flops("cpu", "tf32")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without an accelerator")
+def test_no_device_is_torchs_current_one_and_no_dtype_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HWBENCH_PEAK_TFLOPS", raising=False)
+    p = hwbench.peak_flops()
+    assert (p.device, p.dtype) == ("cpu", "fp32")
+
+
 def test_cpu_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HWBENCH_PEAK_TFLOPS", "bf16=165")
     p = hwbench.peak_flops("cpu", "bf16")
