@@ -124,6 +124,9 @@ def category_table(advice: Advice, width: int = 24) -> RenderableType | None:
             pct(c.share_flops),
             f"{c.time_s_per_step * 1e3:.1f}",
         )
+    if prof is not None and prof.sdpa_backend:
+        t.caption = f"attention ran SDPA's {prof.sdpa_backend} backend; times: {prof.source}"
+        t.caption_justify = "left"
     return t
 
 
@@ -164,7 +167,7 @@ def suggestion_table(advice: Advice) -> RenderableType | None:
 
 def biggest_loss(advice: Advice) -> str | None:
     """One line for the waterfall step that loses the most (the smallest ratio to the level above),
-    with its reason: "training step is 0.52x GEMMs at the model's shapes: time outside the GEMMs ..."."""
+    with its reason: "GEMMs at the model's shapes -> training step (0.52x): time outside the GEMMs ..."."""
     levels = advice.waterfall.levels
     pairs = [(b.tflops / a.tflops, a, b) for a, b in itertools.pairwise(levels) if a.tflops > 0]
     if not pairs:
@@ -172,7 +175,7 @@ def biggest_loss(advice: Advice) -> str | None:
     ratio, above, lv = min(pairs, key=lambda p: p[0])
     if ratio >= 1.0:
         return None
-    return f"{lv.label} is {ratio:.2f}x {above.label}: {lv.lost}"
+    return f"{above.label} -> {lv.label} ({ratio:.2f}x): {lv.lost}"
 
 
 def top_fixes(advice: Advice, n: int = 3) -> list[Suggestion]:
