@@ -457,18 +457,23 @@ def command(
     nanogpt_mfu: list[str] = typer.Option(
         [],
         "--nanogpt-mfu",
+        metavar="PERCENT",
         help="Convert an MFU a training script printed (nanoGPT: against 312 TFLOP/s) into the true MFU "
         "of the device(s) shown, e.g. 10%. Repeatable.",
     ),
     achieved_tflops: list[float] = typer.Option(
-        [], "--achieved-tflops", help="Convert an achieved TFLOP/s into the true MFU. Repeatable."
+        [],
+        "--achieved-tflops",
+        metavar="TFLOPS",
+        help="Convert an achieved TFLOP/s into the true MFU. Repeatable.",
     ),
     promised_tflops: float = typer.Option(
         NANOGPT_PEAK_TFLOPS,
         "--promised-tflops",
+        metavar="TFLOPS",
         help="The peak the script divides by: nanoGPT 312 (A100 bf16), nanochat 989 (H100 bf16).",
     ),
-    dtype: str = typer.Option("bf16", "--dtype", help="The dtype the conversions are for (default bf16)."),
+    dtype: str = typer.Option("bf16", "--dtype", metavar="DTYPE", help="The dtype the conversions are for."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
     replay: Path | None = typer.Option(
         None,
