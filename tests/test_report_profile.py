@@ -66,6 +66,7 @@ def test_every_recorded_event_is_counted_once() -> None:
     assert 0.05 < 1 - res.share("matmul") < 0.95
     top_names = [n for n, _, _ in res.top_ops]
     assert top_names[0] == "aten::mm"
+    assert res.sdpa_backend == "flash (CPU)"  # which scaled_dot_product_attention backend ran
 
 
 def test_flop_shares_are_the_palm_split() -> None:
