@@ -10,6 +10,7 @@ Importing this package imports no torch; methods that need the runtime import it
 
 from __future__ import annotations
 
+import functools
 import sys
 
 from hwbench.devices.base import (
@@ -40,6 +41,12 @@ def hip_build() -> bool:
     torch = sys.modules.get("torch")
     if torch is not None:
         return bool(torch.version.hip)
+    return _hip_in_metadata()
+
+
+@functools.lru_cache(maxsize=1)
+def _hip_in_metadata() -> bool:
+    """The installed package does not change while hwbench runs: scan sys.path for it once."""
     from hwbench.detect.torchinfo import read_torch_metadata
 
     return read_torch_metadata().hip is not None
