@@ -331,9 +331,7 @@ def test_summary_of_the_recorded_seed_run_fits_a_screen() -> None:
     lines = out.splitlines()
     assert len(lines) <= 16
     flat = " ".join(out.split())
-    assert lines[0].startswith(
-        "biggest loss  training step is 0.52x GEMMs at the model's shapes: time outside"
-    )
+    assert lines[0].startswith("biggest loss  GEMMs at the model's shapes -> training step (0.52x): time")
     assert (
         "No measured change beat this run beyond its noise; MFU against the fp32 peak (0.185 TFLOP/s)" in flat
     )
