@@ -32,7 +32,8 @@ def check_regular(path: Path, what: str, *, limit: int = DEFAULT_LIMIT) -> int:
     if not stat.S_ISREG(st.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket or device"
         raise InputError(
-            f"{what} {path} is {kind}, not a regular file", hint="give it a file that hwbench wrote"
+            f"{what} {path} is {kind}, not a regular file",
+            hint="give a saved file: reading a FIFO blocks, reading a device never ends",
         )
     if st.st_size > limit:
         raise InputError(

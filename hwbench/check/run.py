@@ -106,11 +106,10 @@ def _quiet(_: str) -> None:
 def replay_system(path: Path) -> System:
     """A System holding only the GPUs of a saved nvidia-smi output (no CPU, no torch: not this machine)."""
     from hwbench.check.smi import gpus_from_smi, parse_nvidia_smi
+    from hwbench.userfile import read_regular_bytes
 
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror or e}") from None
+    # a FIFO or device is refused before it is opened; stray bytes of a saved output are replaced
+    text = read_regular_bytes(Path(path), "--nvidia-smi-q file").decode("utf-8", errors="replace")
     log = parse_nvidia_smi(text)
     return System(
         cpu=None,
