@@ -383,6 +383,30 @@ def render(system: System, details: bool = False) -> None:
             for k, v in rows:
                 n.add_row(k, v)
             con.print(n)
+        for g in system.gpus:
+            if not g.telemetry or not details:
+                continue
+            f = g.telemetry
+            a = Table(
+                title=f"{f.get('source', 'AMD')}: {g.pci_slot} {g.name}",
+                show_header=False,
+                title_justify="left",
+            )
+            a.add_column("field", style="cyan")
+            a.add_column("value")
+            amd_rows = (
+                ("busy", f"{_fmt(f.get('utilization_pct'))} %"),
+                ("memory", f"{_fmt_bytes(f.get('memory_used_bytes'))} used of "
+                           f"{_fmt_bytes(f.get('memory_total_bytes'))}"),
+                ("GFX clock", f"{_fmt(f.get('sm_clock_mhz'))} of max {_fmt(f.get('sm_clock_max_mhz'))} MHz"),
+                ("power", f"{_fmt(f.get('power_draw_w'))} W of cap {_fmt(f.get('power_limit_w'))} W"),
+                ("temperature", f"{_fmt(f.get('temperature_c'))} C"),
+                ("PCIe", f"Gen{_fmt(f.get('pcie_gen_current'))} x{_fmt(f.get('pcie_width_current'))} "
+                         f"(max Gen{_fmt(f.get('pcie_gen_max'))} x{_fmt(f.get('pcie_width_max'))})"),
+            )  # fmt: skip
+            for k, v in amd_rows:
+                a.add_row(k, v)
+            con.print(a)
     else:
         con.print("[bold]GPUs[/bold]: none seen")
     tor = system.torch
