@@ -474,9 +474,14 @@ def replay(src: Path, nvml: bool = True) -> System:
         from hwbench.detect.nvml import FakeNvml
 
         try:
-            nvml_module = FakeNvml.from_file(rec)
-        except (OSError, ValueError) as e:
-            raise InputError(f"cannot read NVML recording {rec}: {e}") from e
+            recording = json.loads(rec.read_text(encoding="utf-8"))
+        except RecursionError:
+            raise InputError(f"NVML recording {rec} is nested too deeply to be one") from None
+        except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+            raise InputError(f"cannot read NVML recording {rec}: {e}") from None
+        if not isinstance(recording, dict):
+            raise InputError(f"NVML recording {rec} is not a JSON object")
+        nvml_module = FakeNvml(recording)
     from hwbench.detect.torchinfo import TorchMetadata
 
     meta_file = src / TORCH_METADATA
@@ -484,8 +489,10 @@ def replay(src: Path, nvml: bool = True) -> System:
         raw = json.loads(meta_file.read_text(encoding="utf-8"))
     except OSError:
         raw = {}
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
-        raise InputError(f"cannot read {meta_file}: {str(e)[:120] or 'nested too deeply'}") from None
+    except RecursionError:
+        raise InputError(f"{meta_file} is nested too deeply to be torch metadata") from None
+    except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise InputError(f"cannot read {meta_file}: {e}") from None
     if not isinstance(raw, dict):
         raise InputError(f"{meta_file} is not a JSON object (it holds a {type(raw).__name__})")
     try:
@@ -510,6 +517,8 @@ def _only_regular_files(src: Path) -> None:
     import os
     import stat
 
+    from hwbench.userfile import DEFAULT_LIMIT
+
     seen = 0
     for folder, dirs, files in os.walk(src):
         for name in files + dirs:
@@ -524,6 +533,8 @@ def _only_regular_files(src: Path) -> None:
                     f"{path} in the recording is not a regular file (a FIFO, socket or device)",
                     hint="replay reads what `hwbench detect --dump DIR` wrote; remove that entry",
                 )
+            if stat.S_ISREG(mode) and os.stat(path).st_size > DEFAULT_LIMIT:
+                raise InputError(f"{path} in the recording is larger than any file a dump holds")
         if seen > _MAX_DUMP_ENTRIES:
             raise InputError(f"{src} holds more than {_MAX_DUMP_ENTRIES} entries: not an hwbench dump")
 
