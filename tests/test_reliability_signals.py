@@ -5,10 +5,12 @@ signalled once its progress line shows it is measuring (short runs: --quick, --n
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +91,9 @@ def test_sigterm_is_an_interrupt_with_its_own_code() -> None:
     assert interrupt.exit_code() == 143 and interrupt.name() == "SIGTERM"
     with pytest.raises(interrupt.Terminated):
         interrupt.check()
+
+
+def test_readme_exit_code_table_names_the_codes_the_cli_uses() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = {int(m) for m in re.findall(r"(?m)^\| (\d+) \| ", readme)}
+    assert table >= {0, 1, 2, 128 + signal.SIGINT, 128 + signal.SIGTERM}
