@@ -59,3 +59,14 @@ def test_a_killed_unreaped_rank_counts_as_dead() -> None:
     finally:
         p.wait()
     assert _alive(os.getpid())
+
+
+def test_a_long_torch_message_is_cut_between_words() -> None:
+    from hwbench.fleet.dist import _first_line
+
+    msg = (
+        "[/pytorch/gloo/transport/tcp/pair.cc:534] Connection closed by peer " + "averyveryverylongword " * 20
+    )
+    line = _first_line(RuntimeError(msg + "\nsecond line"))
+    assert line.startswith("Connection closed by peer") and line.endswith(" ...")
+    assert all(w in ("averyveryverylongword", "...") for w in line.split()[4:])
