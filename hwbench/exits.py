@@ -80,6 +80,7 @@ def start() -> None:
         encoding=real.encoding,
         errors=real.errors,
         line_buffering=real.line_buffering,
+        write_through=real.write_through,  # python -u / PYTHONUNBUFFERED keep their meaning
     )
 
 
