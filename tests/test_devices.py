@@ -23,7 +23,7 @@ from hwbench.devices.cuda import cuda_native_dtypes
 from hwbench.devices.mps import mps_native_dtypes
 from hwbench.devices.rocm import rocm_native_dtypes
 from hwbench.devices.xpu import xpu_native_dtypes
-from hwbench.errors import InputError
+from hwbench.errors import HwbenchError, InputError
 from hwbench.model import NA
 from hwbench.peaks import gpu_peak
 from hwbench.report.profile import categorize, sdpa_backend
@@ -319,6 +319,12 @@ def test_mps_and_xpu_peaks_come_from_the_table_by_name(monkeypatch: pytest.Monke
     import hwbench.devices.mps as mps
 
     monkeypatch.setattr(mps, "apple_chip", lambda: "Apple M2 Pro")  # sysctl's brand string on that Mac
+    with pytest.raises(HwbenchError, match="MPS is not available"):  # not on this Linux machine
+        resolve("mps").peak()
+    monkeypatch.setattr(mps.MpsDevice, "available", classmethod(lambda cls: True))
+    import hwbench.devices.xpu as xpu
+
+    monkeypatch.setattr(xpu.XpuDevice, "available", classmethod(lambda cls: True))
     p = resolve("mps").peak()
     assert p is not None and p.name == "Apple M2 Pro GPU (19-core)" and p.peaks_tflops["fp32"]
     monkeypatch.setattr(torch.xpu, "get_device_name", lambda i=None: "Intel(R) Arc(TM) A770 Graphics")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from hwbench.errors import InputError
+from hwbench.errors import HwbenchError, InputError
 from hwbench.model import NA, GpuTelemetry
 
 if TYPE_CHECKING:
@@ -185,6 +185,14 @@ class Device(ABC):
     @abstractmethod
     def peak(self, system: System | None = None, **hints: object) -> DevicePeak | None:
         """The device's dense peak per dtype (hwbench.peaks); None when not known nor estimable."""
+
+    def require_available(self) -> None:
+        """Raise HwbenchError (exit 2, one line) when this torch cannot use the device here."""
+        if not self.available():
+            raise HwbenchError(
+                f"{self.torch_name}: {self.why_unavailable()}",
+                hint="check `hwbench detect`, or ask about a GPU by name: hwbench peaks --gpu NAME",
+            )
 
     def timed_region(self) -> Callable[[], Callable[[], float]] | None:
         """With timing events: a function that starts a region and returns its stop (seconds elapsed)."""

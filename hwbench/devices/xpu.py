@@ -104,4 +104,5 @@ class XpuDevice(Device):
     def peak(self, system: System | None = None, **hints: object) -> DevicePeak | None:
         from hwbench.peaks.gpu import gpu_peak
 
+        self.require_available()
         return gpu_peak(self.identity().name, vendor=self.vendor, device=self.torch_name)
