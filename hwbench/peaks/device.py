@@ -180,6 +180,8 @@ def gpu_device_peak(dev: CudaDevice, system: System | None = None, **hints: Any)
     cc: tuple[int, int] | None = hints.get("cc")
     bus: str | None = None
     live = dev.available() and index < dev.count()
+    if not live and system is None and not hints.get("name"):
+        dev.require_available()  # no recording to fall back on: say why torch cannot use it
     if live:
         t_name, t_sm, t_cc, t_bus, _ = dev.properties()
         name, sm_count, cc = name or t_name, sm_count or t_sm, cc or t_cc
