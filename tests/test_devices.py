@@ -341,3 +341,21 @@ def test_loss_scaler_on_a_torch_without_torch_amp_gradscaler(monkeypatch: pytest
         warnings.simplefilter("ignore")
         scaler = resolve("cpu").grad_scaler(enabled=False)
     assert not scaler.is_enabled()
+
+
+def test_nvml_is_read_with_a_cuda_build_when_sys_shows_no_gpu(tmp_path: Path) -> None:
+    """A container whose /sys lists the host bridge but hides the GPUs, with NGC's CUDA torch: NVML is
+    asked anyway and finds the 8 H100s (the ngc-8xh100 recording without its GPU sysfs entries)."""
+    import shutil
+
+    src = MACHINES / "ngc-8xh100"
+    for rel in ("proc/cpuinfo", "nvml.json", "torch.json", "hwbench-dump.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / rel, tmp_path / rel)
+    bridge = tmp_path / "sys/bus/pci/devices/0000:00:00.0"
+    bridge.mkdir(parents=True)
+    for name, value in (("vendor", "0x8086"), ("device", "0x09a2"), ("class", "0x060000")):
+        (bridge / name).write_text(value + "\n")
+    system = replay(tmp_path)
+    assert sum(g.vendor == "nvidia" for g in system.gpus) == 8
+    assert "cuda" in system.torch.usable_devices

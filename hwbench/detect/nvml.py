@@ -72,7 +72,8 @@ CLOCK_EVENTS: tuple[tuple[int, str, str, bool], ...] = (
 )
 CLOCK_EVENT_REASONS: tuple[tuple[int, str], ...] = tuple((bit, name) for bit, name, _, _ in CLOCK_EVENTS)
 SLOWING_REASONS = frozenset(name for _, name, _, slows in CLOCK_EVENTS if slows)
-_SLOWDOWNS = {"hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown", "sw_thermal_slowdown"}
+# detect warns about these only: an idle snapshot under a power cap or application clocks is normal
+_SLOWDOWNS = SLOWING_REASONS - {"sw_power_cap", "applications_clocks_setting"}
 
 
 def decode_clock_event_reasons(mask: int) -> list[str]:
