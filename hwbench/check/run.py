@@ -24,6 +24,7 @@ from hwbench.check.baseline import (
 )
 from hwbench.check.expectations import Expectations
 from hwbench.check.results import CheckResult, Summary, apply_strict, summarize
+from hwbench.detect.torchinfo import AMD_GPU_BUILDS, NVIDIA_BUILDS
 from hwbench.devices import recorded
 from hwbench.errors import HwbenchError, InputError
 from hwbench.model import System, TorchInfo
@@ -154,7 +155,7 @@ class _Measurer:
         s = self.system
         if self.replay or s is None:
             return not self.replay
-        if not s.torch.installed or s.torch.build in ("cpu", "mps", "xpu"):
+        if not s.torch.installed or s.torch.build not in NVIDIA_BUILDS | AMD_GPU_BUILDS:
             return False
         return any(g.vendor in ("nvidia", "amd") for g in C.counted_gpus(s))
 
