@@ -339,3 +339,27 @@ def test_grouping_keeps_a_gpu_that_differs_apart() -> None:
 
     groups = group_results([r(0, "gen5 x16"), r(1, "gen5 x16"), r(2, "gen5 x8"), r(3, "gen5 x16")])
     assert [(g.where, len(g.members)) for g in groups] == [("gpus 0-1, 3", 3), ("gpu2", 1)]
+
+
+def test_torchrun_ranks_that_read_the_same_are_one_row() -> None:
+    """The fleet report names each rank's checks "rankN:..." and prefixes the host to the message:
+    ranks of one host that agree are one row, the other host's another, and the counts name the
+    check without its rank."""
+    from hwbench.check.results import CheckResult, summarize
+    from hwbench.check.summary import counts_line, group_results
+
+    def r(rank: int, host: str, status: str = "pass") -> CheckResult:
+        return CheckResult(
+            f"rank{rank}:min_tflops[bf16]@cuda:{rank % 8}", status, 700.0 if status == "pass" else 400.0,
+            600.0, f"{host}: bf16 matmul measured", unit="TFLOP/s", op=">=",
+        )  # fmt: skip
+
+    results = [r(i, "node-a") for i in range(8)] + [r(i, "node-b") for i in range(8, 15)]
+    results.append(r(15, "node-b", "fail"))
+    groups = group_results(results)
+    assert [(g.name, g.where, len(g.members)) for g in groups] == [
+        ("min_tflops[bf16]", "ranks 0-7", 8),
+        ("min_tflops[bf16]", "ranks 8-14", 7),
+        ("min_tflops[bf16]", "rank 15", 1),
+    ]
+    assert counts_line(summarize(results), results) == "15 passed, 1 failed (min_tflops[bf16]), 0 skipped"

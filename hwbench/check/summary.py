@@ -46,31 +46,44 @@ class ResultGroup:
 
 
 _GPU_INDEX = re.compile(r"^(?:gpu|cuda:)(\d+)$")
+_RANK = re.compile(r"^rank(\d+):(.*)$")  # a torchrun rank's check, as the fleet report names it
 
 
 def _split(name: str) -> tuple[str, str]:
-    base, _, where = name.partition("@")
+    """("min_tflops[bf16]", "cuda:3") from "rank3:min_tflops[bf16]@cuda:3" or "min_tflops[bf16]@cuda:3"."""
+    m = _RANK.match(name)
+    base, _, where = (m.group(2) if m else name).partition("@")
     return base, where
 
 
+def _index(name: str) -> tuple[str, int] | None:
+    """("ranks", 3) for a rank's check, ("gpus", 3) for one GPU's, None for a machine-wide one."""
+    if m := _RANK.match(name):
+        return "ranks", int(m.group(1))
+    if m := _GPU_INDEX.match(_split(name)[1]):
+        return "gpus", int(m.group(1))
+    return None
+
+
 def group_results(results: Sequence[CheckResult]) -> list[ResultGroup]:
-    """Per-GPU results that differ only in their GPU collapse into one row, in first-seen order."""
+    """Results of one check that differ only in their GPU (or torchrun rank) collapse into one row,
+    "gpus 0-7" / "ranks 0-7", in first-seen order."""
     groups: dict[tuple[object, ...], list[CheckResult]] = {}
     for r in results:
-        base, where = _split(r.name)
-        m = _GPU_INDEX.match(where)
+        at = _index(r.name)
         key: tuple[object, ...] = (
-            (base, "gpu", r.status, repr(r.measured), repr(r.expected), r.unit, r.op, r.message)
-            if m
+            (_split(r.name)[0], at[0], r.status, repr(r.measured), repr(r.expected), r.unit, r.op, r.message)
+            if at
             else (r.name, id(r))
         )
         groups.setdefault(key, []).append(r)
     out: list[ResultGroup] = []
     for members in groups.values():
         base, where = _split(members[0].name)
-        if len(members) > 1:
-            idx = [int(m.group(1)) for r in members if (m := _GPU_INDEX.match(_split(r.name)[1]))]
-            where = f"gpus {ranges(idx)}"
+        at = _index(members[0].name)
+        if at is not None and (len(members) > 1 or at[0] == "ranks"):
+            idx = [x[1] for r in members if (x := _index(r.name))]
+            where = f"{at[0] if len(idx) > 1 else at[0][:-1]} {ranges(idx)}"
         out.append(ResultGroup(base, where, members[0], tuple(members)))
     return out
 
