@@ -359,3 +359,23 @@ def test_nvml_is_read_with_a_cuda_build_when_sys_shows_no_gpu(tmp_path: Path) ->
     system = replay(tmp_path)
     assert sum(g.vendor == "nvidia" for g in system.gpus) == 8
     assert "cuda" in system.torch.usable_devices
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["peaks", "--replay", "/nonexistent-dump"],
+        ["peaks", "--replay", str(MACHINES / "ngc-8xh100"), "--gpu", "H100"],
+        [
+            "check",
+            "--replay",
+            str(MACHINES / "ngc-8xh100"),
+            "--nvidia-smi-q",
+            str(FIX / "check/h100x8_nvidia-smi-q.txt"),
+        ],
+    ],
+)
+def test_replay_bad_input_is_one_error_line(args: list[str]) -> None:
+    out = subprocess.run([sys.executable, "-m", "hwbench", *args], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr
