@@ -79,7 +79,7 @@ class Device(ABC):
     numbered: ClassVar[bool] = False  # torch numbers these devices (cuda:0, xpu:1): one per local rank
     has_timing_events: ClassVar[bool] = False  # torch.cuda.Event timing on the device's stream
     has_tf32: ClassVar[bool] = False  # a TF32 tensor-core mode switched by torch.backends.cuda.matmul
-    collective_backend: ClassVar[str] = "gloo"  # torch.distributed backend for collectives on it
+    collective_backend: ClassVar[str] = "gloo"  # torch.distributed backend for collectives on it ("none")
     compile_by_default: ClassVar[bool] = False  # torch.compile pays for itself in a short run
     fused_optimizer_by_default: ClassVar[bool] = False  # AdamW(fused=True) exists and is faster
     gemm_dtypes: ClassVar[tuple[str, ...]] = ("fp32", "bf16", "fp16")  # GEMMs worth timing here

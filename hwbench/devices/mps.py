@@ -36,6 +36,7 @@ def mps_native_dtypes(chip: str, macos_14: bool) -> tuple[str, ...]:
 class MpsDevice(Device):
     kind: ClassVar[str] = "mps"
     vendor: ClassVar[str | None] = "apple"
+    collective_backend: ClassVar[str] = "none"  # torch.distributed has no backend for MPS tensors
     api: ClassVar[str] = "mps"
 
     @classmethod
