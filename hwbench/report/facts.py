@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from hwbench.devices import recorded
+from hwbench.devices import CudaDevice, recorded
 
 # nanoGPT's estimate_mfu divides by this on every device: the A100's bf16 dense peak (TFLOP/s).
 NANOGPT_PEAK_TFLOPS = 312.0
@@ -161,9 +161,8 @@ class RunFacts:
 
     @property
     def is_cuda(self) -> bool:
-        """A GPU run (NVIDIA, AMD through torch's cuda API, Intel XPU, Apple MPS)."""
-        dev = recorded(self.device)
-        return dev is not None and not dev.is_host
+        """A run on torch's cuda API: NVIDIA, or AMD through HIP (tensor cores, TF32, GPU telemetry)."""
+        return isinstance(recorded(self.device), CudaDevice)
 
     @property
     def is_cpu(self) -> bool:
