@@ -215,9 +215,34 @@ def test_mig_slice_gets_its_share() -> None:
     whole = gpu_peak("NVIDIA A100-SXM4-40GB")
     slice_ = gpu_peak("NVIDIA A100-SXM4-40GB MIG 1g.5gb")
     assert whole is not None and slice_ is not None and slice_.estimated
-    assert slice_.peaks_tflops["bf16"] == pytest.approx(312 / 7)  # 1 of the A100's 7 compute slices
+    # `nvidia-smi mig -lgip` on an A100-SXM4-40GB: 1g.5gb has 14 of the 108 SMs (not 1/7: MIG mode
+    # leaves SMs unused), so its share is 14/108 of 312, and a live slice reporting 14 SMs agrees
+    assert slice_.peaks_tflops["bf16"] == pytest.approx(312 * 14 / 108)
     live = gpu_peak("NVIDIA A100-SXM4-40GB MIG 3g.20gb", sm_count=42)  # what torch reports for a 3g slice
     assert live is not None and live.peaks_tflops["bf16"] == pytest.approx(312 * 42 / 108)
+    assert gpu_peak("NVIDIA A100-SXM4-40GB MIG 3g.20gb").peaks_tflops["bf16"] == pytest.approx(  # type: ignore[union-attr]
+        312 * 42 / 108
+    )
+    # H100 80GB: 1g.20gb has 26 SMs (more than a plain 1g's 16); a compute instance 1c of a 3g (60 SMs)
+    # gets a third of it
+    h = gpu_peak("NVIDIA H100 80GB HBM3 MIG 1g.20gb")
+    assert h is not None and h.peaks_tflops["bf16"] == pytest.approx(989.4 * 26 / 132)
+    ci = gpu_peak("NVIDIA H100 80GB HBM3 MIG 1c.3g.40gb")
+    assert ci is not None and ci.peaks_tflops["bf16"] == pytest.approx(989.4 * 60 / 132 / 3)
+    # a profile whose SM count is not listed: N of the compute slices, said to be an upper bound
+    pcie = gpu_peak("NVIDIA H100 PCIe MIG 2g.20gb")
+    assert pcie is not None and any("upper bound" in n for n in pcie.notes)
+
+
+def test_every_mig_profile_fits_in_its_gpu() -> None:
+    from hwbench.peaks.gpu import gpu_table, mig_profiles
+
+    units = {r.model: r.units for r in gpu_table()}
+    for (model, profile), p in mig_profiles().items():
+        assert model in units, model
+        total = units[model]
+        if profile != "*" and total is not None:
+            assert 0 < p.sms <= total, (model, profile)
 
 
 def test_unlisted_variant_never_above_its_listed_sibling() -> None:

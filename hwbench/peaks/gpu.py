@@ -403,22 +403,35 @@ def gpu_peak(
     known; else None (the caller says "no peak known" -- never an A100 default)."""
     mig = _MIG_NAME.match(name.strip())
     if mig is not None:
-        return mig_peak(mig.group(1), int(mig.group(2)), mig.group(3), name, device_id, sm_count, device)
+        compute = int(mig.group(2)) if mig.group(2) else None
+        return mig_peak(
+            mig.group(1), int(mig.group(3)), mig.group(4), name, device_id, sm_count, device, compute
+        )
     lookup = identify(name, device_id, sm_count, compute_capability, vendor_id)
     if lookup.row is not None:
         return _row_peak(lookup.row, lookup, sm_count, device)
     return estimate_gpu_peak(name, vendor, sm_count, compute_capability, clock_mhz, device, clock_source)
 
 
-# "NVIDIA A100-SXM4-40GB MIG 1g.5gb", "NVIDIA H100 80GB HBM3 MIG 1c.3g.40gb": the parent's name, the GPU
-# instance's compute slices, its memory (NVML and torch name a MIG device so).
-_MIG_NAME = re.compile(r"^(.*?)\s+MIG\s+(?:\d+c\.)?(\d+)g\.(\d+gb)(?:\+me)?$", re.IGNORECASE)
+# "NVIDIA A100-SXM4-40GB MIG 1g.5gb", "NVIDIA H100 80GB HBM3 MIG 1c.3g.40gb": the parent's name, a compute
+# instance's share of its GPU instance (optional), the GPU instance's compute slices, its memory (NVML and
+# torch name a MIG device so).
+_MIG_NAME = re.compile(r"^(.*?)\s+MIG\s+(?:(\d+)c\.)?(\d+)g\.(\d+gb)(?:\+me)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class MigProfile:
+    sms: int  # the slice's SMs; for profile "*", the product's compute slices
+    source: str
 
 
 @lru_cache(maxsize=1)
-def mig_slices() -> dict[str, tuple[int, str]]:
-    """gpus.csv model -> (compute slices of the whole GPU, source), from data/mig_slices.csv."""
-    return {r["model"]: (int(r["compute_slices"]), r["source"].strip()) for r in _csv_rows("mig_slices.csv")}
+def mig_profiles() -> dict[tuple[str, str], MigProfile]:
+    """(gpus.csv model, profile such as "1g.5gb" or "*") -> SMs and source, from data/mig_slices.csv."""
+    return {
+        (r["model"], r["profile"].strip().lower()): MigProfile(int(r["sms"]), r["source"].strip())
+        for r in _csv_rows("mig_slices.csv")
+    }
 
 
 def mig_peak(
@@ -429,31 +442,53 @@ def mig_peak(
     device_id: int | None = None,
     sm_count: int | None = None,
     device: str = "gpu",
+    compute_slices: int | None = None,
 ) -> DevicePeak | None:
-    """A MIG slice's share of its GPU: its own SM count when the device reports one, else N of the GPU's
-    compute slices (the MIG user guide's fraction of SMs). None when the parent GPU is not known."""
+    """A MIG slice's share of its GPU, by the SMs it really has: its own SM count when the device reports
+    one, else the profile's SM count (data/mig_slices.csv, from `nvidia-smi mig -lgip`), else N of the
+    GPU's compute slices as an upper bound. A compute instance `Cc.Ng` gets C/N of its GPU instance.
+    None when the parent GPU is not known."""
     lookup = identify(parent, device_id)
     row = lookup.row
     if row is None:
         return None
-    whole = _row_peak(row, lookup, sm_count, device)
+    profile = f"{slices}g.{memory.lower()}"
+    whole = _row_peak(row, lookup, None, device)
+    known = mig_profiles().get((row.model, profile))
+    notes = [f"the slice has {memory} of the GPU's memory"]
     if sm_count is not None and row.units is not None:
-        share_note = f"MIG slice {slices}g.{memory}: its {sm_count} SMs of the GPU's {row.units}"
-        peaks = whole.peaks_tflops  # _row_peak scaled them by the SM count
+        share = sm_count / row.units
+        share_note = (
+            f"MIG slice {profile}: its {sm_count} SMs (as the device reports) of the GPU's {row.units}"
+        )
+        compute_slices = None  # the device's own count already is the compute instance's
+    elif known is not None and row.units is not None:
+        share = known.sms / row.units
+        share_note = f"MIG slice {profile}: {known.sms} of the GPU's {row.units} SMs ({known.source})"
     else:
-        total = mig_slices().get(row.model)
+        total = mig_profiles().get((row.model, "*"))
         if total is None:
             return None
-        count, src = total
-        share_note = f"MIG slice {slices}g.{memory}: {slices}/{count} of the GPU's compute slices ({src})"
-        peaks = {d: (v * slices / count if v is not None else None) for d, v in whole.peaks_tflops.items()}
+        share = slices / total.sms
+        share_note = (
+            f"MIG slice {profile}: {slices}/{total.sms} of the GPU's compute slices ({total.source}); "
+            "the profile's SM count is not in the table, so this is an upper bound "
+            "(MIG mode leaves SMs unused)"
+        )
+    if compute_slices is not None and 0 < compute_slices < slices:
+        share *= compute_slices / slices
+        notes.append(
+            f"compute instance {compute_slices}c of the {slices}g GPU instance: {compute_slices}/{slices}"
+        )
+    peaks = {d: (v * share if v is not None else None) for d, v in whole.peaks_tflops.items()}
     return dataclasses.replace(
         whole,
         name=name,
         peaks_tflops=peaks,
         estimated=True,
-        notes=(*whole.notes, share_note, f"the slice has {memory} of the GPU's memory"),
+        notes=(*whole.notes, share_note, *notes),
         memory_bandwidth_gbps=None,  # a slice has its share of the memory controllers, not the whole
+        sm_count=sm_count if sm_count is not None else (known.sms if known is not None else None),
         dtype_sources={
             d: (f"{s}, MIG {slices}g share" if peaks.get(d) is not None else s)
             for d, s in whole.dtype_sources.items()
