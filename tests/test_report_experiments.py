@@ -30,6 +30,7 @@ from hwbench.report.abstats import (
 )
 from hwbench.report.experiments import (
     ArmSample,
+    ChunkTimeout,
     ExperimentResult,
     Variant,
     combine,
@@ -65,7 +66,7 @@ class FakeMachine:
     def clock(self) -> float:
         return self.now
 
-    def run(self, cfg: Any, opts: Any, variant: Variant | None) -> ArmSample:
+    def run(self, cfg: Any, opts: Any, variant: Variant | None, timeout_s: float | None = None) -> ArmSample:
         key = variant.key if variant else "baseline"
         self.calls.append(key)
         if key in self.fail:
@@ -79,7 +80,11 @@ class FakeMachine:
         n = opts.steps
         # interference only slows a step: jitter is one-sided
         steps = tuple(t * (1.0 + self.jitter * abs(self.rng.gauss(0.0, 1.0))) for _ in range(n))
-        self.now += opts.warmup * t + sum(steps)
+        took = opts.warmup * t + sum(steps)
+        if timeout_s is not None and took > timeout_s:  # what the fresh-process runner does
+            self.now += timeout_s
+            raise ChunkTimeout(f"stopped after {timeout_s:.1f} s")
+        self.now += took
         from hwbench.bench.flops import flops_per_step
 
         return ArmSample(step_times_s=steps, flops_per_step=flops_per_step(cfg), wall_s=(n + 1) * t)
@@ -364,7 +369,7 @@ def test_baseline_threads_are_explicit_so_a_threads_variant_cannot_leak() -> Non
     cfg, opts = seed()
     seen: list[int | None] = []
 
-    def runner(c: Any, o: Any, v: Variant | None) -> ArmSample:
+    def runner(c: Any, o: Any, v: Variant | None, timeout_s: float | None) -> ArmSample:
         seen.append(o.threads)
         return ArmSample(step_times_s=(0.05,) * o.steps, flops_per_step=4e9, wall_s=0.1)
 
@@ -374,7 +379,7 @@ def test_baseline_threads_are_explicit_so_a_threads_variant_cannot_leak() -> Non
         [Variant(key="threads=1", kind="threads", change="", options={"threads": 1})],
         baseline_step_s=0.05,
         runner=runner,
-        budget_s=5,
+        budget_s=20,  # every clock reading is a second later: room for two rounds
         clock=iter(range(0, 1000)).__next__,
     )
     assert seen[0] == 2 and 1 in seen and all(t in (1, 2) for t in seen)
@@ -560,6 +565,8 @@ def test_a_chunk_in_a_fresh_process_returns_its_steps_and_its_failures() -> None
     assert len(pinned.step_times_s) == 4
     with pytest.raises(RuntimeError, match="InputError"):
         run(tiny, replace(opts, threads=0), None)  # the child's error comes back as the chunk's failure
+    with pytest.raises(ChunkTimeout):
+        run(tiny, replace(opts, steps=100_000, max_seconds=None), None, 1.0)  # stopped, not awaited
 
 
 def test_a_report_with_chunks_round_trips_through_a_recording() -> None:
@@ -581,3 +588,21 @@ def test_a_report_with_chunks_round_trips_through_a_recording() -> None:
     assert back.chunks == rep.chunks and back.method == rep.method and back.compiled == rep.compiled
     assert [r.interval for r in back.results] == [r.interval for r in rep.results]
     assert [s.claim for s in suggestions(facts, back)] == [s.claim for s in suggestions(facts, rep)]
+
+
+def test_on_a_slow_machine_a_far_slower_variant_is_stopped_and_the_budget_holds() -> None:
+    """4x slower than recorded: two rounds of everything do not fit. bf16 (12x slower than fp32 on that
+    Zen 3) would take ~32 s a chunk: its first chunk is stopped at 3x its prediction, not awaited;
+    the costliest batch is priced out (not measured) rather than measured once, without an interval."""
+    times, base_step = recorded_step_times()
+    m = FakeMachine({k: v * 4 for k, v in times.items()})
+    cfg, opts = seed()
+    variants, _ = plan_variants(recorded()[0])
+    rep = run_experiments(
+        cfg, opts, variants, baseline_step_s=base_step * 4, runner=m.run, clock=m.clock, budget_s=30
+    )
+    by = {r.variant.key: r for r in rep.results}
+    assert by["dtype=bf16"].verdict == "not measured" and "first chunk ran over 3x" in by["dtype=bf16"].note
+    assert len(by["threads=1"].ratios) >= 2 and by["threads=1"].interval is not None
+    assert by["batch=48"].verdict == "not measured" and "budget" in by["batch=48"].note
+    assert rep.wall_s <= 30 + 2.0

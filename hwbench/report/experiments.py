@@ -136,7 +136,12 @@ class ExperimentsReport:
     chunks: tuple[ChunkRecord, ...] = ()  # every chunk's timed steps, for replay
 
 
-ChunkRunner = Callable[[GPTConfig, StepOptions, Variant | None], ArmSample]
+# (model config, step options, the variant or None for the baseline, seconds the chunk may take or None)
+ChunkRunner = Callable[[GPTConfig, StepOptions, Variant | None, float | None], ArmSample]
+
+
+class ChunkTimeout(Exception):
+    """A chunk ran past the time it was given (what was left of the budget) and was stopped."""
 
 
 # -- results from chunks (pure) ----------------------------------------------------------------------

@@ -28,6 +28,7 @@ from hwbench.report.experiments import (
     ArmSample,
     ChunkRecord,
     ChunkRunner,
+    ChunkTimeout,
     ExperimentResult,
     ExperimentsReport,
     result_from_chunks,
@@ -54,6 +55,12 @@ DECIDED_STEPS = 3
 DECIDED_WARMUP = 2
 # modules the fork server imports once, so that a chunk's process starts with them loaded
 PRELOAD = ["torch", "hwbench.bench.gpt", "hwbench.bench.step"]
+# a variant's first chunk is stopped when it runs this many times as long as predicted
+STOP_FACTOR = 3.0
+# ... unless it still fits this share of the budget (a large budget can afford a slow variant's chunk)
+FIRST_CHUNK_SHARE = 0.3
+# a chunk may run this far past what is left of the budget before it is stopped
+TIMEOUT_GRACE_S = 2.0
 # a chunk's process that has not answered after this long (beyond its own timed seconds) is stopped
 CHUNK_TIMEOUT_S = 180.0
 
@@ -98,8 +105,11 @@ def _measure(cfg: GPTConfig, opts: StepOptions) -> ArmSample:
     )
 
 
-def measure_step_runner(cfg: GPTConfig, opts: StepOptions, variant: Variant | None) -> ArmSample:
-    """One chunk in this process, through bench.step.measure_step (pinned like taskset when asked)."""
+def measure_step_runner(
+    cfg: GPTConfig, opts: StepOptions, variant: Variant | None, timeout_s: float | None = None
+) -> ArmSample:
+    """One chunk in this process, through bench.step.measure_step (pinned like taskset when asked).
+    `timeout_s` cannot be enforced in-process: the chunk always runs to its end."""
     with pinned(variant.cpus if variant else ()):
         return _measure(cfg, opts)
 
@@ -157,13 +167,17 @@ class ForkedChunkRunner:
         proc.start()
         proc.join(CHUNK_TIMEOUT_S)
 
-    def __call__(self, cfg: GPTConfig, opts: StepOptions, variant: Variant | None) -> ArmSample:
+    def __call__(
+        self, cfg: GPTConfig, opts: StepOptions, variant: Variant | None, timeout_s: float | None = None
+    ) -> ArmSample:
         recv, send = self._ctx.Pipe(duplex=False)
         cpus = variant.cpus if variant else ()
         proc = self._ctx.Process(target=_chunk_in_child, args=(send, cfg, opts, cpus), daemon=True)
         proc.start()
         send.close()
         try:
+            if timeout_s is not None and not recv.poll(timeout_s):
+                raise ChunkTimeout(f"stopped after {timeout_s:.1f} s")
             if not recv.poll(CHUNK_TIMEOUT_S + (opts.max_seconds or 0.0)):
                 raise TimeoutError(f"the chunk's process gave no result in {CHUNK_TIMEOUT_S:.0f} s")
             try:
@@ -196,11 +210,13 @@ class Arm:
     error: str | None = None
     decided: bool = False  # far slower after one round: no more rounds
     settled: bool = False  # its interval is already precise: no more rounds
+    priced_out: bool = False  # two rounds of it would not fit the budget: not run at all
+    stopped: str = ""  # why a chunk of it was stopped (ChunkTimeout)
     last_wall_s: float | None = None
 
     @property
     def open(self) -> bool:
-        return not self.decided and not self.settled and self.error is None
+        return not self.decided and not self.settled and not self.priced_out and self.error is None
 
 
 class ExperimentRunner:
@@ -262,7 +278,9 @@ class ExperimentRunner:
 
     # one chunk ------------------------------------------------------------------------------------------
 
-    def chunk(self, arm: Arm, rnd: int) -> bool:
+    def chunk(self, arm: Arm, rnd: int, bounded: bool = True) -> bool:
+        """Run one chunk of `arm` in round `rnd`; `bounded`: stop it when it runs past the budget (a
+        variant far slower than predicted), and leave its arm not measured. False when it gave nothing."""
         plan = chunk_plan(arm.variant, self.base_batch, self.baseline_step_s, self.chunk_s)
         cfg, opts = apply_variant(self.base_cfg, self.base_opts, arm.variant, plan)
         if arm.decided:  # far slower: a few steps show it again, and a full chunk would cost seconds
@@ -270,8 +288,25 @@ class ExperimentRunner:
         if self.progress:
             self.progress(f"experiment {arm.variant.key} (round {rnd + 1})")
         t0 = self.clock()
+        timeout = max(1.0, self.left() + TIMEOUT_GRACE_S) if bounded else None
+        first = arm is not self.base and not arm.chunks
+        if timeout is not None and first:
+            # a first chunk far longer than predicted is a variant several times slower (bf16 without
+            # bf16 arithmetic: ~0.1x); it is stopped rather than let it take the others' time
+            allowed = max(STOP_FACTOR * self.est_wall(arm) + 1.0, FIRST_CHUNK_SHARE * self.budget_s)
+            timeout = min(timeout, allowed)
         try:
-            sample = self.run_chunk(cfg, opts, None if arm is self.base else arm.variant)
+            sample = self.run_chunk(cfg, opts, None if arm is self.base else arm.variant, timeout)
+        except ChunkTimeout as e:
+            arm.priced_out = True
+            arm.stopped = (
+                f"not measured: its first chunk ran over {STOP_FACTOR:g}x as long as predicted from the "
+                f"baseline and over {FIRST_CHUNK_SHARE:.0%} of the budget ({e}): far slower, or a burst of "
+                f"interference"
+                if first
+                else f"not measured: a chunk ran past the budget ({e})"
+            )
+            return False
         except Exception as e:  # OOM, an unsupported dtype: the variant failed, the others go on
             arm.error = _short(e)
             return False
@@ -306,6 +341,8 @@ class ExperimentRunner:
         if not self.chunk(self.base, rnd):
             self.notes.append(f"experiments stopped: the baseline failed ({self.base.error})")
             return False
+        if rnd == 0:
+            open_arms = self.affordable(open_arms)
         for a in open_arms:
             if self.fits(a, reserve=reserve):
                 self.chunk(a, rnd)
@@ -316,6 +353,19 @@ class ExperimentRunner:
                 if a.decided and a.error is None and len(a.chunks) == 1 and self.fits(a, reserve=reserve):
                     self.chunk(a, rnd)
         return True
+
+    def affordable(self, arms: list[Arm]) -> list[Arm]:
+        """The arms of which two rounds fit what is left (cheapest first); the others are priced out:
+        one round gives no interval, so it would spend the budget on an inconclusive figure."""
+        keep: list[Arm] = []
+        cost = self.est_wall(self.base)
+        for a in sorted(arms, key=self.est_wall):
+            if 2 * (cost + self.est_wall(a)) <= self.left():
+                keep.append(a)
+                cost += self.est_wall(a)
+            else:
+                a.priced_out = True
+        return [a for a in arms if a in keep]
 
     def after_round(self, rnd: int) -> None:
         for a in self.arms:
@@ -337,9 +387,11 @@ class ExperimentRunner:
         nxt = next_batch(measured, self.base_batch, self.max_batch_factor, SWEEP_GAIN)
         if nxt is None or any(a.variant.config.get("batch_size") == nxt for a in self.arms):
             return
-        # the predicted step time must still fit a chunk
-        if self.baseline_step_s * nxt / self.base_batch <= max(2.0, 4 * self.chunk_s):
-            self.arms.append(Arm(batch_variant(self.base_batch, nxt)))
+        arm = Arm(batch_variant(self.base_batch, nxt))
+        # the predicted step time must still fit a chunk, and two chunks of it what is left
+        fits_a_chunk = self.baseline_step_s * nxt / self.base_batch <= max(2.0, 4 * self.chunk_s)
+        if fits_a_chunk and 2 * (self.est_wall(arm) + self.est_wall(self.base)) <= self.left():
+            self.arms.append(arm)
 
     # results --------------------------------------------------------------------------------------------
 
@@ -353,10 +405,14 @@ class ExperimentRunner:
         if self.base_wall_s is not None:
             busy = f"one baseline chunk took {self.base_wall_s:.1f} s"
             out = [
-                _with_note(r, f"not measured: the {self.budget_s:.0f} s experiment budget ran out ({busy})")
+                _with_note(
+                    r,
+                    a.stopped
+                    or f"not measured: the {self.budget_s:.0f} s experiment budget ran out ({busy})",
+                )
                 if r.verdict == "not measured"
                 else r
-                for r in out
+                for r, a in zip(out, self.arms, strict=True)
             ]
         if self.bad:
             self.notes.append(
@@ -391,10 +447,10 @@ class ExperimentRunner:
         for extra in range(2):
             if self.progress:
                 self.progress("experiment torch.compile (compiling)")
-            self.chunk(self.base, start + extra)
-            if not self.chunk(arm, start + extra):
+            self.chunk(self.base, start + extra, bounded=False)
+            if not self.chunk(arm, start + extra, bounded=False):
                 break
-        self.chunk(self.base, start + 2)
+        self.chunk(self.base, start + 2, bounded=False)
         return self.result(arm)
 
     def run(self, variants: Sequence[Variant], skipped: Sequence[str] = ()) -> ExperimentsReport:
@@ -403,12 +459,13 @@ class ExperimentRunner:
         self.arms = [Arm(v) for v in variants if v.kind != "compile"]
         for rnd in range(self.max_rounds):
             if not self.play_round(rnd):
-                if rnd == 1 and self.fits(self.base):
+                if rnd == 1 and any(a.chunks for a in self.arms) and self.fits(self.base):
                     self.chunk(self.base, rnd)  # a second baseline chunk still brackets round 1's
                 break
             self.rounds = rnd + 1
             self.after_round(rnd)
-        if self.rounds and self.rounds not in self.base.chunks and self.fits(self.base):
+        measured = any(a.chunks for a in self.arms)
+        if measured and self.rounds not in self.base.chunks and self.fits(self.base):
             self.chunk(self.base, self.rounds)  # closes the last round: its variants are bracketed too
         results = self.results()
         combo = self.measure_combination(results)
