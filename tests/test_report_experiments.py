@@ -22,6 +22,7 @@ from hwbench.bench.step import StepOptions
 from hwbench.report.abstats import (
     RoundObs,
     claim_holds,
+    claim_text,
     classify,
     estimate,
     half_range_pct,
@@ -30,6 +31,7 @@ from hwbench.report.abstats import (
 )
 from hwbench.report.experiments import (
     ArmSample,
+    ChunkRecord,
     ChunkTimeout,
     ExperimentResult,
     Variant,
@@ -606,3 +608,28 @@ def test_on_a_slow_machine_a_far_slower_variant_is_stopped_and_the_budget_holds(
     assert len(by["threads=1"].ratios) >= 2 and by["threads=1"].interval is not None
     assert by["batch=48"].verdict == "not measured" and "budget" in by["batch=48"].note
     assert rep.wall_s <= 30 + 2.0
+
+
+def test_a_recorded_zen5_run_replays_from_its_chunks_into_its_own_suggestions() -> None:
+    """Real chunks (tests/fixtures/report/this-kvm-epyc-zen5-seed-chunks-busy.json): recomputing every
+    result from the recorded step times gives the figures and verdicts the run printed, contaminated
+    round included (left out by the same rule)."""
+    import json
+
+    from test_report_fixtures import REPORT
+
+    doc = json.loads((REPORT / "this-kvm-epyc-zen5-seed-chunks-busy.json").read_text())
+    chunks = tuple(
+        ChunkRecord(c["key"], c["round"], c["flops_per_step"], tuple(c["step_times_s"]))
+        for c in doc["experiments"]["chunks"]
+    )
+    printed = [s for s in doc["suggestions"] if s["measured_speedup"] is not None]
+    variants = [Variant(key=s["key"], kind=s["kind"], change=s["change"]) for s in printed]
+    replayed = {r.variant.key: r for r in results_from_chunks(variants, chunks, doc["step_time_s"])}
+    assert len(printed) == 4
+    for s in printed:
+        r = replayed[s["key"]]
+        assert r.speedup == pytest.approx(s["measured_speedup"]) and r.verdict == s["verdict"]
+        assert claim_text(r.speedup, r.interval, r.noise_pct) == s["claim"]
+    # the threads=1 chunks are steady (53-60 ms) against a 30-41 ms baseline chunk: 0.60x, one round
+    assert replayed["threads=1"].speedup == pytest.approx(0.60, abs=0.01)
