@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hwbench.fleet.dist import DEFAULT_TIMEOUT_S, FleetContext, FleetError, env_world_size
+from hwbench.fleet.dist import DEFAULT_TIMEOUT_S, FleetContext, FleetError
+from hwbench.fleet.session import init_from_env, joined
 
 if TYPE_CHECKING:
     from hwbench.fleet.comm import CommResult
@@ -34,31 +35,6 @@ __all__ = [
     "measure_busbw",
     "render_fleet",
 ]
-
-_CTX: FleetContext | None = None
-_JOINED = False
-
-
-def joined() -> bool:
-    """Whether this process joined a torchrun process group (it must then end with `dist.leave`)."""
-    return _JOINED
-
-
-def init_from_env() -> FleetContext | None:
-    """Join torchrun's process group, pin this rank to its CPU share; None when not under torchrun.
-
-    Cheap outside torchrun: reads one environment variable and imports nothing. Calling it again in
-    the same process returns the same context.
-    """
-    global _CTX, _JOINED
-    if env_world_size() <= 1:
-        return None
-    if _CTX is None:
-        from hwbench.fleet.dist import init
-
-        _JOINED = True  # set before init: a failed join may have started gloo threads too
-        _CTX = init()
-    return _CTX
 
 
 def finish(
@@ -77,13 +53,13 @@ def finish(
     Outside torchrun (ctx None) the arguments come back unchanged. `metric` is the per-rank figure
     (higher is better) compared for stragglers; None for reports without one.
     """
-    global _CTX
     if ctx is None:
         return doc, rc
     from hwbench import jsonout
     from hwbench.fleet.dist import destroy, fault_point
     from hwbench.fleet.gather import combine, gather_records
     from hwbench.fleet.local import fingerprint
+    from hwbench.fleet.session import forget
 
     fault_point(ctx, "finish")
     device = doc.get("device") if isinstance(doc, dict) else None
@@ -98,7 +74,7 @@ def finish(
     }
     records = gather_records(ctx, record)
     destroy(ctx)
-    _CTX = None
+    forget()
     if ctx.rank != 0 or records is None:
         return None, 0
     payload = combine(

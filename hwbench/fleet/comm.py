@@ -17,12 +17,13 @@ from __future__ import annotations
 import re
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hwbench.devices import resolve
 from hwbench.errors import HwbenchError, InputError
+from hwbench.fleet.dist import FleetContext
 
 OPS = ("all_reduce", "all_gather")
 SOURCE = "nccl-tests doc/PERFORMANCE.md bus-bandwidth convention"
@@ -96,7 +97,9 @@ def _round_bytes(op: str, nbytes: int, world_size: int) -> int:
     return max(unit, nbytes // unit * unit)
 
 
-def run_op(ctx: Any, op: str, nbytes: int, device: str, iters: int = 10, warmup: int = 3) -> CommResult:
+def run_op(
+    ctx: FleetContext, op: str, nbytes: int, device: str, iters: int = 10, warmup: int = 3
+) -> CommResult:
     """Time one collective at one size on every rank; every rank returns the same result."""
     import torch
     import torch.distributed as dist
@@ -166,18 +169,18 @@ def run_op(ctx: Any, op: str, nbytes: int, device: str, iters: int = 10, warmup:
     return CommResult(op, nbytes, med, algbw, busbw, correct, iters, min(slowest), max(slowest))
 
 
-def default_device(ctx: Any) -> str:
+def default_device(ctx: FleetContext) -> str:
     return f"cuda:{ctx.local_rank}" if "nccl" in ctx.backend else "cpu"
 
 
 def run_sweep(
-    ctx: Any,
+    ctx: FleetContext,
     ops: Sequence[str] = OPS,
     sizes: Sequence[int] | None = None,
     device: str | None = None,
     iters: int = 10,
     warmup: int = 3,
-    progress: Any = None,
+    progress: Callable[[CommResult], None] | None = None,
 ) -> list[CommResult]:
     from hwbench.fleet.dist import fault_point
 
@@ -205,7 +208,7 @@ def nothing_to_measure() -> HwbenchError:
 
 
 def measure_busbw(
-    ctx: Any = None,
+    ctx: FleetContext | None = None,
     *,
     op: str = "all_reduce",
     size_bytes: int | None = None,
@@ -218,7 +221,7 @@ def measure_busbw(
     Joins torchrun's group if `ctx` is None; raises HwbenchError (exit 2) outside torchrun. The
     default size is the largest of the default sweep for the device (16 MiB CPU, 1 GiB GPU).
     """
-    from hwbench.fleet import init_from_env
+    from hwbench.fleet.session import init_from_env
 
     if ctx is None:
         ctx = init_from_env()

@@ -25,6 +25,7 @@ from typing import Any
 
 from hwbench.devices import resolve
 from hwbench.errors import InputError
+from hwbench.fleet.dist import FleetContext
 
 DDP_DTYPES = ("fp32", "bf16")
 
@@ -77,7 +78,7 @@ def _own_peak(device: str, dtype: str, threads: int | None) -> tuple[float | Non
 
 
 def measure_ddp_step(
-    ctx: Any,
+    ctx: FleetContext,
     preset: str = "nanogpt-cpu",
     device: str | None = None,
     dtype: str | None = None,

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hwbench.devices import recorded
+from hwbench.fleet.dist import FleetContext
 from hwbench.fleet.fingerprint import describe, find_mismatches
 from hwbench.fleet.stragglers import DEFAULT_THRESHOLD, RankFigure, find_stragglers, spread
 
@@ -181,7 +182,7 @@ def combine(
     }
 
 
-def gather_records(ctx: Any, record: dict[str, Any]) -> list[dict[str, Any]] | None:
+def gather_records(ctx: FleetContext, record: dict[str, Any]) -> list[dict[str, Any]] | None:
     """gather_object to rank 0 (over gloo); rank 0 gets every record, other ranks None."""
     import torch.distributed as dist
 

@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from hwbench.fleet import joined
     from hwbench.fleet.dist import leave
+    from hwbench.fleet.session import joined
 
     code = main()
     if joined():
