@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import this_vm_cpu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,7 +30,7 @@ from hwbench.check.run import replay_system
 from hwbench.check.smi import gpus_from_smi, parse_nvidia_smi, parse_nvidia_smi_q
 from hwbench.check.summary import markdown, write_step_summary
 from hwbench.errors import InputError
-from hwbench.model import NA, Cpu, System, TorchInfo
+from hwbench.model import NA, System, TorchInfo
 
 FIX = Path(__file__).parent / "fixtures" / "check"
 
@@ -40,28 +41,6 @@ def smi(name: str) -> System:
 
 def nvml(name: str, i: int = 0) -> dict:
     return parse_nvidia_smi((FIX / name).read_text()).gpus[i][1]
-
-
-def this_vm_cpu() -> Cpu:
-    line = next(
-        ln for ln in (FIX / "this_vm_cpuinfo_flags.txt").read_text().splitlines() if ln.startswith("flags")
-    )
-    flags = tuple(line.split(":", 1)[1].split())
-    return Cpu(
-        vendor="AuthenticAMD",
-        model="AMD EPYC",
-        microarchitecture="Zen 3",
-        sockets=1,
-        physical_cores=2,
-        logical_cpus=2,
-        usable_cpus=(0, 1),
-        p_cores=None,
-        e_cores=None,
-        isa=flags,
-        max_mhz=None,
-        max_mhz_source="unknown",
-        virtualized=True,
-    )
 
 
 # --- parsing the recordings -------------------------------------------------------------------------

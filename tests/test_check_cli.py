@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 # the recorded flags of this VM, shared with the unit tests (tests/ is on sys.path under pytest)
-from test_check import this_vm_cpu
+from helpers import this_vm_cpu
 
 import hwbench.check.measure as measure
 import hwbench.detect

@@ -18,6 +18,7 @@ import sys
 import time
 
 import pytest
+from helpers import launch_direct
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 
@@ -28,34 +29,6 @@ def torchrun(*args: str, timeout: float = 120, **env: str) -> tuple[subprocess.C
     t0 = time.monotonic()
     r = subprocess.run([*TORCHRUN, *args], capture_output=True, text=True, timeout=timeout, env=clean)
     return r, time.monotonic() - t0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def launch_direct(*args: str, timeout: float = 120, **env: str) -> tuple[list[subprocess.Popen[str]], float]:
-    """Start 2 ranks without the torchrun launcher (as an srun script would: rank 0 hosts the store).
-
-    Saves the launcher's own torch import; the ranks go through the same env:// rendezvous.
-    """
-    base = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "RANK", "LOCAL_RANK")}
-    base.update(
-        env, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2"
-    )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, *args],
-            env={**base, "RANK": str(r), "LOCAL_RANK": str(r)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for r in range(2)
-    ]
-    return procs, time.monotonic()
 
 
 def test_comm_sweep_and_ddp_step() -> None:

@@ -247,7 +247,7 @@ def test_default_output_fits_one_screen_at_80_columns(
     from hwbench.report import advise_facts
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_report_fixtures import recorded
+    from helpers import recorded
 
     facts, ex, prof = recorded()
     assert ex is not None

@@ -10,7 +10,7 @@ import signal
 import socket
 import time
 
-from test_fleet_torchrun import launch_direct
+from helpers import launch_direct
 
 
 def test_sigint_on_one_rank_ends_it_and_the_other_names_it() -> None:

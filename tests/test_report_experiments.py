@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from test_report_fixtures import on_machine, recorded
+from helpers import on_machine, recorded
 
 from hwbench.bench.config import preset
 from hwbench.bench.step import StepOptions
@@ -616,7 +616,7 @@ def test_a_recorded_zen5_run_replays_from_its_chunks_into_its_own_suggestions() 
     round included (left out by the same rule)."""
     import json
 
-    from test_report_fixtures import REPORT
+    from helpers import REPORT
 
     doc = json.loads((REPORT / "this-kvm-epyc-zen5-seed-chunks-busy.json").read_text())
     chunks = tuple(

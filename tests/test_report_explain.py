@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from test_report_fixtures import nvml_sample, on_machine, recorded
+from helpers import nvml_sample, on_machine, recorded
 
 from hwbench.report import advise_facts
 from hwbench.report.explain import cpu_list, explain, pct

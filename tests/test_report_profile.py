@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from helpers import REPORT
 from hypothesis import given
 from hypothesis import strategies as st
-from test_report_fixtures import REPORT
 
 from hwbench.bench.config import preset
 from hwbench.bench.flops import n_params

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import FIX, REPORT, nvml_sample, recorded
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
-from test_report_fixtures import FIX, REPORT, nvml_sample, recorded
 
 from hwbench.errors import InputError
 from hwbench.report import advise_facts, render, save_report
