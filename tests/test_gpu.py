@@ -1,4 +1,4 @@
-"""CUDA paths on a real GPU (issue 7). Marked `gpu`; every test here skips where torch sees no CUDA device.
+"""CUDA paths on a real GPU. Marked `gpu`; every test here skips where torch sees no CUDA device.
 
 Run on a GPU machine with `pytest -m gpu` (scripts/gpu_validate.sh does, in its single device call).
 """

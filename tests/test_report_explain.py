@@ -76,8 +76,8 @@ def test_math_library_names_mkl_avx2_and_the_faster_library() -> None:
 
 def test_a_path_forcing_environment_variable_is_named() -> None:
     facts, ex, prof = recorded()
-    # this VM's default environment sets none; issue 4 measured OpenBLAS at 0.06-0.13 vs 0.48 TFLOP/s
-    # while OPENBLAS_CORETYPE=Haswell was forced
+    # this VM's default environment sets none; with OPENBLAS_CORETYPE=Haswell forced, OpenBLAS measured
+    # 0.06-0.13 TFLOP/s here against 0.48 unforced
     assert "OPENBLAS_CORETYPE" not in text(facts, ex, prof)
     forced = replace(facts, env_overrides={"OPENBLAS_CORETYPE": "Haswell"})
     e = next(e for e in explain(forced, ex, prof) if e.id == "math_library")

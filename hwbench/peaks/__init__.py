@@ -1,4 +1,4 @@
-"""Theoretical dense peaks per device and dtype, each with its source (issue 3).
+"""Theoretical dense peaks per device and dtype, each with its source.
 
 GPU figures come from a datasheet table (data/gpus.csv) or, for a GPU the table lacks, an estimate from
 SM count x clock x the architecture's per-SM rate; CPU figures are computed from cores x FLOP/cycle
