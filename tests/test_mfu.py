@@ -8,13 +8,13 @@ import pytest
 
 from hwbench.bench.mfu import (
     MfuOptions,
-    PeakInfo,
     lookup_peak,
     mfu_against_peak,
     mfu_payload,
     run_mfu,
 )
 from hwbench.errors import HwbenchError, InputError
+from hwbench.peaks import DevicePeak
 
 TINY = {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "batch_size": 2}
 DESIGN_FIELDS = {
@@ -72,13 +72,45 @@ def test_run_mfu_tiny_payload() -> None:
 
 
 def test_mfu_never_above_100_percent() -> None:
-    peak = PeakInfo(peaks_tflops={"fp32": 0.05, "bf16": None}, source="test table row", estimated=True)
+    peak = DevicePeak(
+        device="cpu",
+        name="test CPU",
+        peaks_tflops={"fp32": 0.05, "bf16": None},
+        source="test table row",
+        estimated=True,
+    )
     mfu, why, warnings = mfu_against_peak(0.11, "fp32", peak)
     assert mfu is None and why and "exceeds" in why
     assert "wrong" in warnings[0] and "--peak-tflops" in warnings[0]
     assert mfu_against_peak(0.025, "fp32", peak)[0] == pytest.approx(0.5)
     assert mfu_against_peak(0.025, "bf16", peak)[0] is None  # no bf16 path: None with a reason
     assert mfu_against_peak(0.025, "fp32", None)[1] == "no peak known for this device"
+
+
+def test_one_mfu_rule_for_the_run_and_its_explanation() -> None:
+    """A recorded run whose measured rate is twice the peak: the run, the report's facts and their
+    explanation all refuse an MFU over 100% (the table says n/a, so the text must not say 200%)."""
+    import dataclasses
+    import sys
+    from pathlib import Path
+
+    from hwbench.report.explain import nanogpt_denominator
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from helpers import recorded
+
+    facts, _, _ = recorded()
+    half = facts.achieved_tflops / 2
+    over = dataclasses.replace(
+        facts, peak_tflops=half, peaks_tflops={**facts.peaks_tflops, facts.dtype: half}
+    )
+    peak = DevicePeak(
+        device="cpu", name="test CPU", peaks_tflops=dict(over.peaks_tflops), source="t", estimated=True
+    )
+    assert mfu_against_peak(over.achieved_tflops, over.dtype, peak)[0] is None
+    assert over.mfu is None and facts.mfu == pytest.approx(facts.achieved_tflops / facts.peak_tflops)
+    text = nanogpt_denominator(over).text  # type: ignore[union-attr]
+    assert "200" not in text and "that peak is wrong" in text, text
 
 
 def test_peak_override_without_peaks_module() -> None:

@@ -165,10 +165,11 @@ def test_facts_from_a_real_mfu_run_object() -> None:
     from hwbench.bench.config import preset
     from hwbench.bench.flops import flops_per_step
     from hwbench.bench.matmul import CeilingResult, GemmPoint
-    from hwbench.bench.mfu import MfuOptions, MfuRun, PeakInfo
+    from hwbench.bench.mfu import MfuOptions, MfuRun
     from hwbench.bench.step import StepOptions, StepResult
     from hwbench.bench.timing import summarize
     from hwbench.detect import replay
+    from hwbench.peaks import DevicePeak
 
     facts, _, _ = recorded()
     cfg = preset("nanogpt-cpu")
@@ -197,6 +198,7 @@ def test_facts_from_a_real_mfu_run_object() -> None:
             tflops_max=g.tflops,
             timing=summarize([1.0]),
             label=g.label,
+            model_shape=g.label.removeprefix("model ") if g in facts.model_gemms else None,
         )
         for g in (*facts.ceiling, *facts.model_gemms)
     )
@@ -209,9 +211,15 @@ def test_facts_from_a_real_mfu_run_object() -> None:
         preset="nanogpt-cpu",
         options=MfuOptions(),
         step=step,
-        peak=PeakInfo(peaks_tflops=dict(facts.peaks_tflops), source=str(facts.peak_source), estimated=False),
+        peak=DevicePeak(
+            device="cpu",
+            name="AMD EPYC",
+            peaks_tflops=dict(facts.peaks_tflops),
+            source=str(facts.peak_source),
+            estimated=False,
+        ),
         ceiling=ceiling,
-        model_gemms=[p for p in points if p.label.startswith("model ")],
+        model_gemms=[p for p in points if p.model_shape is not None],
         mfu=None,
         mfu_reason=None,
         mfu_vs_ceiling=None,

@@ -52,6 +52,14 @@ def flops_per_step(cfg: GPTConfig) -> float:
 NANOGPT_PEAK_TFLOPS = 312.0  # nanoGPT estimate_mfu: "A100 GPU bfloat16 peak flops is 312 TFLOPS"
 
 
+def mfu_ratio(achieved_tflops: float, peak_tflops: float | None) -> float | None:
+    """The one MFU rule: achieved over the dense peak, None without a positive peak or when the measured
+    rate exceeds it (then the peak is wrong, and a figure above 100% would only mislead)."""
+    if peak_tflops is None or peak_tflops <= 0 or achieved_tflops > peak_tflops:
+        return None
+    return achieved_tflops / peak_tflops
+
+
 @dataclass(frozen=True)
 class GemmShape:
     """One GEMM of the model: (m x k) @ (k x n)."""

@@ -20,7 +20,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hwbench.bench.timing import Timing, summarize
@@ -62,6 +62,7 @@ class GemmPoint:
     label: str = ""  # "square 1024", "model attn.qkv"
     threads: int | None = None
     calls_per_sample: int = 1
+    model_shape: str | None = None  # the model GEMM this is ("attn.qkv", "64x32@32x96"); None: a square
 
     @property
     def shape(self) -> str:
@@ -457,19 +458,21 @@ def ceiling(
     elif budget_s is not None:
         budgets.update(budget_s)
     repeats = 5 if quick else 10
-    shapes: list[tuple[str, int, int, int]] = [
-        (f"square {s}", s, s, s) for s in (square_sizes(device, quick) if squares is None else squares)
+    # (label, model shape name or None for a square, m, n, k)
+    shapes: list[tuple[str, str | None, int, int, int]] = [
+        (f"square {s}", None, s, s, s) for s in (square_sizes(device, quick) if squares is None else squares)
     ]
     for sh in model_shapes:
         if len(sh) == 4:
             name, m, n, k = sh
-            shapes.append((f"model {name}", int(m), int(n), int(k)))
+            name = str(name)
         else:
             m, n, k = sh
-            shapes.append((f"model {m}x{k}@{k}x{n}", int(m), int(n), int(k)))
+            name = f"{m}x{k}@{k}x{n}"
+        shapes.append((f"model {name}", name, int(m), int(n), int(k)))
     # squares first (where the ceiling usually is), each group smallest first: a measurement predicts
     # whether the next, larger shape fits what is left of the budget
-    shapes.sort(key=lambda s: (not s[0].startswith("square"), s[1] * s[2] * s[3]))
+    shapes.sort(key=lambda s: (s[1] is not None, s[2] * s[3] * s[4]))
 
     points: list[GemmPoint] = []
     notes: list[str] = []
@@ -506,7 +509,7 @@ def ceiling(
             t_start = time.perf_counter()
             budget = budgets[dt]
             rate: float | None = None  # FLOP/s measured so far, to predict the next shape
-            for j, (label, m, n, k) in enumerate(shapes):
+            for j, (label, model_shape, m, n, k) in enumerate(shapes):
                 spent = time.perf_counter() - t_start
                 left = budget - spent
                 share = left / (len(shapes) - j)  # an equal share of what is left per remaining shape
@@ -522,6 +525,8 @@ def ceiling(
                 if progress:
                     progress(f"GEMM {lib} {dt} {label}")
                 pt = runner(label, m, n, k, max(share, 0.05))
+                if model_shape is not None:
+                    pt = replace(pt, model_shape=model_shape)
                 points.append(pt)
                 rate = max(rate or 0.0, pt.tflops * 1e12)
     except KeyboardInterrupt:

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hwbench.bench.config import PRESET_NOTES, PRESETS, GPTConfig, ModelConfig, preset
-from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, flops_per_step, model_gemm_shapes, n_params
+from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, flops_per_step, mfu_ratio, model_gemm_shapes, n_params
 from hwbench.bench.matmul import CeilingResult, GemmPoint, ceiling, supported_dtypes
 from hwbench.bench.step import StepOptions, StepResult, check_options, measure_step
 from hwbench.devices import resolve
 from hwbench.errors import HwbenchError, InputError
+from hwbench.model import System
+from hwbench.peaks.types import DevicePeak
 
 PhaseFn = Callable[[str, float | None], None]  # (what is running, fraction done or None)
 
@@ -65,17 +67,6 @@ class MfuOptions:
 
 
 @dataclass
-class PeakInfo:
-    """The peak used as the MFU denominator (a view of hwbench.peaks.DevicePeak, or a user override)."""
-
-    peaks_tflops: dict[str, float | None]
-    source: str
-    estimated: bool
-    notes: tuple[str, ...] = ()
-    raw: Any = None  # the DevicePeak object when hwbench.peaks gave one
-
-
-@dataclass
 class MfuRun:
     device: str
     dtype: str
@@ -83,7 +74,7 @@ class MfuRun:
     preset: str | None
     options: MfuOptions
     step: StepResult | None
-    peak: PeakInfo | None
+    peak: DevicePeak | None  # hwbench.peaks, with any --peak-tflops overrides in place
     ceiling: CeilingResult | None
     model_gemms: list[GemmPoint]
     mfu: float | None
@@ -92,7 +83,7 @@ class MfuRun:
     mfu_nanogpt: float | None
     threads: int | None
     device_name: str | None = None
-    system: Any = None  # hwbench.model.System when detect ran
+    system: System | None = None  # when detect ran
     warnings: list[str] = field(default_factory=list)
     interrupted: bool = False
     elapsed_s: float = 0.0
@@ -118,18 +109,17 @@ class MfuRun:
 # device, preset, dtype choices
 
 
-def _detect() -> tuple[Any, str | None]:
+def _detect() -> tuple[System | None, str | None]:
     try:
-        import importlib
+        from hwbench.detect import detect_system
 
-        detect_system = importlib.import_module("hwbench.detect").detect_system
         return detect_system(), None
     except Exception as e:  # detect is best-effort here: the benchmark still runs without it
         return None, f"hardware detection unavailable ({type(e).__name__}: {e})"
 
 
-def _gpus_seen(system: Any) -> str:
-    gpus = getattr(system, "gpus", None) if system is not None else None
+def _gpus_seen(system: System | None) -> str:
+    gpus = system.gpus if system is not None else None
     if not gpus:
         return "detect saw no GPU"
     return "detect saw: " + "; ".join(f"{g.name} ({g.vendor}, {g.pci_slot})" for g in gpus)
@@ -142,7 +132,7 @@ def best_device() -> str:
     return available()[0].torch_name
 
 
-def resolve_device(device: str, system: Any = None) -> str:
+def resolve_device(device: str, system: System | None = None) -> str:
     """Validate a --device value against this torch build; raise a one-line HwbenchError if unusable.
     Returns the device with its index made explicit ("cuda" -> "cuda:0")."""
     dev = resolve(device)  # InputError for what names no device
@@ -159,11 +149,11 @@ def resolve_device(device: str, system: Any = None) -> str:
     return dev.explicit().torch_name
 
 
-def device_name(device: str, system: Any = None) -> str | None:
+def device_name(device: str, system: System | None = None) -> str | None:
     dev = resolve(device)
     if not dev.is_host:
         return dev.identity().name
-    cpu = getattr(system, "cpu", None)
+    cpu = system.cpu if system is not None else None
     return str(cpu.model) if cpu is not None else None
 
 
@@ -210,16 +200,16 @@ def build_config(opts: MfuOptions, device: str) -> tuple[GPTConfig, str | None]:
 
 def lookup_peak(
     device: str,
-    system: Any,
+    system: System | None,
     threads: int | None,
     overrides: tuple[str, ...] = (),
     measured_tflops: dict[str, float] | None = None,
-) -> tuple[PeakInfo | None, list[str]]:
+) -> tuple[DevicePeak | None, list[str]]:
     """The device's peak from hwbench.peaks (plus --peak-tflops overrides); never raises for a miss."""
     from hwbench.peaks import override_only_peak, parse_peak_overrides, peak_for_device, with_overrides
 
     notes: list[str] = []
-    peak_obj: Any = None
+    peak_obj: DevicePeak | None = None
     if system is not None:
         try:
             # hints for CPU peaks: the cores this run may use, and the measured GEMM rates (a floor
@@ -242,30 +232,20 @@ def lookup_peak(
         else:
             reason = notes[-1] if notes else "no peak known for this device"
             peak_obj = override_only_peak(device, device_name(device, system) or device, values, reason)
-    if peak_obj is None:
-        return None, notes
-    return (
-        PeakInfo(
-            peaks_tflops=dict(peak_obj.peaks_tflops),
-            source=str(peak_obj.source),
-            estimated=bool(peak_obj.estimated),
-            notes=tuple(peak_obj.notes),
-            raw=peak_obj,
-        ),
-        notes,
-    )
+    return peak_obj, notes
 
 
 def mfu_against_peak(
-    achieved_tflops: float, dtype: str, peak: PeakInfo | None
+    achieved_tflops: float, dtype: str, peak: DevicePeak | None
 ) -> tuple[float | None, str | None, list[str]]:
-    """(mfu, reason when None, warnings). Never returns a value above 1."""
+    """(mfu, reason when None, warnings). The value is `flops.mfu_ratio`'s: never above 1."""
     if peak is None:
         return None, "no peak known for this device", []
     p = peak.peaks_tflops.get(dtype)
     if p is None or p <= 0:
         return None, f"no dense {dtype} peak known for this device (source: {peak.source})", []
-    if achieved_tflops > p:
+    value = mfu_ratio(achieved_tflops, p)
+    if value is None:
         return (
             None,
             f"achieved {achieved_tflops:.3g} TFLOP/s exceeds the {dtype} peak {p:.3g} TFLOP/s",
@@ -275,7 +255,7 @@ def mfu_against_peak(
                 "Pass the right one with --peak-tflops DTYPE=VALUE."
             ],
         )
-    return achieved_tflops / p, None, []
+    return value, None, []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,7 +289,7 @@ def _is_oom(e: BaseException) -> bool:
 def run_mfu(
     options: MfuOptions | None = None,
     progress: PhaseFn | None = None,
-    system: Any = None,
+    system: System | None = None,
 ) -> MfuRun:
     """Measure the step, the ceiling and look up the peak. Ctrl-C returns a partial run."""
     opts = options or MfuOptions()
@@ -440,7 +420,7 @@ def run_mfu(
                 budget_s=opts.ceiling_budget_s,
                 squares=opts.ceiling_squares,
             )
-            run.model_gemms = [p for p in run.ceiling.points if p.label.startswith("model ")]
+            run.model_gemms = [p for p in run.ceiling.points if p.model_shape is not None]
             run.interrupted = run.ceiling.interrupted
     except KeyboardInterrupt:
         run.interrupted = True
@@ -717,7 +697,6 @@ __all__ = [
     "PRESETS",
     "MfuOptions",
     "MfuRun",
-    "PeakInfo",
     "best_device",
     "default_dtype",
     "default_preset",

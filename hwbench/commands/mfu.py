@@ -19,9 +19,12 @@ import typer
 from hwbench.errors import HwbenchError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
 
-    from hwbench.bench.mfu import MfuRun
+    from hwbench.bench.mfu import MfuOptions, MfuRun
+    from hwbench.report import Advice
 
 
 def command(
@@ -163,8 +166,8 @@ def command(
 
 
 def run_command(
-    opts: Any, advise: bool = True, advise_compile: bool = False, quiet: bool = False
-) -> tuple[dict[str, Any], int, Any, Any]:
+    opts: MfuOptions, advise: bool = True, advise_compile: bool = False, quiet: bool = False
+) -> tuple[dict[str, Any], int, MfuRun, Advice | None]:
     """Run, then advise; returns (JSON document, exit code, MfuRun, advice or None)."""
     from hwbench import jsonout
     from hwbench.bench.mfu import mfu_payload, run_mfu
@@ -181,12 +184,7 @@ def run_command(
             budget_s = max(3.0, (15.0 if run.options.quick else 45.0) - run.elapsed_s)
             advice = _advise(run, budget_s, lambda what: phase(what, None), advise_compile)
             if advice is not None:
-                to_json = getattr(advice, "to_json", None)
-                if callable(to_json):
-                    payload.update(to_json())
-                else:
-                    payload["explanation"] = list(_field(advice, "explanation") or [])
-                    payload["suggestions"] = list(_field(advice, "suggestions") or [])
+                payload.update(advice.to_json())
     from hwbench.bench.mfu import completed_phases
     from hwbench.interrupt import received
 
@@ -215,7 +213,9 @@ def _cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def _advise(run: MfuRun, budget_s: float, progress: Any, advise_compile: bool = False) -> Any:
+def _advise(
+    run: MfuRun, budget_s: float, progress: Callable[[str], None], advise_compile: bool = False
+) -> Advice | None:
     from hwbench.bench.config import ModelConfig
     from hwbench.report import advise
 
@@ -238,14 +238,7 @@ def _advise(run: MfuRun, budget_s: float, progress: Any, advise_compile: bool = 
         return None
 
 
-def _field(obj: Any, name: str) -> Any:
-    from hwbench.jsonout import to_jsonable
-
-    v = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-    return to_jsonable(v) if v is not None else None
-
-
-def _save(path: Path, doc: dict[str, Any], run: Any, advice: Any) -> None:
+def _save(path: Path, doc: dict[str, Any], run: MfuRun, advice: Advice | None) -> None:
     """.json: the JSON document; .svg/.html: the terminal report (tables, advice) as rendered."""
     suffix = path.suffix.lower()
     try:
@@ -277,7 +270,7 @@ def _save(path: Path, doc: dict[str, Any], run: Any, advice: Any) -> None:
 def render(
     run: MfuRun,
     doc: dict[str, Any],
-    advice: Any = None,
+    advice: Advice | None = None,
     console: Console | None = None,
     details: bool = False,
 ) -> None:
@@ -286,6 +279,7 @@ def render(
     table, the ceiling's notes and the whole report (waterfall, profile, explanations, suggestions)."""
     from rich.table import Table
 
+    from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS
     from hwbench.bench.mfu import flops_line, model_line, throughput_line
     from hwbench.console import stdout
     from hwbench.fmt import flop_rate, ms, pct, plural, tf
@@ -347,8 +341,9 @@ def render(
             )
         t.add_row(
             "nanoGPT says",
-            f"{pct(run.mfu_nanogpt)} = {tf(st.achieved_tflops)} / 312 TFLOP/s: an A100's bf16 peak, "
-            "any device" + (" (nanoGPT's estimate_mfu divides by it everywhere)" if details else ""),
+            f"{pct(run.mfu_nanogpt)} = {tf(st.achieved_tflops)} / {NANOGPT_PEAK_TFLOPS:.0f} TFLOP/s: "
+            "an A100's bf16 peak, any device"
+            + (" (nanoGPT's estimate_mfu divides by it everywhere)" if details else ""),
         )
         if details and st.peak_memory_bytes:
             t.add_row("peak memory", f"{st.peak_memory_bytes / 2**20:,.0f} MiB ({st.peak_memory_source})")
@@ -412,7 +407,7 @@ def _render_ceiling(run: MfuRun, con: Console) -> None:
         g.add_row(
             short if first else "",
             p.dtype if first else "",
-            p.label if p.label.startswith("square") else f"{p.label[6:]} {p.m}x{p.k}@{p.k}x{p.n}",
+            p.label if p.model_shape is None else f"{p.model_shape} {p.m}x{p.k}@{p.k}x{p.n}",
             f"[bold]{tf(p.tflops)}[/bold]" if best else tf(p.tflops),
             f"{tf(p.tflops_min)}-{tf(p.tflops_max)}",
             f"{p.timing.spread_pct:.0f}%",

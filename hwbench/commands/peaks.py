@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS
+from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, mfu_ratio
 from hwbench.devices import recorded, resolve
 from hwbench.errors import HwbenchError, InputError
 
@@ -255,13 +255,11 @@ def conversions(
             reason: str | None = None
             if peak is None or peak <= 0:
                 reason = f"no dense {dtype} peak for {e.name} ({source})"
-            elif achieved > peak:
+            elif (mfu := mfu_ratio(achieved, peak)) is None:
                 reason = (
                     f"{achieved:.3g} TFLOP/s is above {e.name}'s dense {dtype} peak {peak:.3g}: the printed "
                     "figure is not from this GPU and dtype, or its FLOP count is off"
                 )
-            else:
-                mfu = achieved / peak
             out.append(
                 Conversion(e.device, e.name, dtype, given, achieved, promised, peak, source, mfu, reason)
             )

@@ -27,8 +27,9 @@ def cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def blas_name(config: str) -> str:
-    """torch's BLAS from `torch.__config__.show()` text: MKL (with its version), OpenBLAS, Accelerate."""
+def blas_name(config: str) -> str | None:
+    """torch's BLAS from `torch.__config__.show()` text: MKL (with its version), OpenBLAS, Accelerate;
+    None when the text names none."""
     for line in config.splitlines():
         if "Math Kernel Library Version" in line:
             ver = line.split("Version", 1)[1].strip().split("-", 1)[0]
@@ -40,7 +41,7 @@ def blas_name(config: str) -> str:
     for token in config.replace(",", " ").split():
         if token.startswith("BLAS_INFO="):
             return token.split("=", 1)[1]
-    return "unknown BLAS"
+    return None
 
 
 class CpuDevice(Device):
@@ -70,7 +71,7 @@ class CpuDevice(Device):
             return "oneDNN or ATen fallback"
         import torch
 
-        return blas_name(torch.__config__.show())
+        return blas_name(torch.__config__.show()) or "unknown BLAS"
 
     def peak_memory_bytes(self) -> int | NA:
         """This process's peak resident set (getrusage: Linux reports KiB, macOS bytes)."""

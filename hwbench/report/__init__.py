@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwbench.report.experiments import ESTIMATOR, ExperimentsReport, plan_variants, run_experiments
 from hwbench.report.explain import Explanation, explain
@@ -26,6 +26,10 @@ from hwbench.report.profile import ProfileResult
 from hwbench.report.render import render
 from hwbench.report.suggest import Suggestion, suggestions
 from hwbench.report.waterfall import Waterfall, build_waterfall, describe
+
+if TYPE_CHECKING:
+    from hwbench.bench.mfu import MfuRun
+    from hwbench.model import System
 
 DEFAULT_BUDGET_S = 30.0
 
@@ -133,11 +137,11 @@ def _quiet_stderr_fd() -> Any:
 
 
 def advise(
-    run: Any,
+    run: MfuRun,
     experiments: bool = True,
     budget_s: float = DEFAULT_BUDGET_S,
     *,
-    system: Any = None,
+    system: System | None = None,
     advise_compile: bool = False,
     profile: bool = True,
     progress: Callable[[str], None] | None = None,
@@ -145,26 +149,26 @@ def advise(
     """Explain `run` (a bench.mfu.MfuRun) and, unless experiments=False, measure the fixes.
 
     The profile (a few steps) and the experiments share `budget_s` seconds; torch.compile is only
-    measured with advise_compile=True. Never raises for a missing field of the run.
+    measured with advise_compile=True. `system` (default: the one the run carries) describes the machine.
     """
+    from dataclasses import replace
+
     from hwbench.report.monitor import Monitor
 
     t0 = time.perf_counter()
-    facts = facts_from_run(run, system)
+    facts = facts_from_run(run if system is None else replace(run, system=system))
     notes: list[str] = []
-    step = getattr(run, "step", None)
-    cfg = getattr(run, "config", None)
-    opts = getattr(step, "options", None)
+    step = run.step
+    cfg = run.config
     prof: ProfileResult | None = None
     report: ExperimentsReport | None = None
-    if step is None or cfg is None or opts is None or getattr(run, "interrupted", False):
+    if step is None or run.interrupted:
         notes.append("no profile or experiments: the training step was not fully measured")
         return _finish(advise_facts(facts, notes=notes), t0)
-    from dataclasses import replace
-
-    if facts.threads and getattr(opts, "threads", None) is None and facts.is_cpu:
+    opts = step.options
+    if facts.threads and opts.threads is None and facts.is_cpu:
         opts = replace(opts, threads=facts.threads)  # pin the baseline's thread count explicitly
-    if getattr(opts, "compile", False):
+    if opts.compile:
         # every chunk builds a fresh model: compiled, each would compile again (~40 s on a GPU, ~26 s
         # on a small CPU). The A/B pairs run eager, both arms alike, and the report says so.
         opts = replace(opts, compile=False)
@@ -196,7 +200,7 @@ def advise(
             variants, skipped = plan_variants(facts, include_compile=advise_compile, budget_s=budget_s)
             try:
                 report = run_experiments(
-                    cfg,
+                    cfg,  # type: ignore[arg-type]  # a ModelConfig is measured too (bench.step takes both)
                     opts,
                     variants,
                     baseline_step_s=facts.step_time_s,

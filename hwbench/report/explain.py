@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS
 from hwbench.fmt import count, cpu_list, pct, si, tf
 from hwbench.report.abstats import claim_text
-from hwbench.report.facts import NANOGPT_PEAK_TFLOPS, RunFacts
+from hwbench.report.facts import RunFacts
 
 if TYPE_CHECKING:
     from hwbench.report.experiments import ExperimentResult, ExperimentsReport
@@ -53,11 +54,18 @@ def nanogpt_denominator(f: RunFacts) -> Explanation | None:
         f"nanoGPT would print mfu {pct(f.mfu_nanogpt)} for this run because its estimate_mfu divides by "
         f"an A100's {NANOGPT_PEAK_TFLOPS:.0f} TFLOP/s (bf16 dense) on every device"
     ]
-    if f.peak_tflops:
+    own_peak = (
+        f"this {_device_word(f)}'s own {f.dtype} peak ({tf(f.peak_tflops)} TFLOP/s, "
+        f"{'estimated: ' if f.peak_estimated else ''}{f.peak_source or 'hwbench peaks'})"
+    )
+    if f.peak_tflops and f.mfu is not None:
         parts.append(
-            f"; against this {_device_word(f)}'s own {f.dtype} peak ({tf(f.peak_tflops)} TFLOP/s, "
-            f"{'estimated: ' if f.peak_estimated else ''}{f.peak_source or 'hwbench peaks'}) "
-            f"the same run ({tf(f.achieved_tflops)} TFLOP/s measured) is {pct(f.mfu)}"
+            f"; against {own_peak} the same run ({tf(f.achieved_tflops)} TFLOP/s measured) is {pct(f.mfu)}"
+        )
+    elif f.peak_tflops:
+        parts.append(
+            f"; the run measured {tf(f.achieved_tflops)} TFLOP/s, more than {own_peak}: that peak is "
+            "wrong, so MFU against it is not shown"
         )
     else:
         parts.append(

@@ -1,6 +1,6 @@
 """What the reporter knows about one run: plain, JSON-round-trippable records (no torch, no I/O).
 
-`facts_from_run(run, system)` is the only place that reads hwbench.bench's `MfuRun` and detect's
+`facts_from_run(run)` is the only place that reads hwbench.bench's `MfuRun` and detect's
 `System`; everything else in `hwbench.report` is a pure function of `RunFacts`, so the report logic is
 tested on measurements recorded from real runs (tests/fixtures/report/).
 """
@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, mfu_ratio
 from hwbench.devices import CudaDevice, recorded
 
-# nanoGPT's estimate_mfu divides by this on every device: the A100's bf16 dense peak (TFLOP/s).
-NANOGPT_PEAK_TFLOPS = 312.0
+if TYPE_CHECKING:
+    from hwbench.bench.matmul import GemmPoint
+    from hwbench.bench.mfu import MfuRun
+    from hwbench.model import Cpu, System
 
 # Environment variables that change which math-library path runs; reported when set.
 PATH_ENV_VARS = (
@@ -171,7 +174,8 @@ class RunFacts:
 
     @property
     def mfu(self) -> float | None:
-        return self.achieved_tflops / self.peak_tflops if self.peak_tflops else None
+        """The dense-peak MFU by `bench.flops.mfu_ratio`'s rule: None above the peak (the peak is wrong)."""
+        return mfu_ratio(self.achieved_tflops, self.peak_tflops)
 
     @property
     def mfu_nanogpt(self) -> float:
@@ -237,72 +241,52 @@ def facts_from_dict(d: dict[str, Any]) -> RunFacts:
 # -- adapters from the bench / detect records ---------------------------------------------------------
 
 
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    """First attribute (or dict key) of `names` that exists and is not None."""
-    for name in names:
-        if obj is None:
-            return default
-        v = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if v is not None:
-            return v
-    return default
-
-
-def _plain(v: Any) -> Any:
-    from hwbench.model import NA
-
-    return None if isinstance(v, NA) else v
-
-
 def split_library(name: str) -> tuple[str, str | None]:
     """ "torch (Intel MKL 2024.2)" -> ("torch", "Intel MKL 2024.2"); "numpy" -> ("numpy", None)."""
     head, sep, rest = name.partition(" (")
     return head.strip(), (rest[:-1] if rest.endswith(")") else rest) if sep else None
 
 
-def gemm_fact(point: Any, n_layer: int = 1) -> GemmFact:
-    """A bench.matmul.GemmPoint (or a dict with the same names) as a GemmFact.
+def gemm_fact(point: GemmPoint, n_layer: int = 1) -> GemmFact:
+    """A bench.matmul.GemmPoint as a GemmFact.
 
-    Model shapes are labelled "model <name>": per-layer GEMMs occur n_layer times per step, the head once.
+    A model shape's per-layer GEMMs occur n_layer times per step, the head once.
     """
-    library, backend = split_library(str(_get(point, "library", default="torch")))
-    label = str(_get(point, "label", default="") or "")
-    count = int(_get(point, "count", default=0) or 0)
-    if not count:
-        count = 1 if (not label.startswith("model ") or label.endswith("lm_head")) else max(1, n_layer)
+    library, backend = split_library(point.library)
+    per_layer = point.model_shape is not None and point.model_shape != "lm_head"
     return GemmFact(
         library=library,
-        dtype=str(_get(point, "dtype", default="fp32")),
-        m=int(_get(point, "m", default=0)),
-        n=int(_get(point, "n", default=0)),
-        k=int(_get(point, "k", default=0)),
-        tflops=float(_get(point, "tflops", default=0.0)),
-        backend=_get(point, "backend") or backend,
-        env_overrides=dict(_get(point, "env_overrides", default={}) or {}),
-        count=count,
-        label=label,
+        dtype=point.dtype,
+        m=point.m,
+        n=point.n,
+        k=point.k,
+        tflops=float(point.tflops),
+        backend=backend,
+        env_overrides=dict(point.env_overrides),
+        count=max(1, n_layer) if per_layer else 1,
+        label=point.label,
     )
 
 
-def cpu_facts(cpu: Any) -> CpuFacts | None:
+def cpu_facts(cpu: Cpu | None) -> CpuFacts | None:
     if cpu is None:
         return None
     return CpuFacts(
-        vendor=_plain(_get(cpu, "vendor")),
-        model=_plain(_get(cpu, "model")),
-        microarchitecture=_plain(_get(cpu, "microarchitecture")),
-        physical_cores=_plain(_get(cpu, "physical_cores")),
-        logical_cpus=_plain(_get(cpu, "logical_cpus")),
-        usable_cpus=tuple(_get(cpu, "usable_cpus", default=()) or ()),
-        p_cores=_plain(_get(cpu, "p_cores")),
-        e_cores=_plain(_get(cpu, "e_cores")),
-        p_core_cpus=tuple(_get(cpu, "p_core_cpus", default=()) or ()),
-        e_core_cpus=tuple(_get(cpu, "e_core_cpus", default=()) or ()),
-        smt_siblings=tuple(tuple(g) for g in (_get(cpu, "smt_siblings", default=()) or ())),
-        isa=tuple(_get(cpu, "isa", default=()) or ()),
-        virtualized=bool(_get(cpu, "virtualized", default=False)),
-        hypervisor=_plain(_get(cpu, "hypervisor")),
-        source=str(_get(cpu, "source", default="detect")),
+        vendor=cpu.vendor,
+        model=cpu.model,
+        microarchitecture=cpu.microarchitecture,
+        physical_cores=cpu.physical_cores,
+        logical_cpus=cpu.logical_cpus,
+        usable_cpus=tuple(cpu.usable_cpus),
+        p_cores=cpu.p_cores,
+        e_cores=cpu.e_cores,
+        p_core_cpus=tuple(cpu.p_core_cpus),
+        e_core_cpus=tuple(cpu.e_core_cpus),
+        smt_siblings=tuple(tuple(g) for g in cpu.smt_siblings),
+        isa=tuple(cpu.isa),
+        virtualized=bool(cpu.virtualized),
+        hypervisor=cpu.hypervisor,
+        source=cpu.source,
     )
 
 
@@ -312,18 +296,10 @@ def _torch_build_facts() -> tuple[str | None, str | None, str | None]:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
         return None, None, None
-    blas = None
-    try:
-        show = torch.__config__.show()
-        if "Math Kernel Library" in show:
-            import re
+    from hwbench.devices.cpu import blas_name
 
-            m = re.search(r"Math Kernel Library Version ([\d.]+)", show)
-            blas = "Intel MKL" + (f" {m.group(1)}" if m else "")
-        elif "BLAS_INFO=open" in show:
-            blas = "OpenBLAS"
-        elif "BLAS_INFO=" in show:
-            blas = show.split("BLAS_INFO=")[1].split(",")[0]
+    try:
+        blas = blas_name(torch.__config__.show())
     except Exception:
         blas = None
     try:
@@ -333,123 +309,90 @@ def _torch_build_facts() -> tuple[str | None, str | None, str | None]:
     return str(torch.__version__), blas, capability
 
 
-def facts_from_run(run: Any, system: Any = None) -> RunFacts:
-    """Adapt a bench.mfu.MfuRun (and detect's System, default `run.system`) into RunFacts.
+def _gpu_facts(system: System) -> tuple[GpuFacts, ...]:
+    usable = set(system.torch.usable_devices)
+    return tuple(
+        GpuFacts(
+            name=g.name,
+            vendor=g.vendor,
+            kind=g.kind,
+            usable_by_torch=(g.vendor in ("nvidia", "amd") and "cuda" in usable)
+            or (g.vendor == "intel" and "xpu" in usable),
+        )
+        for g in system.gpus
+    )
 
-    Reads names defensively: a field the run lacks becomes None, never a crash.
-    """
-    system = system if system is not None else _get(run, "system")
-    step = _get(run, "step")
-    timing = _get(step, "timing")
-    config_obj = _get(run, "config") or _get(step, "config")
-    if hasattr(config_obj, "as_dict"):
-        config = dict(config_obj.as_dict())
-    elif dataclasses.is_dataclass(config_obj) and not isinstance(config_obj, type):
-        config = dataclasses.asdict(config_obj)
-    else:
-        config = dict(config_obj or {})
-    options = _get(step, "options")
-    dtype = str(_get(run, "dtype") or _get(options, "dtype", default="fp32"))
-    device = str(_get(run, "device") or _get(options, "device", default="cpu"))
+
+def facts_from_run(run: MfuRun) -> RunFacts:
+    """Adapt a bench.mfu.MfuRun (with detect's System it carries, when detect ran) into RunFacts."""
+    from hwbench.bench.config import ModelConfig
+    from hwbench.bench.flops import n_params
+
+    system = run.system
+    step = run.step
+    config = dict(run.config.as_dict())
+    dtype, device = run.dtype, run.device
     n_layer = int(config.get("n_layer", 1) or 1)
 
-    peak = _get(run, "peak")
-    peaks_tflops = dict(_get(peak, "peaks_tflops", default={}) or {})
+    peak = run.peak
+    peaks_tflops = dict(peak.peaks_tflops) if peak is not None else {}
     peak_tflops = peaks_tflops.get(dtype)
-    raw_peak = _get(peak, "raw")
 
-    ceiling_obj = _get(run, "ceiling")
     best_by_lib: dict[str, GemmFact] = {}
-    for p in _get(ceiling_obj, "points", default=()) or ():
+    for p in run.ceiling.points if run.ceiling is not None else ():
         g = gemm_fact(p, n_layer)
         if g.dtype != dtype:
             continue
         if g.library not in best_by_lib or g.tflops > best_by_lib[g.library].tflops:
             best_by_lib[g.library] = g
-    ceiling = list(best_by_lib.values())
-    model_gemms = [g for g in (gemm_fact(p, n_layer) for p in (_get(run, "model_gemms", default=()) or ()))]
+    model_gemms = tuple(gemm_fact(p, n_layer) for p in run.model_gemms)
 
     version, blas, capability = _torch_build_facts()
-    cpu = cpu_facts(_get(system, "cpu")) if system is not None else None
-    gpus: list[GpuFacts] = []
-    torch_messages: tuple[str, ...] = ()
-    memory_total = None
-    if system is not None:
-        tinfo = _get(system, "torch")
-        usable = set(_get(tinfo, "usable_devices", default=()) or ())
-        for g in _get(system, "gpus", default=()) or ():
-            vendor = str(_get(g, "vendor", default="other"))
-            gpus.append(
-                GpuFacts(
-                    name=str(_get(g, "name", default="GPU")),
-                    vendor=vendor,
-                    kind=str(_get(g, "kind", default="discrete")),
-                    usable_by_torch=(vendor in ("nvidia", "amd") and "cuda" in usable)
-                    or (vendor == "intel" and "xpu" in usable),
-                )
-            )
-        torch_messages = tuple(_get(tinfo, "messages", default=()) or ())
-        memory_total = _plain(_get(_get(system, "memory"), "total_bytes"))
-
+    cpu = cpu_facts(system.cpu) if system is not None else None
     env = {k: os.environ[k] for k in PATH_ENV_VARS if k in os.environ}
-    env.update(dict(_get(ceiling_obj, "env_overrides", default={}) or {}))
+    if run.ceiling is not None:
+        env.update(run.ceiling.env_overrides)
 
-    stalls = _get(timing, "stalls", default=0)
-    n_params_v = _get(run, "n_params") or config.get("n_params")  # a user's model: as the factory built it
-    if n_params_v is None:
-        try:
-            from hwbench.bench.flops import n_params as bench_n_params
-
-            n_params_v = bench_n_params(config_obj)
-        except Exception:
-            n_params_v = _n_params_from_config(config)
-    name = _get(run, "device_name") or device
+    # a user's model: parameters as the factory built them; the GPT: as nanoGPT counts them
+    params = run.config.n_params if isinstance(run.config, ModelConfig) else n_params(run.config)
+    name = run.device_name or device
     host = (dev := recorded(device)) is not None and dev.is_host
     if host and cpu is not None and cpu.microarchitecture and cpu.microarchitecture not in name:
         name = f"{name} ({cpu.microarchitecture})"
+    options = step.options if step is not None else None
+    timing = step.timing if step is not None else None
     return RunFacts(
         device=device,
         device_name=str(name),
         dtype=dtype,
         config=config,
-        n_params=int(n_params_v),
-        flops_per_step=float(_get(step, "flops_per_step", default=0.0) or 0.0),
-        step_time_s=float(_get(timing, "median_s", default=0.0) or 0.0),
-        achieved_tflops=float(_get(step, "achieved_tflops", default=0.0) or 0.0),
-        threads=_get(run, "threads") or _get(options, "threads"),
-        compile=bool(_get(options, "compile", default=False)),
-        fused_adamw=_get(options, "fused_adamw"),
-        preset=_get(run, "preset"),
-        step_spread_pct=_get(timing, "spread_pct"),
-        step_samples_s=tuple(float(x) for x in (_get(timing, "samples_s", default=()) or ())),
-        stalls=len(stalls) if isinstance(stalls, (list, tuple)) else int(stalls or 0),
+        n_params=int(params),
+        flops_per_step=float(step.flops_per_step) if step is not None else 0.0,
+        step_time_s=float(timing.median_s) if timing is not None else 0.0,
+        achieved_tflops=float(step.achieved_tflops) if step is not None else 0.0,
+        threads=run.threads or (options.threads if options is not None else None),
+        compile=bool(options.compile) if options is not None else False,
+        fused_adamw=options.fused_adamw if options is not None else None,
+        preset=run.preset,
+        step_spread_pct=timing.spread_pct if timing is not None else None,
+        step_samples_s=tuple(float(x) for x in timing.samples_s) if timing is not None else (),
+        stalls=int(timing.stalls) if timing is not None else 0,
         peak_tflops=float(peak_tflops) if peak_tflops else None,
-        peak_source=_get(peak, "source"),
-        peak_clock_source=_get(raw_peak, "clock_source"),
+        peak_source=peak.source if peak is not None else None,
+        peak_clock_source=peak.clock_source if peak is not None else None,
         peaks_tflops={k: (float(v) if v is not None else None) for k, v in peaks_tflops.items()},
-        peak_estimated=bool(_get(peak, "estimated", default=True)),
-        ceiling=tuple(ceiling),
-        model_gemms=tuple(model_gemms),
+        peak_estimated=peak.estimated if peak is not None else True,
+        ceiling=tuple(best_by_lib.values()),
+        model_gemms=model_gemms,
         torch_version=version,
         torch_blas=blas,
         torch_cpu_capability=capability,
         env_overrides=env,
         cpu=cpu,
-        gpus=tuple(gpus),
-        torch_messages=torch_messages,
-        peak_memory_bytes=_get(step, "peak_memory_bytes"),
-        memory_total_bytes=memory_total,
+        gpus=_gpu_facts(system) if system is not None else (),
+        torch_messages=tuple(system.torch.messages) if system is not None else (),
+        peak_memory_bytes=step.peak_memory_bytes if step is not None else None,
+        memory_total_bytes=system.memory.total_bytes if system is not None and system.memory else None,
         source="this run",
         model=config.get("model"),
     )
-
-
-def _n_params_from_config(config: dict[str, Any]) -> int:
-    """nanoGPT's count without the position embedding: 12·L·C² + V·C (+ small LayerNorm/bias terms)."""
-    n_layer = int(config.get("n_layer", 0))
-    n_embd = int(config.get("n_embd", 0))
-    vocab = int(config.get("vocab_size", 0))
-    bias = bool(config.get("bias", True))
-    # per block: c_attn 3C²(+3C), c_proj C²(+C), c_fc 4C²(+4C), mlp c_proj 4C²(+C), two LayerNorms 2C(+2C)
-    per_layer = 12 * n_embd * n_embd + (13 * n_embd if bias else 2 * n_embd)
-    return n_layer * per_layer + vocab * n_embd + (2 * n_embd if bias else n_embd)

@@ -16,6 +16,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+from hwbench.bench.flops import mfu_ratio
 from hwbench.fmt import cpu_list
 from hwbench.report.abstats import claim_text, is_precise
 from hwbench.report.experiments import ExperimentResult, ExperimentsReport, Variant
@@ -203,7 +204,8 @@ class MfuScale:
     source: str  # "the bf16 peak (1.06 TFLOP/s), the fastest of the dtypes compared" or why there is none
 
     def mfu(self, tflops: float | None) -> float | None:
-        return tflops / self.peak_tflops if tflops is not None and self.peak_tflops else None
+        """By `bench.flops.mfu_ratio`'s rule: a projection above the peak shows no MFU."""
+        return mfu_ratio(tflops, self.peak_tflops) if tflops is not None else None
 
 
 def mfu_scale(facts: RunFacts, experiments: ExperimentsReport | None) -> MfuScale:
