@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hwbench.check.expectations import parse_version
+from hwbench.check.parse import parse_version
 from hwbench.check.results import CheckResult
 from hwbench.fmt import plural
 from hwbench.model import NA, Cpu, Gpu, System, TorchInfo

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from hwbench.check.checks import Figure, TorchRuntime
-from hwbench.check.expectations import Level
+from hwbench.check.parse import Level
 from hwbench.devices import recorded, resolve
 from hwbench.errors import HwbenchError
 from hwbench.model import value_or_none

@@ -1,0 +1,159 @@
+"""Value parsers for `hwbench check` expectations, shared by the flags and a TOML file.
+
+Each takes the name to quote in its error (`--min-tflops` or `config FILE: min-tflops`) and the raw
+value, and returns the typed value or raises `InputError` (exit 2) naming the key, so a bad line is
+found at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NoReturn
+
+from hwbench.errors import InputError
+
+Level = Literal["quick", "medium", "long"]
+LEVELS: tuple[Level, ...] = ("quick", "medium", "long")
+DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+_DEVICE_RE = re.compile(r"^(cpu|cuda|cuda:\d+|mps|xpu|xpu:\d+)$")
+
+
+def number(key: str, value: Any, *, minimum: float | None = 0.0, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InputError(f"{key}: expected a number, got {value!r}")
+    try:
+        x = float(value)
+    except ValueError:
+        raise InputError(f"{key}: {value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise InputError(f"{key}: {value!r} is not a finite number")
+    if integer and x != int(x):
+        raise InputError(f"{key}: expected a whole number, got {value!r}")
+    if minimum is not None and x < minimum:
+        raise InputError(f"{key}: {value!r} is below {minimum:g}")
+    return x
+
+
+def parse_dtype_values(key: str, items: Any, *, fraction: bool = False) -> dict[str, float]:
+    """`["fp32=0.05", "bf16=600"]`, `"fp32=0.05"` or `{fp32 = 0.05}` -> {"fp32": 0.05}."""
+    pairs: list[tuple[str, Any]] = []
+    if isinstance(items, Mapping):
+        pairs = [(str(k), v) for k, v in items.items()]
+    else:
+        seq = [items] if isinstance(items, str) else items
+        if not isinstance(seq, Sequence):
+            raise InputError(f"{key}: expected DTYPE=VALUE, got {items!r}")
+        for item in seq:
+            if not isinstance(item, str) or "=" not in item:
+                example = "fp32=0.6" if fraction else "fp32=0.05"
+                # key is the flag ("--min-tflops") or "FILE: min-tflops" for a config file
+                hint = (
+                    f"e.g. {key} {example}"
+                    if key.startswith("--")
+                    else (f'e.g. {key.rsplit(": ", 1)[-1]} = ["{example}"]')
+                )
+                raise InputError(f"{key}: expected DTYPE=VALUE, got {item!r}", hint=hint)
+            d, v = item.split("=", 1)
+            pairs.append((d, v))
+    out: dict[str, float] = {}
+    for d, v in pairs:
+        dtype = d.strip().lower()
+        if dtype not in DTYPES:
+            raise InputError(f"{key}: unknown dtype {d.strip()!r}", hint=f"one of {', '.join(DTYPES)}")
+        x = number(f"{key} {dtype}", v.strip() if isinstance(v, str) else v)
+        if fraction and not 0.0 < x <= 1.0:
+            raise InputError(f"{key} {dtype}: {x:g} is not a fraction in (0, 1]", hint="0.4 means 40%")
+        out[dtype] = x
+    return out
+
+
+def parse_device(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not _DEVICE_RE.match(value.strip().lower()):
+        raise InputError(f"{key}: unknown device {value!r}", hint="cpu, cuda, cuda:N, mps or xpu")
+    return value.strip().lower()
+
+
+def strings(key: str, value: Any) -> tuple[str, ...]:
+    seq = [value] if isinstance(value, str) else value
+    if not isinstance(seq, Sequence) or not all(isinstance(s, str) and s.strip() for s in seq):
+        raise InputError(f"{key}: expected a string or a list of strings, got {value!r}")
+    return tuple(s.strip() for s in seq)
+
+
+def boolean(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{key}: expected true or false, got {value!r}")
+    return value
+
+
+def level(key: str, value: Any) -> Level:
+    if value not in LEVELS:
+        raise InputError(f"{key}: {value!r} is not one of {', '.join(LEVELS)}")
+    lv: Level = value
+    return lv
+
+
+def driver(key: str, value: Any) -> str:
+    v = str(value).strip()
+    if parse_version(v) is None:
+        raise InputError(f"{key}: {value!r} is not a driver version", hint="e.g. 535.104.05")
+    return v
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """'535.104.05' -> (535, 104, 5); None when it is not dotted numbers."""
+    parts = text.strip().split(".")
+    if not parts or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
+def percent(key: str, value: Any) -> float:
+    x = number(key, value)
+    if x >= 100.0:
+        raise InputError(f"{key}: {x:g}% must be below 100")
+    return x
+
+
+def fail_type(key: str, value: Any, what: str) -> NoReturn:
+    raise InputError(f"{key}: expected {what}, got {value!r}")
+
+
+def fraction(key: str, value: Any) -> float:
+    x = number(key, value)
+    if not 0.0 < x <= 1.0:
+        raise InputError(f"{key}: {x:g} is not a fraction in (0, 1]", hint="0.4 means 40%")
+    return x
+
+
+def whole(key: str, value: Any) -> int:
+    return int(number(key, value, integer=True))
+
+
+def amount(key: str, value: Any) -> float:
+    """A number at least 0 (GB, GB/s)."""
+    return number(key, value)
+
+
+def one_string(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        fail_type(key, value, "a string")
+    return strings(key, value)[0]
+
+
+def isa_flags(key: str, value: Any) -> tuple[str, ...]:
+    return tuple(s.lower() for s in strings(key, value))
+
+
+def devices(key: str, value: Any) -> tuple[str, ...]:
+    return tuple(parse_device(key, s) for s in strings(key, value))
+
+
+def dtype_floors(key: str, value: Any) -> dict[str, float]:
+    return parse_dtype_values(key, value)
+
+
+def dtype_fractions(key: str, value: Any) -> dict[str, float]:
+    return parse_dtype_values(key, value, fraction=True)
