@@ -19,3 +19,11 @@ class HwbenchError(Exception):
 
 class InputError(HwbenchError):
     """A user-supplied file or value cannot be parsed (a non-lspci --lspci file, a corrupt baseline)."""
+
+
+def one_line(e: BaseException, limit: int | None = 160) -> str:
+    """An exception as one line, "TypeName: first line of its message", cut to `limit` characters with
+    "..." (torch's CUDA errors and NVML's run to a dozen lines; a warning or a note keeps one)."""
+    lines = str(e).strip().splitlines()
+    text = f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

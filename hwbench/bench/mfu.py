@@ -22,7 +22,7 @@ from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, flops_per_step, mfu_ratio, 
 from hwbench.bench.matmul import CeilingResult, GemmPoint, ceiling, supported_dtypes
 from hwbench.bench.step import StepOptions, StepResult, check_options, measure_step
 from hwbench.devices import resolve
-from hwbench.errors import HwbenchError, InputError
+from hwbench.errors import HwbenchError, InputError, one_line
 from hwbench.model import System
 from hwbench.peaks.types import DevicePeak
 
@@ -115,7 +115,7 @@ def _detect() -> tuple[System | None, str | None]:
 
         return detect_system(), None
     except Exception as e:  # detect is best-effort here: the benchmark still runs without it
-        return None, f"hardware detection unavailable ({type(e).__name__}: {e})"
+        return None, f"hardware detection unavailable ({one_line(e)})"
 
 
 def _gpus_seen(system: System | None) -> str:
@@ -224,7 +224,7 @@ def lookup_peak(
         except HwbenchError as e:  # the run is measured already: a peak problem is a note, not an abort
             notes.append(f"no peak: {e.message}")
         except Exception as e:
-            notes.append(f"peak lookup failed ({type(e).__name__}: {e})")
+            notes.append(f"peak lookup failed ({one_line(e)})")
     if overrides:
         values = parse_peak_overrides(list(overrides))
         if peak_obj is not None:
@@ -545,7 +545,7 @@ def _measure_step_compiling(
     except Exception as e:
         if _is_oom(e):
             raise
-        warnings.append(f"torch.compile failed ({type(e).__name__}: {str(e)[:200]}); measured eager instead")
+        warnings.append(f"torch.compile failed ({one_line(e, 240)}); measured eager instead")
         return measure_step(cfg, replace(opts, compile=False), progress=prog)
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from hwbench.bench.config import ModelConfig
 from hwbench.devices import resolve
-from hwbench.errors import HwbenchError, InputError
+from hwbench.errors import HwbenchError, InputError, one_line
 
 if TYPE_CHECKING:
     import torch
@@ -76,9 +76,8 @@ def _user_frame(e: BaseException, user_file: str | None) -> str | None:
 
 def _user_error(spec: str, what: str, e: BaseException, user_file: str | None) -> UserCodeError:
     where = _user_frame(e, user_file)
-    detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
     return UserCodeError(
-        f"--model {spec}: {what} raised {type(e).__name__}" + (f": {detail}" if detail else ""),
+        f"--model {spec}: {what} raised {one_line(e, None)}",
         hint=where or "run the factory on its own in Python to see the full traceback",
     )
 

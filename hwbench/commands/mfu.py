@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from hwbench.errors import HwbenchError
+from hwbench.errors import HwbenchError, one_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -234,7 +234,7 @@ def _advise(
     except HwbenchError:
         raise
     except Exception as e:  # the measurement stands even if the explanation fails
-        run.warnings.append(f"the reporter failed ({type(e).__name__}: {e}); no explanation")
+        run.warnings.append(f"the reporter failed ({one_line(e)}); no explanation")
         return None
 
 

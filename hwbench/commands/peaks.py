@@ -19,7 +19,7 @@ import typer
 
 from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, mfu_ratio
 from hwbench.devices import recorded, resolve
-from hwbench.errors import HwbenchError, InputError
+from hwbench.errors import HwbenchError, InputError, one_line
 
 if TYPE_CHECKING:
     from hwbench.model import System
@@ -66,21 +66,16 @@ def _cpu_gemm_floors(quick: bool = True) -> tuple[dict[str, float], dict[str, st
     floors: dict[str, float] = {}
     sources: dict[str, str] = {}
     notes: list[str] = []
-    try:
-        from hwbench.bench.matmul import best_gemm
-    except ImportError as e:
-        return floors, sources, [f"GEMM measurement unavailable ({e})"]
+    from hwbench.bench.matmul import best_gemm
+
     for dtype in ("fp32", "bf16"):
         try:
-            point: Any = best_gemm(device="cpu", dtype=dtype, quick=quick)
+            point = best_gemm(device="cpu", dtype=dtype, quick=quick)
         except Exception as e:  # a dtype the build cannot run is a note, not a failure
-            notes.append(f"{dtype} GEMM not measured ({type(e).__name__}: {e})")
+            notes.append(f"{dtype} GEMM not measured ({one_line(e)})")
             continue
-        tflops = float(getattr(point, "tflops", point))
-        floors[dtype] = tflops
-        lib = getattr(point, "library", "GEMM")
-        shape = getattr(point, "shape", "")
-        sources[dtype] = f"best {dtype} GEMM ({lib}{', ' + shape if shape else ''})"
+        floors[dtype] = point.tflops
+        sources[dtype] = f"best {dtype} GEMM ({point.library}, {point.shape})"
     return floors, sources, notes
 
 

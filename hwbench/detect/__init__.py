@@ -16,7 +16,7 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hwbench.errors import InputError
+from hwbench.errors import InputError, one_line
 from hwbench.model import Cpu, Gpu, Memory, PciFunction, System, TorchInfo
 
 if TYPE_CHECKING:
@@ -27,10 +27,6 @@ WSL_VIRTUAL_GPU = (0x1414, 0x008E)  # Microsoft's paravirtual GPU: WSL2's stand-
 DUMP_MARKER = "hwbench-dump.json"
 NVML_RECORDING = "nvml.json"
 TORCH_METADATA = "torch.json"
-
-
-def _short(e: BaseException) -> str:
-    return f"{type(e).__name__}: {e}"[:160]
 
 
 def _read_user_file(path: Path, what: str) -> str:
@@ -122,7 +118,7 @@ def detect_system(
         except OSError:
             warnings.append(f"no CPU information: {root / 'proc/cpuinfo'} unreadable")
         except Exception as e:
-            warnings.append(f"no CPU information: {_short(e)}")
+            warnings.append(f"no CPU information: {one_line(e)}")
 
     # --- memory
     memory: Memory | None = None
@@ -134,7 +130,7 @@ def detect_system(
         except OSError:
             warnings.append(f"no memory information: {root / 'proc/meminfo'} unreadable")
         except Exception as e:
-            warnings.append(f"no memory information: {_short(e)}")
+            warnings.append(f"no memory information: {one_line(e)}")
 
     # --- PCI
     functions: list[PciFunction] = []
@@ -159,7 +155,7 @@ def detect_system(
                     f"no sysfs: GPUs not seen ({root / 'sys/bus/pci/devices'} is empty or unreadable)"
                 )
         except Exception as e:
-            warnings.append(f"no sysfs: GPUs not seen ({_short(e)})")
+            warnings.append(f"no sysfs: GPUs not seen ({one_line(e)})")
 
     # --- AMD telemetry (amdgpu's sysfs files beside the PCI device; amdsmi is for live sampling)
     if not saved and any(g.vendor == "amd" for g in gpus):
@@ -172,7 +168,7 @@ def detect_system(
 
             torch_meta = read_torch_metadata()
         except Exception as e:
-            warnings.append(f"torch metadata not read: {_short(e)}")
+            warnings.append(f"torch metadata not read: {one_line(e)}")
 
     # --- NVML (only where an NVIDIA GPU may be: pynvml's import and nvmlInit cost time). /sys does not
     # show every NVIDIA GPU: WSL2 shows Microsoft's virtual GPU 1414:008e (and /dev/dxg), containers may
@@ -189,17 +185,18 @@ def detect_system(
                 if nvidia_seen:
                     warnings.append("no NVML recording in this dump: NVIDIA details not shown")
             else:
-                from hwbench.detect.nvml import read_nvml
+                from hwbench.detect.nvml import read_nvml_reading
 
-                nvml_fields, nvml_warnings = read_nvml(nvml_module)
-                if wsl_gpu and nvml_warnings and nvml_warnings[0].startswith("no NVML"):
+                reading = read_nvml_reading(nvml_module)
+                nvml_fields, nvml_warnings = reading.fields, reading.warnings
+                if wsl_gpu and not reading.started:
                     warnings.append(nvml_warnings[0] + " (WSL2: the GPU is seen only through NVML)")
-                elif nvidia_seen or not nvml_warnings or not nvml_warnings[0].startswith("no NVML"):
+                elif nvidia_seen or reading.started:
                     warnings.extend(nvml_warnings)
                 elif not pci_seen:
                     warnings.append(nvml_warnings[0] + " (no PCI data either: NVIDIA GPUs, if any, not seen)")
         except Exception as e:
-            warnings.append(f"no NVML: {_short(e)}")
+            warnings.append(f"no NVML: {one_line(e)}")
         if nvml_fields:
             gpus = _join_nvml(gpus, nvml_fields)
 
@@ -209,8 +206,8 @@ def detect_system(
 
         torch = read_torch_info(gpus, nvml_fields, torch_meta)
     except Exception as e:
-        torch = TorchInfo(installed=False, messages=(f"torch build unknown: {_short(e)}",))
-        warnings.append(f"torch build not read: {_short(e)}")
+        torch = TorchInfo(installed=False, messages=(f"torch build unknown: {one_line(e)}",))
+        warnings.append(f"torch build not read: {one_line(e)}")
     if not torch.installed:
         warnings.append("torch not installed: what PyTorch could use is not known")
 
@@ -398,7 +395,7 @@ def _record(dest: Path, root: Path) -> None:
 
         dump_sysfs_pci(root, dest)
     except Exception as e:
-        (dest / "pci-dump-error.txt").write_text(_short(e) + "\n", encoding="utf-8")
+        (dest / "pci-dump-error.txt").write_text(one_line(e) + "\n", encoding="utf-8")
     notes: list[str] = []
     try:
         from hwbench.detect.pci import read_sysfs_pci
@@ -416,7 +413,7 @@ def _record(dest: Path, root: Path) -> None:
 
         dump_amdgpu(root, dest, amd)
     except Exception as e:
-        notes.append(f"AMD telemetry not recorded: {_short(e)}")
+        notes.append(f"AMD telemetry not recorded: {one_line(e)}")
     from hwbench.detect.torchinfo import read_torch_metadata
 
     if nvidia or wsl_or_cuda(root, read_torch_metadata()) or not (root / "sys/bus/pci/devices").exists():

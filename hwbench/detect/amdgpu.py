@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hwbench.errors import one_line
 from hwbench.model import NA, GpuTelemetry
 
 SYSFS_PCI = "sys/bus/pci/devices"
@@ -141,7 +142,7 @@ def _amdsmi_fields(smi: Any, slot: str) -> dict[str, Any] | None:
         try:
             return fn()
         except Exception as e:  # one field, never the run
-            return NA(f"amdsmi: {type(e).__name__}: {e}"[:160])
+            return NA(f"amdsmi: {one_line(e, 152)}")
 
     f: dict[str, Any] = {"source": "amdsmi"}
     act = call(lambda: smi.amdsmi_get_gpu_activity(handle))

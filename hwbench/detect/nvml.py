@@ -25,10 +25,12 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from hwbench.errors import one_line
 from hwbench.model import NA, GpuTelemetry
 
 RECORDING_FORMAT = "hwbench-nvml-recording/1"
@@ -114,7 +116,7 @@ def _reason(e: BaseException) -> str:
     v = _error_value(e)
     if v is not None and v in _ERROR_REASONS:
         return _ERROR_REASONS[v]
-    return f"{type(e).__name__}: {e}"[:200]
+    return one_line(e, 200)
 
 
 def _jsonable(v: Any) -> Any:
@@ -389,6 +391,16 @@ def read_identity(bus_id: str | None, nvml_module: Any = None) -> dict[str, Any]
     return out
 
 
+@dataclass(frozen=True)
+class NvmlReading:
+    """What `read_nvml_reading` saw: the fields per GPU, warnings, and whether NVML started at all
+    (False: pynvml missing or nvmlInit failed, and warnings[0] says why)."""
+
+    fields: dict[str, dict[str, Any]]
+    warnings: list[str]
+    started: bool
+
+
 def read_nvml(
     nvml_module: Any = None, record: dict[str, Any] | None = None
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
@@ -397,12 +409,19 @@ def read_nvml(
     `nvml_module` is pynvml (imported here when None) or a `FakeNvml`; `record`, when given, is filled
     with a recording of every call (see the module docstring).
     """
+    reading = read_nvml_reading(nvml_module, record)
+    return reading.fields, reading.warnings
+
+
+def read_nvml_reading(nvml_module: Any = None, record: dict[str, Any] | None = None) -> NvmlReading:
+    """`read_nvml` with whether NVML started, for callers that word a missing NVML differently."""
     warnings: list[str] = []
     if nvml_module is None:
         try:
             nvml_module = _pynvml()
         except Exception as e:
-            return {}, [f"no NVML: the pynvml module (nvidia-ml-py) is not importable ({type(e).__name__})"]
+            why = f"no NVML: the pynvml module (nvidia-ml-py) is not importable ({type(e).__name__})"
+            return NvmlReading({}, [why], started=False)
     if record is not None:
         record.setdefault("format", RECORDING_FORMAT)
     try:
@@ -419,7 +438,7 @@ def read_nvml(
             msg = "no NVML: the NVIDIA kernel driver is not loaded"
         else:
             msg = f"no NVML: nvmlInit failed ({_reason(e)})"
-        return {}, [msg]
+        return NvmlReading({}, [msg], started=False)
     if record is not None:
         record["init"] = {"result": None}
     r = _Reader(nvml_module, record)
@@ -431,7 +450,7 @@ def read_nvml(
         }
         count = r.call(None, "nvmlDeviceGetCount")
         if isinstance(count, NA):
-            return {}, [f"NVML could not count GPUs: {count.reason}"]
+            return NvmlReading({}, [f"NVML could not count GPUs: {count.reason}"], started=True)
         for i in range(int(count)):
             bus_id, fields = _read_device(r, i, system)
             key = bus_id or f"nvml-index-{i}"
@@ -440,7 +459,7 @@ def read_nvml(
     finally:
         with contextlib.suppress(Exception):
             nvml_module.nvmlShutdown()
-    return out, warnings
+    return NvmlReading(out, warnings, started=True)
 
 
 # --------------------------------------------------------------------------------------------- replay

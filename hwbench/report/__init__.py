@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hwbench.errors import one_line
 from hwbench.report.experiments import ESTIMATOR, ExperimentsReport, plan_variants, run_experiments
 from hwbench.report.explain import Explanation, explain
 from hwbench.report.export import save_report
@@ -194,7 +195,7 @@ def advise(
             except KeyboardInterrupt:
                 raise
             except Exception as e:
-                notes.append(f"profile not taken ({type(e).__name__}: {str(e)[:120]})")
+                notes.append(f"profile not taken ({one_line(e)})")
         if experiments:
             spent = time.perf_counter() - t0
             variants, skipped = plan_variants(facts, include_compile=advise_compile, budget_s=budget_s)
