@@ -15,9 +15,12 @@ import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hwbench.model import NA, System
+from hwbench.model import NA, Cpu, Gpu, System, TorchInfo
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 # --------------------------------------------------------------------------------------------- JSON
@@ -257,84 +260,13 @@ def summary_line(system: System) -> str:
 def render(system: System, details: bool = False) -> None:
     """The one-line answer first, then the CPU, memory, GPUs and PyTorch; `details` adds caches, NUMA,
     sources, PCI ids and evidence, and the NVML fields of each GPU."""
-    from rich.table import Table
-
     from hwbench.console import stdout
-    from hwbench.fmt import plural
 
     con = stdout()
     con.print(f"[bold]hwbench detect[/bold]: {system.source}" + (f" ({system.os})" if system.os else ""))
     con.print(summary_line(system), highlight=False)
-    cpu = system.cpu
-    if cpu is not None:
-        t = Table(title="CPU", show_header=False, title_justify="left", box=None, pad_edge=False)
-        t.add_column("field", style="cyan")
-        t.add_column("value")
-        t.add_row("model", f"{cpu.model} ({cpu.vendor})")
-        uarch = cpu.microarchitecture or "unknown"
-        ids = (
-            f"family {cpu.family} model {cpu.model_number} stepping {cpu.stepping}"
-            if cpu.family is not None
-            else (f"implementer 0x{cpu.arm_implementer:02x} part 0x{cpu.arm_part or 0:03x}"
-                  if cpu.arm_implementer is not None else "")
-        )  # fmt: skip
-        t.add_row("micro-architecture", f"{uarch}" + (f"  [dim]({ids})[/dim]" if ids else ""))
-        t.add_row(
-            "topology",
-            (
-                plural(cpu.sockets, "socket")
-                if isinstance(cpu.sockets, int)
-                else f"{_fmt(cpu.sockets)} sockets"
-            )
-            + ", "
-            + (
-                plural(cpu.physical_cores, "core")
-                if isinstance(cpu.physical_cores, int)
-                else f"{_fmt(cpu.physical_cores)} cores"
-            )
-            + f", {plural(cpu.logical_cpus, 'logical CPU')}",
-        )
-        if cpu.p_cores is not None or cpu.e_cores is not None:
-            t.add_row(
-                "hybrid",
-                f"{_fmt(cpu.p_cores)} P-cores (CPUs {_cpulist(cpu.p_core_cpus)}), "
-                f"{_fmt(cpu.e_cores)} E-cores (CPUs {_cpulist(cpu.e_core_cpus)})",
-            )
-        usable = f"{len(cpu.usable_cpus)} (CPUs {_cpulist(cpu.usable_cpus)})"
-        if cpu.cpu_quota is not None:
-            usable += f", cgroup quota {cpu.cpu_quota:g} CPUs"
-        t.add_row("usable by this process", usable)
-        isa = [f for f in _ISA_SHOWN if f in cpu.isa]
-        t.add_row("ISA (ML-relevant)", ", ".join(isa) or "none of the listed")
-        # a VM's cpuinfo gives the TSC or current clock, and its source says so: no "max" label on it
-        is_max = "not a max" not in cpu.max_mhz_source and "not a real max" not in cpu.max_mhz_source
-        if cpu.max_mhz:
-            t.add_row(
-                "max clock" if is_max else "clock",
-                f"{_fmt(cpu.max_mhz)} MHz [dim]({cpu.max_mhz_source})[/dim]",
-            )
-        else:
-            t.add_row("max clock", cpu.max_mhz_source)
-        if details and cpu.caches:
-            t.add_row(
-                "caches",
-                "; ".join(
-                    f"L{c.level}{_CACHE_LETTER.get(c.type, '')} "
-                    f"{_size(c.size_bytes)}"
-                    + (
-                        (" per CPU" if c.shared_by_cpus == 1 else f" per {c.shared_by_cpus} CPUs")
-                        if c.shared_by_cpus
-                        else ""
-                    )
-                    for c in cpu.caches
-                ),
-            )
-        virt = "yes" + (f" ({cpu.hypervisor})" if cpu.hypervisor else "") if cpu.virtualized else "no"
-        t.add_row("virtualized", virt)
-        if details:
-            t.add_row("NUMA nodes", _fmt(cpu.numa_nodes))
-            t.add_row("source", cpu.source)
-        con.print(t)
+    if system.cpu is not None:
+        con.print(_cpu_table(system.cpu, details))
     if system.memory is not None:
         m = system.memory
         con.print(
@@ -342,90 +274,182 @@ def render(system: System, details: bool = False) -> None:
             f"[dim]({m.source})[/dim]"
         )
     if system.gpus:
-        t = Table(title="GPUs", title_justify="left", box=None, pad_edge=False)
-        cols = ("slot", "vendor", "kind", "name", "ids", "evidence") if details else ("slot", "kind", "name")
-        for col in cols:
-            t.add_column(col)
-        for g in system.gpus:
-            row = {"slot": g.pci_slot, "vendor": g.vendor, "kind": g.kind, "name": g.name,
-                   "ids": f"{g.vendor_id[2:]}:{g.device_id[2:]}", "evidence": g.kind_evidence}  # fmt: skip
-            t.add_row(*(row[c] for c in cols))
-        con.print(t)
-        for g in system.gpus:
-            if not g.nvml or not details:
-                continue
-            f = g.nvml
-            n = Table(
-                title=f"NVML: {g.pci_slot} {f.get('name', '')}", show_header=False, title_justify="left"
-            )
-            n.add_column("field", style="cyan")
-            n.add_column("value")
-            rows = (
-                ("UUID", _fmt(f.get("uuid"))),
-                ("memory", f"{_fmt_bytes(f.get('memory_used_bytes'))} used of "
-                           f"{_fmt_bytes(f.get('memory_total_bytes'))}"),
-                ("driver / CUDA", f"{_fmt(f.get('driver_version'))} / "
-                                  f"CUDA {_fmt(f.get('cuda_driver_version'))}"),
-                ("compute capability", _fmt(f.get("compute_capability"))),
-                ("SMs", _fmt(f.get("multiprocessor_count"))),
-                ("SM clock", f"{_fmt(f.get('sm_clock_mhz'))} of max {_fmt(f.get('sm_clock_max_mhz'))} MHz"),
-                ("memory clock", f"{_fmt(f.get('memory_clock_mhz'))} of max "
-                                 f"{_fmt(f.get('memory_clock_max_mhz'))} MHz"),
-                ("power", f"{_fmt(f.get('power_draw_w'))} W of limit {_fmt(f.get('power_limit_w'))} W"),
-                ("temperature", f"{_fmt(f.get('temperature_c'))} C"),
-                ("PCIe", f"Gen{_fmt(f.get('pcie_gen_current'))} x{_fmt(f.get('pcie_width_current'))} "
-                         f"(max Gen{_fmt(f.get('pcie_gen_max'))} x{_fmt(f.get('pcie_width_max'))})"),
-                ("clock event reasons", _fmt(f.get("clock_event_reasons"))),
-                ("ECC", f"{_fmt(f.get('ecc_mode_current'))} (pending {_fmt(f.get('ecc_mode_pending'))}), "
-                        f"uncorrected aggregate {_fmt(f.get('ecc_uncorrected_aggregate'))}"),
-                ("MIG", f"{_fmt(f.get('mig_mode_current'))} (pending {_fmt(f.get('mig_mode_pending'))})"),
-            )  # fmt: skip
-            for k, v in rows:
-                n.add_row(k, v)
-            con.print(n)
-        for g in system.gpus:
-            if not g.telemetry or not details:
-                continue
-            f = g.telemetry
-            a = Table(
-                title=f"{f.get('source', 'AMD')}: {g.pci_slot} {g.name}",
-                show_header=False,
-                title_justify="left",
-            )
-            a.add_column("field", style="cyan")
-            a.add_column("value")
-            amd_rows = (
-                ("busy", f"{_fmt(f.get('utilization_pct'))} %"),
-                ("memory", f"{_fmt_bytes(f.get('memory_used_bytes'))} used of "
-                           f"{_fmt_bytes(f.get('memory_total_bytes'))}"),
-                ("GFX clock", f"{_fmt(f.get('sm_clock_mhz'))} of max {_fmt(f.get('sm_clock_max_mhz'))} MHz"),
-                ("power", f"{_fmt(f.get('power_draw_w'))} W of cap {_fmt(f.get('power_limit_w'))} W"),
-                ("temperature", f"{_fmt(f.get('temperature_c'))} C"),
-                ("PCIe", f"Gen{_fmt(f.get('pcie_gen_current'))} x{_fmt(f.get('pcie_width_current'))} "
-                         f"(max Gen{_fmt(f.get('pcie_gen_max'))} x{_fmt(f.get('pcie_width_max'))})"),
-            )  # fmt: skip
-            for k, v in amd_rows:
-                a.add_row(k, v)
-            con.print(a)
+        con.print(_gpu_table(system.gpus, details))
+        if details:
+            for g in system.gpus:
+                if g.nvml:
+                    con.print(_nvml_table(g, g.nvml))
+            for g in system.gpus:
+                if g.telemetry:
+                    con.print(_amd_table(g, g.telemetry))
     else:
         con.print("[bold]GPUs[/bold]: none seen")
-    tor = system.torch
+    for line in _torch_lines(system.torch):
+        con.print(line)
+    for w in system.warnings:
+        con.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _field_table(title: str) -> Table:
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False, title_justify="left", box=None, pad_edge=False)
+    t.add_column("field", style="cyan")
+    t.add_column("value")
+    return t
+
+
+def _cpu_table(cpu: Cpu, details: bool) -> Table:
+    from hwbench.fmt import plural
+
+    t = _field_table("CPU")
+    t.add_row("model", f"{cpu.model} ({cpu.vendor})")
+    uarch = cpu.microarchitecture or "unknown"
+    ids = (
+        f"family {cpu.family} model {cpu.model_number} stepping {cpu.stepping}"
+        if cpu.family is not None
+        else (f"implementer 0x{cpu.arm_implementer:02x} part 0x{cpu.arm_part or 0:03x}"
+              if cpu.arm_implementer is not None else "")
+    )  # fmt: skip
+    t.add_row("micro-architecture", f"{uarch}" + (f"  [dim]({ids})[/dim]" if ids else ""))
+    t.add_row(
+        "topology",
+        (plural(cpu.sockets, "socket") if isinstance(cpu.sockets, int) else f"{_fmt(cpu.sockets)} sockets")
+        + ", "
+        + (
+            plural(cpu.physical_cores, "core")
+            if isinstance(cpu.physical_cores, int)
+            else f"{_fmt(cpu.physical_cores)} cores"
+        )
+        + f", {plural(cpu.logical_cpus, 'logical CPU')}",
+    )
+    if cpu.p_cores is not None or cpu.e_cores is not None:
+        t.add_row(
+            "hybrid",
+            f"{_fmt(cpu.p_cores)} P-cores (CPUs {_cpulist(cpu.p_core_cpus)}), "
+            f"{_fmt(cpu.e_cores)} E-cores (CPUs {_cpulist(cpu.e_core_cpus)})",
+        )
+    usable = f"{len(cpu.usable_cpus)} (CPUs {_cpulist(cpu.usable_cpus)})"
+    if cpu.cpu_quota is not None:
+        usable += f", cgroup quota {cpu.cpu_quota:g} CPUs"
+    t.add_row("usable by this process", usable)
+    isa = [f for f in _ISA_SHOWN if f in cpu.isa]
+    t.add_row("ISA (ML-relevant)", ", ".join(isa) or "none of the listed")
+    # a VM's cpuinfo gives the TSC or current clock, and its source says so: no "max" label on it
+    is_max = "not a max" not in cpu.max_mhz_source and "not a real max" not in cpu.max_mhz_source
+    if cpu.max_mhz:
+        t.add_row(
+            "max clock" if is_max else "clock",
+            f"{_fmt(cpu.max_mhz)} MHz [dim]({cpu.max_mhz_source})[/dim]",
+        )
+    else:
+        t.add_row("max clock", cpu.max_mhz_source)
+    if details and cpu.caches:
+        t.add_row(
+            "caches",
+            "; ".join(
+                f"L{c.level}{_CACHE_LETTER.get(c.type, '')} "
+                f"{_size(c.size_bytes)}"
+                + (
+                    (" per CPU" if c.shared_by_cpus == 1 else f" per {c.shared_by_cpus} CPUs")
+                    if c.shared_by_cpus
+                    else ""
+                )
+                for c in cpu.caches
+            ),
+        )
+    virt = "yes" + (f" ({cpu.hypervisor})" if cpu.hypervisor else "") if cpu.virtualized else "no"
+    t.add_row("virtualized", virt)
+    if details:
+        t.add_row("NUMA nodes", _fmt(cpu.numa_nodes))
+        t.add_row("source", cpu.source)
+    return t
+
+
+def _gpu_table(gpus: tuple[Gpu, ...], details: bool) -> Table:
+    from rich.table import Table
+
+    t = Table(title="GPUs", title_justify="left", box=None, pad_edge=False)
+    cols = ("slot", "vendor", "kind", "name", "ids", "evidence") if details else ("slot", "kind", "name")
+    for col in cols:
+        t.add_column(col)
+    for g in gpus:
+        row = {"slot": g.pci_slot, "vendor": g.vendor, "kind": g.kind, "name": g.name,
+               "ids": f"{g.vendor_id[2:]}:{g.device_id[2:]}", "evidence": g.kind_evidence}  # fmt: skip
+        t.add_row(*(row[c] for c in cols))
+    return t
+
+
+def _nvml_table(g: Gpu, f: dict[str, Any]) -> Table:
+    from rich.table import Table
+
+    n = Table(title=f"NVML: {g.pci_slot} {f.get('name', '')}", show_header=False, title_justify="left")
+    n.add_column("field", style="cyan")
+    n.add_column("value")
+    rows = (
+        ("UUID", _fmt(f.get("uuid"))),
+        ("memory", f"{_fmt_bytes(f.get('memory_used_bytes'))} used of "
+                   f"{_fmt_bytes(f.get('memory_total_bytes'))}"),
+        ("driver / CUDA", f"{_fmt(f.get('driver_version'))} / "
+                          f"CUDA {_fmt(f.get('cuda_driver_version'))}"),
+        ("compute capability", _fmt(f.get("compute_capability"))),
+        ("SMs", _fmt(f.get("multiprocessor_count"))),
+        ("SM clock", f"{_fmt(f.get('sm_clock_mhz'))} of max {_fmt(f.get('sm_clock_max_mhz'))} MHz"),
+        ("memory clock", f"{_fmt(f.get('memory_clock_mhz'))} of max "
+                         f"{_fmt(f.get('memory_clock_max_mhz'))} MHz"),
+        ("power", f"{_fmt(f.get('power_draw_w'))} W of limit {_fmt(f.get('power_limit_w'))} W"),
+        ("temperature", f"{_fmt(f.get('temperature_c'))} C"),
+        ("PCIe", f"Gen{_fmt(f.get('pcie_gen_current'))} x{_fmt(f.get('pcie_width_current'))} "
+                 f"(max Gen{_fmt(f.get('pcie_gen_max'))} x{_fmt(f.get('pcie_width_max'))})"),
+        ("clock event reasons", _fmt(f.get("clock_event_reasons"))),
+        ("ECC", f"{_fmt(f.get('ecc_mode_current'))} (pending {_fmt(f.get('ecc_mode_pending'))}), "
+                f"uncorrected aggregate {_fmt(f.get('ecc_uncorrected_aggregate'))}"),
+        ("MIG", f"{_fmt(f.get('mig_mode_current'))} (pending {_fmt(f.get('mig_mode_pending'))})"),
+    )  # fmt: skip
+    for k, v in rows:
+        n.add_row(k, v)
+    return n
+
+
+def _amd_table(g: Gpu, f: dict[str, Any]) -> Table:
+    from rich.table import Table
+
+    a = Table(
+        title=f"{f.get('source', 'AMD')}: {g.pci_slot} {g.name}",
+        show_header=False,
+        title_justify="left",
+    )
+    a.add_column("field", style="cyan")
+    a.add_column("value")
+    amd_rows = (
+        ("busy", f"{_fmt(f.get('utilization_pct'))} %"),
+        ("memory", f"{_fmt_bytes(f.get('memory_used_bytes'))} used of "
+                   f"{_fmt_bytes(f.get('memory_total_bytes'))}"),
+        ("GFX clock", f"{_fmt(f.get('sm_clock_mhz'))} of max {_fmt(f.get('sm_clock_max_mhz'))} MHz"),
+        ("power", f"{_fmt(f.get('power_draw_w'))} W of cap {_fmt(f.get('power_limit_w'))} W"),
+        ("temperature", f"{_fmt(f.get('temperature_c'))} C"),
+        ("PCIe", f"Gen{_fmt(f.get('pcie_gen_current'))} x{_fmt(f.get('pcie_width_current'))} "
+                 f"(max Gen{_fmt(f.get('pcie_gen_max'))} x{_fmt(f.get('pcie_width_max'))})"),
+    )  # fmt: skip
+    for k, v in amd_rows:
+        a.add_row(k, v)
+    return a
+
+
+def _torch_lines(tor: TorchInfo) -> list[str]:
     if tor.installed:
         build = tor.build or "?"
         if tor.cuda_version:
             build += f" {tor.cuda_version}"
         if tor.rocm_version:
             build += f" {tor.rocm_version}"
-        con.print(
+        lines = [
             f"[bold]PyTorch[/bold]: {tor.version} ({build} build, from {tor.source}); "
             f"can use: [bold]{', '.join(tor.usable_devices)}[/bold]"
-        )
+        ]
     else:
-        con.print("[bold]PyTorch[/bold]: not installed")
-    for msg in tor.messages:
-        con.print(f"  - {msg}")
-    for w in system.warnings:
-        con.print(f"[yellow]warning:[/yellow] {w}")
+        lines = ["[bold]PyTorch[/bold]: not installed"]
+    return lines + [f"  - {msg}" for msg in tor.messages]
 
 
 def _fmt_bytes(v: Any) -> str:
