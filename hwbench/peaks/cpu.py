@@ -248,6 +248,84 @@ def _clock(
     return None, "unknown", True, ["no clock could be read or measured"]
 
 
+def _computed_peaks(
+    counts: list[CoreCount],
+    per_role: Mapping[str, Mapping[str, CorePath]],
+    clock_mhz: float | None,
+    role_clocks: Mapping[str, float],
+    vector_scale: float,
+) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Per dtype: cores x FLOP/cycle x clock summed over core roles, and the sum written out as its source."""
+    peaks: dict[str, float | None] = {}
+    dtype_sources: dict[str, str] = {}
+    for dtype in DTYPES:
+        terms = []
+        total = 0.0
+        has_path = False
+        for c in counts:
+            path = per_role[c.role].get(dtype, CorePath(None, f"no {dtype} path", ""))
+            if path.flop_per_cycle is None:
+                continue
+            has_path = True
+            per_cycle = path.flop_per_cycle
+            scaled = ""
+            if vector_scale != 1.0 and "AMX" not in path.path:
+                per_cycle *= vector_scale
+                scaled = f", {vector_scale:g}x: FMA units measured"
+            role_mhz = role_clocks.get(c.role)
+            total += c.cores * per_cycle * (role_mhz / clock_mhz if role_mhz and clock_mhz else 1.0)
+            role = "" if c.role == "all" else f"{c.role}-"
+            unit = "OP" if dtype == "int8" else "FLOP"
+            at = f" x {role_mhz / 1000:.3g} GHz" if role_mhz else ""
+            terms.append(f"{c.cores:g} {role}cores x {per_cycle:g} {unit}/cycle ({path.path}{scaled}){at}")
+        if not has_path:
+            peaks[dtype] = None
+            first = next(iter(per_role.values())).get(dtype)
+            dtype_sources[dtype] = first.path if first else f"no {dtype} path"
+            continue
+        if clock_mhz is None:
+            peaks[dtype] = None
+            dtype_sources[dtype] = "no clock: " + " + ".join(terms)
+            continue
+        peaks[dtype] = total * clock_mhz * 1e6 / 1e12
+        at = "" if role_clocks else f" x {clock_mhz / 1000:.3g} GHz"
+        dtype_sources[dtype] = f"{' + '.join(terms)}{at}"
+    return peaks, dtype_sources
+
+
+def _apply_measured_floors(
+    peaks: dict[str, float | None],
+    dtype_sources: dict[str, str],
+    notes: list[str],
+    measured_tflops: Mapping[str, float],
+    measured_sources: Mapping[str, str],
+) -> bool:
+    """A measured GEMM above the computed peak replaces it (the clock or core count was understated);
+    below, a note says what share of the peak it reached. True when a measurement replaced a peak."""
+    raised = False
+    for dtype, measured in measured_tflops.items():
+        if dtype not in peaks or measured is None:
+            continue
+        computed = peaks[dtype]
+        how = measured_sources.get(dtype, "measured GEMM")
+        if computed is None or computed < measured:
+            peaks[dtype] = measured
+            dtype_sources[dtype] = f"measured floor: {how} reached {measured * 1000:.1f} GFLOP/s"
+            if computed is not None:
+                notes.append(
+                    f"{dtype}: computed {computed * 1000:.1f} GFLOP/s was below the "
+                    f"{measured * 1000:.1f} measured here ({how}); reporting the measurement "
+                    "(clock or core count is understated)"
+                )
+            raised = True
+        else:
+            notes.append(
+                f"{dtype}: {how} reached {measured * 1000:.1f} GFLOP/s = {measured / computed:.0%} "
+                "of this peak"
+            )
+    return raised
+
+
 def cpu_peak(
     cpu: Cpu,
     cores: int | None = None,
@@ -299,62 +377,10 @@ def cpu_peak(
         )
         estimated = True
 
-    peaks: dict[str, float | None] = {}
-    dtype_sources: dict[str, str] = {}
     per_role = {c.role: core_rates(uarch, c.role, isa) for c in counts}
-    for dtype in DTYPES:
-        terms = []
-        total = 0.0
-        has_path = False
-        for c in counts:
-            path = per_role[c.role].get(dtype, CorePath(None, f"no {dtype} path", ""))
-            if path.flop_per_cycle is None:
-                continue
-            has_path = True
-            per_cycle = path.flop_per_cycle
-            scaled = ""
-            if vector_scale != 1.0 and "AMX" not in path.path:
-                per_cycle *= vector_scale
-                scaled = f", {vector_scale:g}x: FMA units measured"
-            role_mhz = role_clocks.get(c.role)
-            total += c.cores * per_cycle * (role_mhz / clock_mhz if role_mhz and clock_mhz else 1.0)
-            role = "" if c.role == "all" else f"{c.role}-"
-            unit = "OP" if dtype == "int8" else "FLOP"
-            at = f" x {role_mhz / 1000:.3g} GHz" if role_mhz else ""
-            terms.append(f"{c.cores:g} {role}cores x {per_cycle:g} {unit}/cycle ({path.path}{scaled}){at}")
-        if not has_path:
-            peaks[dtype] = None
-            first = next(iter(per_role.values())).get(dtype)
-            dtype_sources[dtype] = first.path if first else f"no {dtype} path"
-            continue
-        if clock_mhz is None:
-            peaks[dtype] = None
-            dtype_sources[dtype] = "no clock: " + " + ".join(terms)
-            continue
-        peaks[dtype] = total * clock_mhz * 1e6 / 1e12
-        at = "" if role_clocks else f" x {clock_mhz / 1000:.3g} GHz"
-        dtype_sources[dtype] = f"{' + '.join(terms)}{at}"
-
-    for dtype, measured in (measured_tflops or {}).items():
-        if dtype not in peaks or measured is None:
-            continue
-        computed = peaks[dtype]
-        how = (measured_sources or {}).get(dtype, "measured GEMM")
-        if computed is None or computed < measured:
-            peaks[dtype] = measured
-            dtype_sources[dtype] = f"measured floor: {how} reached {measured * 1000:.1f} GFLOP/s"
-            if computed is not None:
-                notes.append(
-                    f"{dtype}: computed {computed * 1000:.1f} GFLOP/s was below the "
-                    f"{measured * 1000:.1f} measured here ({how}); reporting the measurement "
-                    "(clock or core count is understated)"
-                )
-            estimated = True
-        else:
-            notes.append(
-                f"{dtype}: {how} reached {measured * 1000:.1f} GFLOP/s = {measured / computed:.0%} "
-                "of this peak"
-            )
+    peaks, dtype_sources = _computed_peaks(counts, per_role, clock_mhz, role_clocks, vector_scale)
+    if _apply_measured_floors(peaks, dtype_sources, notes, measured_tflops or {}, measured_sources or {}):
+        estimated = True
 
     # bf16/fp16 computed through fp32 follow a raised fp32 floor ("at most the fp32 rate" stays true).
     for dtype in ("bf16", "fp16"):
