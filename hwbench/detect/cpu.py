@@ -314,31 +314,8 @@ def parse_cpuinfo(text: str) -> Cpu:
         logical = _count(info.get("siblings")) or logical  # a pasted single block
     logical = max(logical, 1)
 
-    sockets: int | None = None
-    physical: int | None = None
-    groups: dict[tuple[str, str], list[int]] = {}
-    if procs and all("physical id" in b and "core id" in b for b in procs):
-        for b in procs:
-            groups.setdefault((b["physical id"], b["core id"]), []).append(_to_int(b["processor"]) or 0)
-        sockets = len({k[0] for k in groups})
-        physical = len(groups)
-        if len(procs) == 1:
-            # one pasted block: 'siblings'/'cpu cores' count one package; how many packages is unknown
-            sockets = None
-            physical = _count(info.get("cpu cores")) or physical
-    elif _count(info.get("cpu cores")):
-        physical = _count(info.get("cpu cores"))
-    smt = tuple(tuple(sorted(v)) for v in sorted(groups.values()))
-
-    p_cores = e_cores = None
-    p_cpus: tuple[int, ...] = ()
-    e_cpus: tuple[int, ...] = ()
-    if _hybrid(row) and smt and len({len(g) for g in smt}) == 2:
-        # no sysfs: on hybrid Intel with SMT on, the 2-thread cores are the P-cores (E-cores have no SMT)
-        p_cpus = tuple(sorted(c for g in smt if len(g) > 1 for c in g))
-        e_cpus = tuple(sorted(c for g in smt if len(g) == 1 for c in g))
-        p_cores = sum(1 for g in smt if len(g) > 1)
-        e_cores = sum(1 for g in smt if len(g) == 1)
+    sockets, physical, smt = _cpuinfo_topology(procs, info)
+    p_cores, e_cores, p_cpus, e_cpus = _hybrid_from_smt(row, smt)
 
     max_mhz, mhz_source = _clock_from_text(model, info.get("cpu mhz"), "hypervisor" in isa)
     virt = "hypervisor" in isa
@@ -369,6 +346,39 @@ def parse_cpuinfo(text: str) -> Cpu:
         if len(procs) != 1
         else "/proc/cpuinfo (one processor block: counts per socket)",
     )
+
+
+def _cpuinfo_topology(
+    procs: list[dict[str, str]], info: dict[str, str]
+) -> tuple[int | None, int | None, tuple[tuple[int, ...], ...]]:
+    """(sockets, physical cores, SMT sibling groups) from `physical id`/`core id`, else `cpu cores`."""
+    sockets: int | None = None
+    physical: int | None = None
+    groups: dict[tuple[str, str], list[int]] = {}
+    if procs and all("physical id" in b and "core id" in b for b in procs):
+        for b in procs:
+            groups.setdefault((b["physical id"], b["core id"]), []).append(_to_int(b["processor"]) or 0)
+        sockets = len({k[0] for k in groups})
+        physical = len(groups)
+        if len(procs) == 1:
+            # one pasted block: 'siblings'/'cpu cores' count one package; how many packages is unknown
+            sockets = None
+            physical = _count(info.get("cpu cores")) or physical
+    elif _count(info.get("cpu cores")):
+        physical = _count(info.get("cpu cores"))
+    return sockets, physical, tuple(tuple(sorted(v)) for v in sorted(groups.values()))
+
+
+def _hybrid_from_smt(
+    row: UarchRow | None, smt: tuple[tuple[int, ...], ...]
+) -> tuple[int | None, int | None, tuple[int, ...], tuple[int, ...]]:
+    """(P-cores, E-cores, P-core CPUs, E-core CPUs) of a hybrid part read from SMT groups alone."""
+    if _hybrid(row) and smt and len({len(g) for g in smt}) == 2:
+        # no sysfs: on hybrid Intel with SMT on, the 2-thread cores are the P-cores (E-cores have no SMT)
+        p_cpus = tuple(sorted(c for g in smt if len(g) > 1 for c in g))
+        e_cpus = tuple(sorted(c for g in smt if len(g) == 1 for c in g))
+        return sum(1 for g in smt if len(g) > 1), sum(1 for g in smt if len(g) == 1), p_cpus, e_cpus
+    return None, None, (), ()
 
 
 def _common_flags(blocks: list[dict[str, str]]) -> tuple[str, ...]:
