@@ -13,7 +13,8 @@ from hwbench.check.checks import Figure, TorchRuntime
 from hwbench.check.parse import Level
 from hwbench.devices import recorded, resolve
 from hwbench.errors import HwbenchError
-from hwbench.model import value_or_none
+from hwbench.fleet.dist import FleetContext
+from hwbench.model import System, value_or_none
 
 # How long the --pcie-full / --no-throttle load runs per GPU, by level (a soak for "long").
 LOAD_SECONDS: dict[str, float] = {"quick": 3.0, "medium": 20.0, "long": 120.0}
@@ -115,7 +116,7 @@ def measure_matmul(device: str, dtype: str, level: Level, threads: int | None = 
     return Figure(device, name, float(p.tflops), src)
 
 
-def peak_tflops(device: str, dtype: str, system: Any) -> tuple[float | None, str]:
+def peak_tflops(device: str, dtype: str, system: System | None) -> tuple[float | None, str]:
     """The device's dense peak for `dtype` from hwbench.peaks, with its source; (None, why) on a miss."""
     try:
         from hwbench.bench.mfu import lookup_peak
@@ -132,7 +133,9 @@ def peak_tflops(device: str, dtype: str, system: Any) -> tuple[float | None, str
     return (float(value) if value else None), src
 
 
-def measure_mfu(device: str, preset: str | None, level: Level, system: Any) -> tuple[float | None, str]:
+def measure_mfu(
+    device: str, preset: str | None, level: Level, system: System | None
+) -> tuple[float | None, str]:
     """MFU of hwbench's GPT training step (hwbench.bench.mfu) on `device`; (None, why) when not measured."""
     try:
         from hwbench.bench.mfu import MfuOptions, run_mfu
@@ -155,7 +158,7 @@ def measure_mfu(device: str, preset: str | None, level: Level, system: Any) -> t
     return run.mfu, detail
 
 
-def measure_busbw(ctx: Any) -> tuple[float | None, str]:
+def measure_busbw(ctx: FleetContext | None) -> tuple[float | None, str]:
     """All-reduce bus bandwidth from hwbench.fleet (needs torchrun); (None, why) when unavailable."""
     import hwbench.fleet as fleet
 

@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from hwbench import jsonout
 from hwbench.check.registry import Expectations
-from hwbench.check.results import CheckResult, Summary
+from hwbench.check.results import CheckResult, Summary, summarize
 from hwbench.check.run import CheckReport
+from hwbench.fleet.dist import FleetContext
 from hwbench.model import System
+
+
+@dataclass
+class CheckDocument:
+    """What `hwbench check` reports: its JSON document, and the checks and summary the document holds
+    (every rank's under torchrun, named by rank)."""
+
+    json: dict[str, Any]
+    results: list[CheckResult]
+    summary: Summary
+    exit_code: int  # the worst over ranks under torchrun
+    fleet: bool = False  # a fleet document: every rank's report, on rank 0
+
+
+def check_document(report: CheckReport, exp: Expectations, ctx: FleetContext | None) -> CheckDocument | None:
+    """This machine's document; under torchrun every rank's, gathered to rank 0 (None on the others)."""
+    doc = jsonout.document("check", check_payload(report, exp))
+    if ctx is None:
+        return CheckDocument(doc, report.results, report.summary, report.summary.exit_code)
+    import hwbench.fleet as fleet
+
+    fleet_doc, rc = fleet.finish(ctx, "check", doc, report.summary.exit_code)
+    if fleet_doc is None:
+        return None
+    results = fleet_results(fleet_doc)
+    summary = summarize(results, strict=exp.strict)
+    add_fleet_checks(fleet_doc, results, summary)
+    return CheckDocument(fleet_doc, results, summary, rc, fleet=True)
 
 
 def check_payload(report: CheckReport, expectations: Expectations) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from hwbench.check.results import CheckResult
 from hwbench.errors import HwbenchError, InputError
 
 if TYPE_CHECKING:
+    from hwbench.check.payload import CheckDocument
+    from hwbench.check.registry import Expectations
     from hwbench.check.run import CheckOptions, CheckReport
     from hwbench.fleet import FleetContext
 
@@ -95,49 +97,53 @@ def command(
         replay_dir=replay,
         threads=threads,
     )
-    from hwbench import jsonout
-    from hwbench.check.payload import add_fleet_checks, check_payload, fleet_results
-    from hwbench.check.results import summarize
+    from hwbench.check.payload import check_document
 
     report = _run(opts, ctx, quiet)
-    write_errors = list(report.write_errors)  # said after the verdict, which they never replace
-    doc: dict[str, Any] | None = jsonout.document("check", check_payload(report, exp))
-    rc = report.summary.exit_code
-    results = report.results
-    if ctx is not None:
-        doc, rc = fleet.finish(ctx, "check", doc, rc)
-        if doc is None:
-            raise typer.Exit(0)  # not rank 0: rank 0 prints the fleet report
-        results = fleet_results(doc)
-    summary = summarize(results, strict=exp.strict)
-    if ctx is not None and doc is not None:
-        add_fleet_checks(doc, results, summary)
+    doc = check_document(report, exp, ctx)
+    if doc is None:
+        raise typer.Exit(0)  # not rank 0 under torchrun: rank 0 prints the fleet report
+    raise typer.Exit(_present(doc, report, exp, junit=junit, json_out=json_out, details=details))
+
+
+def _present(
+    doc: CheckDocument,
+    report: CheckReport,
+    exp: Expectations,
+    *,
+    junit: Path | None,
+    json_out: bool,
+    details: bool,
+) -> int:
+    """JUnit, the GitHub step summary, then the verdict on stdout (tables or --json); the exit code.
+    Outputs that could not be written are said after the verdict, which they never replace."""
+    from hwbench import jsonout
+    from hwbench.check.summary import markdown, write_step_summary
+    from hwbench.console import error_line, log
+
+    write_errors = list(report.write_errors)
     if junit is not None:
         from hwbench.check.junit import to_junit, write_junit
 
         props = {"level": exp.level, "strict": str(exp.strict).lower()}
         try:
-            write_junit(junit, to_junit(results, report.elapsed_s, props))
+            write_junit(junit, to_junit(doc.results, report.elapsed_s, props))
         except HwbenchError as e:
             write_errors.append(e)
-    from hwbench.check.summary import markdown, write_step_summary
-
-    write_step_summary(markdown(results, summary, report.warnings))
+    write_step_summary(markdown(doc.results, doc.summary, report.warnings))
     for w in report.warnings:
         log(f"warning: {w}")
     if json_out:
-        jsonout.emit(doc or {})
+        jsonout.emit(doc.json)
     else:
-        if ctx is not None and doc is not None:
-            fleet.render_fleet(doc)
-        _render(results, summary, report.defaults_used, details)
-    if write_errors:
-        from hwbench.console import error_line
+        if doc.fleet:
+            from hwbench.fleet import render_fleet
 
-        for err in write_errors:
-            error_line(err.message, err.hint)
-        rc = rc or 2  # a failed check stays 1: the node is still drained
-    raise typer.Exit(rc)
+            render_fleet(doc.json)
+        _render(doc.results, doc.summary, report.defaults_used, details)
+    for err in write_errors:
+        error_line(err.message, err.hint)
+    return doc.exit_code or (2 if write_errors else 0)  # a failed check stays 1: the node is still drained
 
 
 def _run(opts: CheckOptions, ctx: FleetContext | None, quiet: bool) -> CheckReport:
