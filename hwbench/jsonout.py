@@ -14,15 +14,21 @@ from hwbench import SCHEMA_VERSION, __version__
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Dataclasses, tuples, enums, paths and NA values to plain JSON types (NA becomes null)."""
+    """Dataclasses, tuples, enums, paths and NA values to plain JSON types, the one serialiser of every
+    `--json` document. An NA field becomes null and its reason goes into the holding object's
+    `na_reasons` ({field: reason}), so no reason is lost on the way to JSON."""
     from hwbench.model import NA  # local: model imports nothing heavy, but keep this module standalone
 
     if isinstance(obj, NA):
         return None
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        out = {str(k): to_jsonable(v) for k, v in obj.items()}
+        reasons = {str(k): v.reason for k, v in obj.items() if isinstance(v, NA)}
+        if reasons:
+            out["na_reasons"] = reasons
+        return out
     if isinstance(obj, (list, tuple, set, frozenset)):
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, enum.Enum):

@@ -226,6 +226,17 @@ def test_payload_na_reasons_shape() -> None:
     json.dumps(doc)  # plain JSON all the way down
 
 
+def test_every_json_document_keeps_na_reasons() -> None:
+    """One serialiser: a check or mfu payload holding detect's records keeps the same reasons."""
+    from hwbench.jsonout import document
+
+    system = replay(MACHINES / "a10-vm-cpu-torch")
+    doc = document("check", {"system": system})
+    nv = doc["system"]["gpus"][0]["nvml"]
+    assert nv == payload(system)["gpus"][0]["nvml"]
+    assert nv["mig_mode_current"] is None and nv["na_reasons"]["mig_mode_current"].startswith("not supported")
+
+
 def test_memory_from_meminfo_and_psutil_only_without_proc(tmp_path: Path) -> None:
     from hwbench.detect.memory import parse_meminfo, read_memory
 

@@ -11,40 +11,16 @@ source could not give is `null`, and the object holding it gets `na_reasons`: {f
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hwbench.jsonout import to_jsonable
 from hwbench.model import NA, Cpu, Gpu, System, TorchInfo
 
 if TYPE_CHECKING:
     from rich.table import Table
-
-
-# --------------------------------------------------------------------------------------------- JSON
-def _plain(obj: Any) -> Any:
-    """Records to plain JSON types; NA -> null with the reason in the holder's `na_reasons`."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        obj = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        reasons: dict[str, str] = {}
-        for k, v in obj.items():
-            if isinstance(v, NA):
-                out[str(k)] = None
-                reasons[str(k)] = v.reason
-            else:
-                out[str(k)] = _plain(v)
-        if reasons:
-            out["na_reasons"] = reasons
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, NA):
-        return None
-    return obj
 
 
 # cache type as sysfs names it -> the letter of "L1d", "L1i" ("Unified" caches have none)
@@ -53,16 +29,16 @@ _CACHE_LETTER = {"Data": "d", "Instruction": "i"}
 
 def payload(system: System) -> dict[str, Any]:
     """The `detect` JSON payload (before the envelope)."""
-    cpu = _plain(system.cpu) if system.cpu is not None else None
+    cpu = to_jsonable(system.cpu) if system.cpu is not None else None
     if cpu is not None:
         cpu["usable_cpu_count"] = len(system.cpu.usable_cpus) if system.cpu else None
     return {
         "source": system.source,
         "os": system.os,
         "cpu": cpu,
-        "memory": _plain(system.memory) if system.memory is not None else None,
-        "gpus": [_plain(g) for g in system.gpus],
-        "torch": _plain(system.torch),
+        "memory": to_jsonable(system.memory) if system.memory is not None else None,
+        "gpus": [to_jsonable(g) for g in system.gpus],
+        "torch": to_jsonable(system.torch),
         "warnings": list(system.warnings),
     }
 
