@@ -141,7 +141,12 @@ def claim_text(point: float | None, iv: tuple[float, float] | None, noise_pct: f
         return "-"
     if iv is None:
         return f"{point:.2f}x ±{noise_pct:.0f}%" if noise_pct else f"~{point:.2f}x (one round)"
-    return f"{point:.2f}x ({iv[0]:.2f}-{iv[1]:.2f})" if is_precise(iv) else f"{iv[0]:.2f}-{iv[1]:.2f}x"
+    if is_precise(iv):
+        return f"{point:.2f}x ({iv[0]:.2f}-{iv[1]:.2f})"
+    # a very wide interval (two rounds on a busy machine) says only that nothing is known
+    lo = f"{iv[0]:.2f}" if iv[0] >= 0.01 else "<0.01"
+    hi = f"{iv[1]:.2f}" if iv[1] <= 10 else ">10"
+    return f"{lo}-{hi}x"
 
 
 def band_pct(point: float, iv: tuple[float, float]) -> float:
