@@ -102,46 +102,9 @@ def build_waterfall(facts: RunFacts, profile: ProfileResult | None = None) -> Wa
         )
     model_rate = facts.model_gemm_tflops_for("torch")
     if model_rate:
-        shapes = sorted(
-            {(g.m, g.k, g.n) for g in facts.model_gemms if g.library == "torch" and g.dtype == facts.dtype}
-        )
-        # nanoGPT's forward GEMM shapes: qkv, attn proj, mlp fc, mlp proj, head
-        n_model = 5 if facts.config.get("n_layer") else len(shapes)
-        of = f"{len(shapes)} of its {n_model} shapes" if len(shapes) < n_model else f"{len(shapes)} shapes"
-        levels.append(
-            Level(
-                key="model_gemms",
-                label="GEMMs at the model's shapes",
-                tflops=model_rate,
-                fraction_of_peak=frac(model_rate),
-                source=f"measured: torch, {of} ("
-                + ", ".join(f"{m}x{k}@{k}x{n}" for m, k, n in shapes[:5])
-                + "), FLOP-weighted by how often each runs per step",
-                lost="small matrices: too little work per call to fill the cores and amortize packing",
-            )
-        )
+        levels.append(_model_gemm_level(facts, model_rate, frac(model_rate)))
     cats = profile.categories if profile else ()
-    lost_step = (
-        "time outside the GEMMs: convolutions, attention, norms, activations, optimizer, framework overhead"
-        if facts.model is not None
-        else "time outside the GEMMs: attention, LayerNorm, GELU, optimizer, framework overhead"
-    )
-    if profile and cats:
-        non_mm = sorted((c for c in cats if c.category != "matmul"), key=lambda c: -c.share_time)
-        lost_step = "time outside the GEMMs (profiler): " + ", ".join(
-            f"{c.category} {pct(c.share_time)}" for c in non_mm if c.share_time >= 0.01
-        )
-    levels.append(
-        Level(
-            key="step",
-            label="training step",
-            tflops=facts.achieved_tflops,
-            fraction_of_peak=frac(facts.achieved_tflops),
-            source=f"measured: median of {len(facts.step_samples_s) or '?'} steps, "
-            f"{facts.flops_per_step / 1e9:.2f} GFLOP/step / {facts.step_time_s * 1e3:.1f} ms",
-            lost=lost_step,
-        )
-    )
+    levels.append(_step_level(facts, cats, frac(facts.achieved_tflops)))
     levels = _flag_inversions(levels, facts)
     notes = []
     if not peak:
@@ -157,6 +120,48 @@ def build_waterfall(facts: RunFacts, profile: ProfileResult | None = None) -> Wa
     note = "; ".join(notes)
     return Waterfall(
         device=facts.device_name, dtype=facts.dtype, levels=tuple(levels), categories=tuple(cats), note=note
+    )
+
+
+def _model_gemm_level(facts: RunFacts, model_rate: float, fraction: float | None) -> Level:
+    shapes = sorted(
+        {(g.m, g.k, g.n) for g in facts.model_gemms if g.library == "torch" and g.dtype == facts.dtype}
+    )
+    # nanoGPT's forward GEMM shapes: qkv, attn proj, mlp fc, mlp proj, head
+    n_model = 5 if facts.config.get("n_layer") else len(shapes)
+    of = f"{len(shapes)} of its {n_model} shapes" if len(shapes) < n_model else f"{len(shapes)} shapes"
+    return Level(
+        key="model_gemms",
+        label="GEMMs at the model's shapes",
+        tflops=model_rate,
+        fraction_of_peak=fraction,
+        source=f"measured: torch, {of} ("
+        + ", ".join(f"{m}x{k}@{k}x{n}" for m, k, n in shapes[:5])
+        + "), FLOP-weighted by how often each runs per step",
+        lost="small matrices: too little work per call to fill the cores and amortize packing",
+    )
+
+
+def _step_level(facts: RunFacts, cats: tuple[CategoryShare, ...], fraction: float | None) -> Level:
+    """The training step; what it lost is the profiler's non-GEMM categories when there was a profile."""
+    lost_step = (
+        "time outside the GEMMs: convolutions, attention, norms, activations, optimizer, framework overhead"
+        if facts.model is not None
+        else "time outside the GEMMs: attention, LayerNorm, GELU, optimizer, framework overhead"
+    )
+    if cats:
+        non_mm = sorted((c for c in cats if c.category != "matmul"), key=lambda c: -c.share_time)
+        lost_step = "time outside the GEMMs (profiler): " + ", ".join(
+            f"{c.category} {pct(c.share_time)}" for c in non_mm if c.share_time >= 0.01
+        )
+    return Level(
+        key="step",
+        label="training step",
+        tflops=facts.achieved_tflops,
+        fraction_of_peak=fraction,
+        source=f"measured: median of {len(facts.step_samples_s) or '?'} steps, "
+        f"{facts.flops_per_step / 1e9:.2f} GFLOP/step / {facts.step_time_s * 1e3:.1f} ms",
+        lost=lost_step,
     )
 
 
