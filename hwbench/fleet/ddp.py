@@ -20,10 +20,11 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hwbench.devices import resolve
+from hwbench.devices import Device, resolve
 from hwbench.errors import InputError
 from hwbench.fleet.dist import FleetContext
 
@@ -77,6 +78,54 @@ def _own_peak(device: str, dtype: str, threads: int | None) -> tuple[float | Non
         return None, f"no peak ({type(e).__name__}: {str(e)[:80]})"
 
 
+def _ddp_dtype(target: Device, dtype: str | None) -> str:
+    """The asked dtype, else bf16 where the accelerator computes it natively, else fp32."""
+    dt = dtype or ("fp32" if target.is_host or "bf16" not in target.native_dtypes() else "bf16")
+    if dt not in DDP_DTYPES:
+        raise InputError(
+            f"DDP step dtype {dt!r} not supported", hint=f"choose one of: {', '.join(DDP_DTYPES)}"
+        )
+    return dt
+
+
+class _Stepper:
+    """One timed training step, with DDP's gradient all-reduce or without it (`no_sync`); each step
+    is announced first, so that a failed all-reduce names the ranks behind."""
+
+    def __init__(
+        self,
+        ctx: FleetContext,
+        ddp: Any,  # torch's DistributedDataParallel: torch is imported only inside functions
+        optimizer: Any,
+        batches: list[Any],
+        autocast: Any,
+        sync: Callable[[], None],
+    ) -> None:
+        self.ctx, self.ddp, self.optimizer, self.batches = ctx, ddp, optimizer, batches
+        self.autocast, self.sync = autocast, sync
+        self.announced = 0
+
+    def __call__(self, i: int, communicate: bool) -> float:
+        import torch.distributed as dist
+
+        from hwbench.fleet.dist import step as announce
+
+        announce(self.ctx, self.announced)  # untimed
+        self.announced += 1
+        x, y = self.batches[i % len(self.batches)]
+        self.sync()
+        dist.barrier(group=self.ctx.object_group)
+        t0 = time.perf_counter()
+        with contextlib.nullcontext() if communicate else self.ddp.no_sync():
+            with self.autocast:
+                loss = self.ddp(x, y)
+            loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.sync()
+        return time.perf_counter() - t0
+
+
 def measure_ddp_step(
     ctx: FleetContext,
     preset: str = "nanogpt-cpu",
@@ -93,19 +142,13 @@ def measure_ddp_step(
     from hwbench.bench.flops import flops_per_step
     from hwbench.bench.gpt import GPT
     from hwbench.fleet.dist import arrive, collective
-    from hwbench.fleet.dist import step as announce
 
     cfg = get_preset(preset)
     dev = device or (f"cuda:{ctx.local_rank}" if "nccl" in ctx.backend else "cpu")
     target = resolve(dev)
-    dt = dtype or ("fp32" if target.is_host or "bf16" not in target.native_dtypes() else "bf16")
-    if dt not in DDP_DTYPES:
-        raise InputError(
-            f"DDP step dtype {dt!r} not supported", hint=f"choose one of: {', '.join(DDP_DTYPES)}"
-        )
+    dt = _ddp_dtype(target, dtype)
     if steps < 1 or warmup < 0:
         raise InputError("steps must be >= 1 and warmup >= 0")
-    sync = target.synchronize
 
     torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     model = GPT(cfg).to(dev)
@@ -113,7 +156,6 @@ def measure_ddp_step(
     with collective(ctx, "wrapping the model in DDP (broadcast of rank 0's weights)"):
         # device_ids names the one GPU of a single-device module; CPU and MPS modules take None
         ddp = DDP(model, device_ids=[target.explicit().index] if target.numbered else None)
-    opt = model.optimizer()
     gen = torch.Generator(device="cpu").manual_seed(1000 + ctx.rank)  # each rank its own data
     batches = [
         (
@@ -127,24 +169,7 @@ def measure_ddp_step(
         if dt == "bf16"
         else contextlib.nullcontext()
     )
-
-    counter = [0]
-
-    def step(i: int, communicate: bool) -> float:
-        announce(ctx, counter[0])  # untimed: lets a failed all-reduce name the ranks behind
-        counter[0] += 1
-        x, y = batches[i % len(batches)]
-        sync()
-        dist.barrier(group=ctx.object_group)
-        t0 = time.perf_counter()
-        with contextlib.nullcontext() if communicate else ddp.no_sync():
-            with autocast:
-                loss = ddp(x, y)
-            loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        sync()
-        return time.perf_counter() - t0
+    step = _Stepper(ctx, ddp, model.optimizer(), batches, autocast, target.synchronize)
 
     with_comm: list[float] = []
     without: list[float] = []
