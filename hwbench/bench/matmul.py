@@ -429,6 +429,42 @@ def supported_dtypes(device: str) -> tuple[str, ...]:
     return tuple(d for d in DTYPES if d in resolve(device).gemm_dtypes)
 
 
+def _ceiling_budgets(
+    host: bool, quick: bool, budget_s: float | Mapping[str, float] | None
+) -> dict[str, float]:
+    """Seconds per dtype: the caller's figure or mapping, else the defaults `ceiling` documents."""
+    default_s = (1.0 if quick else 2.5) if host else (1.0 if quick else 3.0)
+    budgets: dict[str, float] = {dt: default_s for dt in DTYPES}
+    if host:
+        # low-precision GEMMs on CPUs without bf16/fp16 hardware are slow: a look, not a sweep
+        budgets.update(bf16=min(default_s, 1.0), fp16=min(default_s, 1.0))
+    if isinstance(budget_s, (int, float)):
+        budgets = {dt: float(budget_s) for dt in DTYPES}
+    elif budget_s is not None:
+        budgets.update(budget_s)
+    return budgets
+
+
+def _ceiling_shapes(
+    squares: Sequence[int], model_shapes: Sequence[tuple[int, int, int] | tuple[str, int, int, int]]
+) -> list[tuple[str, str | None, int, int, int]]:
+    """(label, model shape name or None for a square, m, n, k), in the order they are measured."""
+    shapes: list[tuple[str, str | None, int, int, int]] = [(f"square {s}", None, s, s, s) for s in squares]
+    for sh in model_shapes:
+        if len(sh) == 4:
+            name, m, n, k = sh
+            name = str(name)
+        else:
+            m, n, k = sh
+            name = f"{m}x{k}@{k}x{n}"
+        shapes.append((f"model {name}", name, int(m), int(n), int(k)))
+    # squares first (where the ceiling usually is), each group smallest first: a measurement predicts
+    # whether the next, larger shape fits what is left of the budget
+    shapes.sort(key=lambda s: (s[1] is not None, s[2] * s[3] * s[4]))
+
+    return shapes
+
+
 def ceiling(
     device: str,
     dtypes: Sequence[str],
@@ -448,32 +484,9 @@ def ceiling(
     Ctrl-C returns what was measured so far with interrupted=True.
     """
     host = resolve(device).is_host
-    default_s = (1.0 if quick else 2.5) if host else (1.0 if quick else 3.0)
-    budgets: dict[str, float] = {dt: default_s for dt in DTYPES}
-    if host:
-        # low-precision GEMMs on CPUs without bf16/fp16 hardware are slow: a look, not a sweep
-        budgets.update(bf16=min(default_s, 1.0), fp16=min(default_s, 1.0))
-    if isinstance(budget_s, (int, float)):
-        budgets = {dt: float(budget_s) for dt in DTYPES}
-    elif budget_s is not None:
-        budgets.update(budget_s)
+    budgets = _ceiling_budgets(host, quick, budget_s)
     repeats = 5 if quick else 10
-    # (label, model shape name or None for a square, m, n, k)
-    shapes: list[tuple[str, str | None, int, int, int]] = [
-        (f"square {s}", None, s, s, s) for s in (square_sizes(device, quick) if squares is None else squares)
-    ]
-    for sh in model_shapes:
-        if len(sh) == 4:
-            name, m, n, k = sh
-            name = str(name)
-        else:
-            m, n, k = sh
-            name = f"{m}x{k}@{k}x{n}"
-        shapes.append((f"model {name}", name, int(m), int(n), int(k)))
-    # squares first (where the ceiling usually is), each group smallest first: a measurement predicts
-    # whether the next, larger shape fits what is left of the budget
-    shapes.sort(key=lambda s: (s[1] is not None, s[2] * s[3] * s[4]))
-
+    shapes = _ceiling_shapes(square_sizes(device, quick) if squares is None else squares, model_shapes)
     points: list[GemmPoint] = []
     notes: list[str] = []
     interrupted = False
