@@ -25,8 +25,9 @@ from typing import Any
 
 from hwbench.bench.timing import Timing, summarize
 from hwbench.devices import resolve
+from hwbench.peaks.types import TORCH_DTYPES
 
-DTYPES = ("fp32", "tf32", "bf16", "fp16")
+DTYPES = TORCH_DTYPES
 ENV_PREFIXES = (
     "OPENBLAS_",
     "GOTOBLAS",
@@ -461,7 +462,6 @@ def _ceiling_shapes(
     # squares first (where the ceiling usually is), each group smallest first: a measurement predicts
     # whether the next, larger shape fits what is left of the budget
     shapes.sort(key=lambda s: (s[1] is not None, s[2] * s[3] * s[4]))
-
     return shapes
 
 
@@ -487,6 +487,7 @@ def ceiling(
     budgets = _ceiling_budgets(host, quick, budget_s)
     repeats = 5 if quick else 10
     shapes = _ceiling_shapes(square_sizes(device, quick) if squares is None else squares, model_shapes)
+
     points: list[GemmPoint] = []
     notes: list[str] = []
     interrupted = False

@@ -24,7 +24,7 @@ from hwbench.bench.step import StepOptions, StepResult, check_options, measure_s
 from hwbench.devices import resolve
 from hwbench.errors import HwbenchError, InputError, one_line
 from hwbench.model import System
-from hwbench.peaks.types import DevicePeak
+from hwbench.peaks.types import TORCH_DTYPES, DevicePeak
 
 PhaseFn = Callable[[str, float | None], None]  # (what is running, fraction done or None)
 
@@ -303,8 +303,8 @@ def run_mfu(
     # validate the cheap things before importing torch or detecting anything
     if opts.preset is not None:
         preset(opts.preset)
-    if opts.dtype is not None and opts.dtype not in ("fp32", "tf32", "bf16", "fp16"):
-        raise InputError(f"unknown dtype {opts.dtype!r}", hint="choose one of: fp32, tf32, bf16, fp16")
+    if opts.dtype is not None and opts.dtype not in TORCH_DTYPES:
+        raise InputError(f"unknown dtype {opts.dtype!r}", hint=f"choose one of: {', '.join(TORCH_DTYPES)}")
     if opts.preset is not None:
         # with a preset known, the whole config (n_embd % n_head included) can be checked now
         build_config(opts, "cpu")
@@ -402,7 +402,7 @@ def run_mfu(
         if opts.with_ceiling and not run.interrupted:
             dts = [dtype]
             if not dev.is_host and not opts.quick:
-                dts += [d for d in ("fp32", "tf32", "bf16", "fp16") if d != dtype]
+                dts += [d for d in TORCH_DTYPES if d != dtype]
             elif dev.is_host and not opts.quick and dtype != "bf16":
                 dts.append("bf16")  # shows whether bf16 would help here (no bf16 hardware: it will not)
             dts = [d for d in dts if d in supported_dtypes(device)]

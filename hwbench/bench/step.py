@@ -20,8 +20,9 @@ from hwbench.bench.timing import Timing, summarize
 from hwbench.devices import resolve
 from hwbench.errors import InputError
 from hwbench.model import value_or_none
+from hwbench.peaks.types import TORCH_DTYPES
 
-STEP_DTYPES = ("fp32", "tf32", "bf16", "fp16")
+STEP_DTYPES = TORCH_DTYPES
 
 
 @dataclass(frozen=True)

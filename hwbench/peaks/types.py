@@ -9,6 +9,16 @@ from hwbench.errors import InputError
 # The dtypes every peak answers for, in display order. int8 is in TOPS, the rest in TFLOP/s; all DENSE.
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
+# What hwbench runs with torch (GEMM sweeps, training steps): tf32 is fp32 tensors with TF32 math.
+TORCH_DTYPES: tuple[str, ...] = ("fp32", "tf32", "bf16", "fp16")
+# The torch dtype each of those runs as (torch.<name>), as a training script spells it.
+TORCH_DTYPE_NAMES: dict[str, str] = {
+    "fp32": "float32",
+    "tf32": "float32",
+    "bf16": "bfloat16",
+    "fp16": "float16",
+}
+
 # Every spelling a training script uses for a dtype (torch's names, str(torch.bfloat16) less "torch.")
 DTYPE_ALIASES: dict[str, str] = {
     "float64": "fp64",

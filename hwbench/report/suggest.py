@@ -18,6 +18,7 @@ from typing import Any
 
 from hwbench.bench.flops import mfu_ratio
 from hwbench.fmt import cpu_list
+from hwbench.peaks.types import TORCH_DTYPE_NAMES
 from hwbench.report.abstats import claim_text, is_precise
 from hwbench.report.experiments import ExperimentResult, ExperimentsReport, Variant
 from hwbench.report.facts import RunFacts
@@ -37,7 +38,7 @@ EAGER_AB_NOTE = (
     "eager-mode A/B (the run was compiled, and every chunk would compile again): the ratio is not "
     "applied to the compiled run's rate"
 )
-NANOGPT_DTYPE = {"fp32": "float32", "tf32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+NANOGPT_DTYPE = TORCH_DTYPE_NAMES  # nanoGPT's --dtype takes torch's names
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def nanogpt_command(facts: RunFacts, variant: Variant | None = None) -> tuple[st
         notes.append(
             "nanoGPT ignores --dtype on CPU (its autocast context is nullcontext there): edit train.py's "
             "`ctx = ...` line to `ctx = torch.amp.autocast(device_type='cpu', dtype=torch."
-            + ("bfloat16" if opts["dtype"] == "bf16" else "float16")
+            + TORCH_DTYPE_NAMES[str(opts["dtype"])]
             + ")`"
         )
     if facts.is_cuda and variant is not None and variant.key == "dtype=tf32":
