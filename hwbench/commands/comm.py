@@ -6,12 +6,15 @@ use (a world of one would report a bus bandwidth of 0, which helps nobody).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from hwbench.devices import resolve
 from hwbench.errors import InputError
+
+if TYPE_CHECKING:
+    from hwbench.fleet.comm import CommResult
 
 
 def command(
@@ -34,23 +37,9 @@ def command(
 ) -> None:
     """Collective bandwidth (all-reduce, all-gather; nccl-tests' algbw/busbw) across torchrun ranks."""
     from hwbench import fleet
-    from hwbench.fleet.comm import (
-        CPU_SIZES,
-        GPU_SIZES,
-        OPS,
-        SOURCE,
-        nothing_to_measure,
-        parse_size,
-        sweep,
-    )
+    from hwbench.fleet.comm import SOURCE, nothing_to_measure
 
-    for o in op:
-        if o not in OPS:
-            raise InputError(f"unknown collective {o!r}", hint=f"choose from: {', '.join(OPS)}")
-    if iters < 1 or warmup < 0:
-        raise InputError("--iters must be >= 1 and --warmup >= 0")
-    if device is not None and resolve(device).collective_backend not in ("gloo", "nccl"):
-        raise InputError(f"--device {device!r}: comm runs on cpu (gloo) or cuda (NCCL)")
+    _check_options(op, iters, warmup, device)
     ctx = fleet.init_from_env()
     if ctx is None:
         raise nothing_to_measure()
@@ -64,12 +53,9 @@ def command(
             "--device cuda needs the NCCL backend, and this job runs gloo",
             hint="a CUDA build of torch with as many visible GPUs as processes per node",
         )
-    defaults = CPU_SIZES if target.is_host else GPU_SIZES
-    lo = parse_size(min_bytes) if min_bytes else defaults[0]
-    hi = parse_size(max_bytes) if max_bytes else defaults[-1]
-    sizes = sweep(lo, hi, factor)
+    sizes = _sizes(target.is_host, min_bytes, max_bytes, factor)
 
-    def progress(r: Any) -> None:
+    def progress(r: CommResult) -> None:
         if ctx.rank == 0:
             log(f"comm: {r.op} {r.bytes} B: {r.time_s * 1e6:.1f} us, busbw {r.busbw_gbps:.3f} GB/s")
 
@@ -104,19 +90,7 @@ def command(
             "timing": "median over iterations of the slowest rank's time, barrier before each",
             "bandwidth_source": f"measured; {SOURCE}",
             "correct": correct,
-            "results": [
-                {
-                    "op": r.op,
-                    "bytes": r.bytes,
-                    "time_s": r.time_s,
-                    "algbw_gbps": r.algbw_gbps,
-                    "busbw_gbps": r.busbw_gbps,
-                    "correct": r.correct,
-                    "time_s_min": r.time_s_min,
-                    "time_s_max": r.time_s_max,
-                }
-                for r in results
-            ],
+            "results": [_result_dict(r) for r in results],
             "ddp": None if ddp_result is None else _ddp_dict(ddp_result),
             "ranks": ranks,
             "fingerprint_mismatches": fleet_doc["fingerprint_mismatches"],
@@ -134,6 +108,41 @@ def command(
         _render(doc)
     if rc:
         raise typer.Exit(rc)
+
+
+def _check_options(op: list[str], iters: int, warmup: int, device: str | None) -> None:
+    from hwbench.fleet.comm import OPS
+
+    for o in op:
+        if o not in OPS:
+            raise InputError(f"unknown collective {o!r}", hint=f"choose from: {', '.join(OPS)}")
+    if iters < 1 or warmup < 0:
+        raise InputError("--iters must be >= 1 and --warmup >= 0")
+    if device is not None and resolve(device).collective_backend not in ("gloo", "nccl"):
+        raise InputError(f"--device {device!r}: comm runs on cpu (gloo) or cuda (NCCL)")
+
+
+def _sizes(host: bool, min_bytes: str | None, max_bytes: str | None, factor: int) -> list[int]:
+    """The message sizes to time: the flags' range, else the device kind's default one."""
+    from hwbench.fleet.comm import CPU_SIZES, GPU_SIZES, parse_size, sweep
+
+    defaults = CPU_SIZES if host else GPU_SIZES
+    lo = parse_size(min_bytes) if min_bytes else defaults[0]
+    hi = parse_size(max_bytes) if max_bytes else defaults[-1]
+    return sweep(lo, hi, factor)
+
+
+def _result_dict(r: CommResult) -> dict[str, Any]:
+    return {
+        "op": r.op,
+        "bytes": r.bytes,
+        "time_s": r.time_s,
+        "algbw_gbps": r.algbw_gbps,
+        "busbw_gbps": r.busbw_gbps,
+        "correct": r.correct,
+        "time_s_min": r.time_s_min,
+        "time_s_max": r.time_s_max,
+    }
 
 
 def _ddp_dict(r: Any) -> dict[str, Any]:
