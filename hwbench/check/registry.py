@@ -404,17 +404,21 @@ class Expectations:
         return {k.replace("_", "-"): v for k, v in dataclasses.asdict(self).items()}
 
 
-def _specs() -> tuple[Spec, ...]:
+def specs_of(cls: type) -> tuple[Spec, ...]:
+    """The specs a dataclass declares with `expectation`, each named by its field; a check without an
+    evaluate function (or a setting with one) is refused here, when the module is imported."""
     out = []
-    for f in dataclasses.fields(Expectations):
-        spec = f.metadata["spec"]
+    for f in dataclasses.fields(cls):
+        spec = f.metadata.get("spec")
+        if not isinstance(spec, Spec):
+            raise TypeError(f"{cls.__name__}.{f.name}: declare it with expectation(...)")
         if (spec.stage == "setting") != (spec.evaluate is None):
-            raise TypeError(f"expectation {f.name}: a check needs an evaluate function, a setting none")
+            raise TypeError(f"{cls.__name__}.{f.name}: a check needs an evaluate function, a setting none")
         out.append(dataclasses.replace(spec, key=f.name))
     return tuple(out)
 
 
-SPECS: tuple[Spec, ...] = _specs()
+SPECS: tuple[Spec, ...] = specs_of(Expectations)
 BY_KEY: dict[str, Spec] = {s.key: s for s in SPECS}
 
 
