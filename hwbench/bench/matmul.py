@@ -28,7 +28,10 @@ from hwbench.devices import resolve
 from hwbench.peaks.types import TORCH_DTYPES
 
 DTYPES = TORCH_DTYPES
+# The one table of environment variables that change which math-library path runs, or how fast: every
+# variable starting with one of these is recorded with the GEMMs and the run, and shown when set.
 ENV_PREFIXES = (
+    "ATEN_CPU_CAPABILITY",
     "OPENBLAS_",
     "GOTOBLAS",
     "MKL_",
@@ -42,6 +45,15 @@ ENV_PREFIXES = (
     "TORCH_ALLOW_TF32",
     "CUBLAS_",
     "CUDA_VISIBLE_DEVICES",
+)
+# Of those, the ones that force a code path (an ISA level, a kernel family) rather than a thread count.
+PATH_FORCING_ENV_VARS = (
+    "OPENBLAS_CORETYPE",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "MKL_DEBUG_CPU_TYPE",
+    "ATEN_CPU_CAPABILITY",
+    "DNNL_MAX_CPU_ISA",
+    "ONEDNN_MAX_CPU_ISA",
 )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS
+from hwbench.bench.matmul import PATH_FORCING_ENV_VARS
 from hwbench.fmt import count, cpu_list, pct, si, tf
 from hwbench.report.abstats import claim_text
 from hwbench.report.facts import RunFacts
@@ -244,14 +245,7 @@ def math_library(f: RunFacts) -> Explanation | None:
                 f"{lib} reaches {tf(o.tflops)} TFLOP/s ({o.label or 'square'}), {ratio:.2f}x torch's best: "
                 f"no library does clearly better here."
             )
-    for var in (
-        "OPENBLAS_CORETYPE",
-        "MKL_ENABLE_INSTRUCTIONS",
-        "MKL_DEBUG_CPU_TYPE",
-        "ATEN_CPU_CAPABILITY",
-        "DNNL_MAX_CPU_ISA",
-        "ONEDNN_MAX_CPU_ISA",
-    ):
+    for var in PATH_FORCING_ENV_VARS:
         if var in f.env_overrides:
             parts.append(f"{var}={f.env_overrides[var]} is set in the environment and forces that code path.")
     if not parts:

@@ -8,7 +8,6 @@ tested on measurements recorded from real runs (tests/fixtures/report/).
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,23 +18,6 @@ if TYPE_CHECKING:
     from hwbench.bench.matmul import GemmPoint
     from hwbench.bench.mfu import MfuRun
     from hwbench.model import Cpu, System
-
-# Environment variables that change which math-library path runs; reported when set.
-PATH_ENV_VARS = (
-    "OPENBLAS_CORETYPE",
-    "OPENBLAS_NUM_THREADS",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "MKL_ENABLE_INSTRUCTIONS",
-    "MKL_DEBUG_CPU_TYPE",
-    "DNNL_MAX_CPU_ISA",
-    "ONEDNN_MAX_CPU_ISA",
-    "ATEN_CPU_CAPABILITY",
-    "KMP_AFFINITY",
-    "OMP_PROC_BIND",
-    "OMP_PLACES",
-    "NVIDIA_TF32_OVERRIDE",
-)
 
 
 @dataclass(frozen=True)
@@ -327,6 +309,7 @@ def facts_from_run(run: MfuRun) -> RunFacts:
     """Adapt a bench.mfu.MfuRun (with detect's System it carries, when detect ran) into RunFacts."""
     from hwbench.bench.config import ModelConfig
     from hwbench.bench.flops import n_params
+    from hwbench.bench.matmul import env_overrides
 
     system = run.system
     step = run.step
@@ -349,7 +332,7 @@ def facts_from_run(run: MfuRun) -> RunFacts:
 
     version, blas, capability = _torch_build_facts()
     cpu = cpu_facts(system.cpu) if system is not None else None
-    env = {k: os.environ[k] for k in PATH_ENV_VARS if k in os.environ}
+    env = env_overrides()
     if run.ceiling is not None:
         env.update(run.ceiling.env_overrides)
 
