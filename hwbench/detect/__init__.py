@@ -104,58 +104,9 @@ def detect_system(
     warnings: list[str] = []
     saved = lspci_file is not None or cpuinfo_file is not None
 
-    # --- CPU
-    cpu: Cpu | None = None
-    if cpuinfo_file is not None:
-        from hwbench.detect.cpu import parse_cpu_text
-
-        cpu = parse_cpu_text(_read_user_file(cpuinfo_file, "--cpuinfo"), str(cpuinfo_file))
-    elif not saved:
-        try:
-            from hwbench.detect.cpu import read_cpu
-
-            cpu = read_cpu(root)
-        except OSError:
-            warnings.append(f"no CPU information: {root / 'proc/cpuinfo'} unreadable")
-        except Exception as e:
-            warnings.append(f"no CPU information: {one_line(e)}")
-
-    # --- memory
-    memory: Memory | None = None
-    if not saved:
-        try:
-            from hwbench.detect.memory import read_memory
-
-            memory = read_memory(root)
-        except OSError:
-            warnings.append(f"no memory information: {root / 'proc/meminfo'} unreadable")
-        except Exception as e:
-            warnings.append(f"no memory information: {one_line(e)}")
-
-    # --- PCI
-    functions: list[PciFunction] = []
-    gpus: list[Gpu] = []
-    pci_seen = False
-    if lspci_file is not None:
-        from hwbench.detect.pci import classify_gpus, parse_lspci
-
-        functions = parse_lspci(_read_user_file(lspci_file, "--lspci"))  # InputError on non-lspci text
-        gpus = classify_gpus(functions, _pci_ids(root))
-        pci_seen = True
-    elif not saved:
-        try:
-            from hwbench.detect.pci import classify_gpus, read_sysfs_pci
-
-            functions = read_sysfs_pci(root)
-            if functions:
-                pci_seen = True
-                gpus = classify_gpus(functions, _pci_ids(root))
-            else:
-                warnings.append(
-                    f"no sysfs: GPUs not seen ({root / 'sys/bus/pci/devices'} is empty or unreadable)"
-                )
-        except Exception as e:
-            warnings.append(f"no sysfs: GPUs not seen ({one_line(e)})")
+    cpu = _detect_cpu(root, cpuinfo_file, saved, warnings)
+    memory = None if saved else _detect_memory(root, warnings)
+    functions, gpus, pci_seen = _detect_pci(root, lspci_file, saved, warnings)
 
     # --- AMD telemetry (amdgpu's sysfs files beside the PCI device; amdsmi is for live sampling)
     if not saved and any(g.vendor == "amd" for g in gpus):
@@ -230,6 +181,60 @@ def detect_system(
         source=src,
         os=None if saved else _os_string(root),
     )
+
+
+def _detect_cpu(root: Path, cpuinfo_file: Path | None, saved: bool, warnings: list[str]) -> Cpu | None:
+    if cpuinfo_file is not None:
+        from hwbench.detect.cpu import parse_cpu_text
+
+        return parse_cpu_text(_read_user_file(cpuinfo_file, "--cpuinfo"), str(cpuinfo_file))
+    if saved:
+        return None
+    try:
+        from hwbench.detect.cpu import read_cpu
+
+        return read_cpu(root)
+    except OSError:
+        warnings.append(f"no CPU information: {root / 'proc/cpuinfo'} unreadable")
+    except Exception as e:
+        warnings.append(f"no CPU information: {one_line(e)}")
+    return None
+
+
+def _detect_memory(root: Path, warnings: list[str]) -> Memory | None:
+    try:
+        from hwbench.detect.memory import read_memory
+
+        return read_memory(root)
+    except OSError:
+        warnings.append(f"no memory information: {root / 'proc/meminfo'} unreadable")
+    except Exception as e:
+        warnings.append(f"no memory information: {one_line(e)}")
+    return None
+
+
+def _detect_pci(
+    root: Path, lspci_file: Path | None, saved: bool, warnings: list[str]
+) -> tuple[list[PciFunction], list[Gpu], bool]:
+    """(PCI functions, GPUs among them, whether any PCI data was seen) from lspci text or sysfs."""
+    if lspci_file is not None:
+        from hwbench.detect.pci import classify_gpus, parse_lspci
+
+        listed = parse_lspci(_read_user_file(lspci_file, "--lspci"))  # InputError on non-lspci text
+        return listed, classify_gpus(listed, _pci_ids(root)), True
+    if saved:
+        return [], [], False
+    functions: list[PciFunction] = []
+    try:
+        from hwbench.detect.pci import classify_gpus, read_sysfs_pci
+
+        functions = read_sysfs_pci(root)
+        if functions:
+            return functions, classify_gpus(functions, _pci_ids(root)), True
+        warnings.append(f"no sysfs: GPUs not seen ({root / 'sys/bus/pci/devices'} is empty or unreadable)")
+    except Exception as e:  # the functions read before a failure still count as PCI data seen
+        warnings.append(f"no sysfs: GPUs not seen ({one_line(e)})")
+    return functions, [], bool(functions)
 
 
 def wsl_or_cuda(root: Path, meta: Any) -> bool:
