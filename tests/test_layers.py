@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, ...]] = [
         "hwbench.exits",
         "hwbench.interrupt",
         "hwbench.userfile",
+        "hwbench.datafile",
         "hwbench.outputs",
     ),
 ]

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
+from hwbench.datafile import read_table
 from hwbench.errors import InputError
 from hwbench.model import Cache, Cpu
 
@@ -66,16 +67,7 @@ def _int_or_none(s: str, base: int = 10) -> int | None:
 
 
 def _csv_rows(name: str) -> list[dict[str, str]]:
-    """Rows of one of our data files: '#' comments, a header, plain comma-separated fields (no quoting)."""
-    with (_DATA / name).open(encoding="utf-8") as f:
-        lines = [line.rstrip("\n") for line in f if line.strip() and not line.startswith("#")]
-    header = lines[0].split(",")
-    rows = []
-    for line in lines[1:]:
-        cells = line.split(",", len(header) - 1)  # the last column (source) may hold commas
-        if len(cells) == len(header):
-            rows.append(dict(zip(header, cells, strict=True)))
-    return rows
+    return read_table(_DATA / name)
 
 
 @lru_cache(maxsize=1)

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from hwbench.datafile import read_table
 from hwbench.detect.pciids import PciIds, bundled_ids, marketing_name
 from hwbench.errors import InputError
 from hwbench.model import Gpu, GpuKind, GpuVendor, PciFunction
@@ -133,10 +134,7 @@ class _Vendor:
 
 
 def _read_csv(name: str) -> list[dict[str, str]]:
-    import csv  # only when a table is first needed
-
-    with open(DATA_DIR / name, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+    return read_table(DATA_DIR / name)
 
 
 @lru_cache(maxsize=1)

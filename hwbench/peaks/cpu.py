@@ -10,12 +10,12 @@ device (`measured_tflops`): a computed peak under a measurement proves the clock
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
+from hwbench.datafile import read_table
 from hwbench.model import Cpu
 from hwbench.peaks.types import DTYPES, DevicePeak
 
@@ -36,10 +36,8 @@ class CpuRate:
 
 @lru_cache(maxsize=1)
 def cpu_rates() -> tuple[CpuRate, ...]:
-    text = resources.files("hwbench.peaks.data").joinpath("cpu_rates.csv").read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     out = []
-    for r in csv.DictReader(lines):
+    for r in read_table(Path(__file__).with_name("data") / "cpu_rates.csv"):
         out.append(
             CpuRate(
                 microarchitecture=r["microarchitecture"].strip(),

@@ -8,16 +8,16 @@ then compute capability, and if it is still ambiguous no row is chosen.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
+from hwbench.datafile import read_table
 from hwbench.peaks.types import DTYPES, DevicePeak
 
-_DATA = "hwbench.peaks.data"
+_DATA = Path(__file__).with_name("data")
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,7 @@ def _cc(cell: str) -> tuple[int, int] | None:
 
 
 def _csv_rows(filename: str) -> list[dict[str, str]]:
-    text = resources.files(_DATA).joinpath(filename).read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
-    return list(csv.DictReader(lines))
+    return read_table(_DATA / filename)
 
 
 def _split(cell: str) -> tuple[str, ...]:
