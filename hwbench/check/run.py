@@ -7,6 +7,7 @@ fraction of a second; measurements run once each and are shared by every check t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +92,8 @@ def default_expectations(system: System) -> Expectations:
 def run_check(
     opts: CheckOptions, *, system: System | None = None, ctx: FleetContext | None = None, log: Log = _quiet
 ) -> CheckReport:
+    """Judge this machine (or a recording) against `opts`: the usage errors first, then the checks by
+    stage as the registry orders them, the baseline, and the baseline to save."""
     t0 = time.perf_counter()
     # 1. everything that can be a usage error, before any measurement
     base: Baseline | None = load_baseline(opts.baseline) if opts.baseline else None
@@ -100,9 +103,7 @@ def run_check(
     exp = opts.expectations
     defaults_used = exp.is_empty() and base is None and opts.save_baseline is None
     if defaults_used:
-        exp = Expectations(
-            **{**default_expectations(system).__dict__, "level": exp.level, "strict": exp.strict}
-        )
+        exp = dataclasses.replace(default_expectations(system), level=exp.level, strict=exp.strict)
     smi_only = opts.nvidia_smi is not None  # GPUs only: no CPU, no torch in a saved nvidia-smi output
     replay = smi_only or opts.replay_dir is not None
     m = Measurer(exp.device, exp.level, system, replay, opts.threads, log)
@@ -114,7 +115,11 @@ def run_check(
         _run_stage(exp, st, "inventory", results)  # 2. inventory (no measurement)
         _measured(exp, opts, st, base is not None, results)  # 3. measured figures; 4. under load
         if base is not None:  # 5. baseline: re-measure what it holds
-            base_info = _compare_baseline(base, exp, st, warnings, results)
+            base_info = _baseline_info(base, exp, st.system, warnings)
+            for bf in base.figures:
+                results.append(
+                    C.check_regression(_remeasure(bf, exp, st), bf.value or 0.0, exp.max_regression_pct)
+                )
     except KeyboardInterrupt as e:
         interrupt.note(e)
     if interrupt.received() is not None:
@@ -201,23 +206,19 @@ def _measured(
             _run_stage(exp, st, stage, results)
 
 
-def _compare_baseline(
-    base: Baseline, exp: Expectations, st: RunState, warnings: list[str], results: list[CheckResult]
-) -> dict[str, Any]:
-    """Each figure of the baseline measured again and compared; the baseline's description for JSON."""
-    diffs = fingerprint_differences(base.fingerprint, fingerprint(st.system))
+def _baseline_info(base: Baseline, exp: Expectations, system: System, warnings: list[str]) -> dict[str, Any]:
+    """The baseline as the --json document describes it; a machine or stack unlike the one it was
+    measured on is a warning."""
+    diffs = fingerprint_differences(base.fingerprint, fingerprint(system))
     for d in diffs:
         warnings.append(f"baseline {base.path.name} was measured on another machine or stack: {d}")
-    info = {
+    return {
         "path": str(base.path),
         "created": base.created,
         "level": base.level,
         "max_regression_pct": exp.max_regression_pct,
         "fingerprint_differences": diffs,
     }
-    for bf in base.figures:
-        results.append(C.check_regression(_remeasure(bf, exp, st), bf.value or 0.0, exp.max_regression_pct))
-    return info
 
 
 def _save(
