@@ -286,21 +286,8 @@ def _is_oom(e: BaseException) -> bool:
     return (oom is not None and isinstance(e, oom)) or "out of memory" in str(e).lower()
 
 
-def run_mfu(
-    options: MfuOptions | None = None,
-    progress: PhaseFn | None = None,
-    system: System | None = None,
-) -> MfuRun:
-    """Measure the step, the ceiling and look up the peak. Ctrl-C returns a partial run."""
-    opts = options or MfuOptions()
-    t_start = time.perf_counter()
-    warnings: list[str] = []
-
-    def say(what: str, frac: float | None = None) -> None:
-        if progress:
-            progress(what, frac)
-
-    # validate the cheap things before importing torch or detecting anything
+def _check_cheap_options(opts: MfuOptions) -> None:
+    """What can be checked before importing torch or detecting anything: InputError on the first bad one."""
     if opts.preset is not None:
         preset(opts.preset)
     if opts.dtype is not None and opts.dtype not in TORCH_DTYPES:
@@ -331,6 +318,68 @@ def run_mfu(
                 hint="the factory decides the model; --batch-size scales its inputs' batch dimension",
             )
 
+
+def _step_options(opts: MfuOptions, device: str, dtype: str) -> StepOptions:
+    """The timed step's options: the user's, else the device's defaults (compile, fused AdamW, budget)."""
+    dev = resolve(device)
+    warmup, max_steps, max_s = step_plan(device, opts.quick)
+    step_opts = StepOptions(
+        device=device,
+        dtype=dtype,
+        compile=opts.compile if opts.compile is not None else dev.compile_by_default,
+        threads=opts.threads,
+        fused_adamw=opts.fused_adamw if opts.fused_adamw is not None else dev.fused_optimizer_by_default,
+        warmup=warmup if opts.warmup is None else opts.warmup,
+        steps=opts.steps or max_steps,
+        max_seconds=opts.max_seconds if opts.max_seconds is not None else max_s,
+    )
+    check_options(step_opts)
+    return step_opts
+
+
+def _ceiling_dtypes(device: str, dtype: str, quick: bool) -> list[str]:
+    """The step's dtype first, then the others where they are quick to time."""
+    dev = resolve(device)
+    dts = [dtype]
+    if not dev.is_host and not quick:
+        dts += [d for d in TORCH_DTYPES if d != dtype]
+    elif dev.is_host and not quick and dtype != "bf16":
+        dts.append("bf16")  # shows whether bf16 would help here (no bf16 hardware: it will not)
+    return [d for d in dts if d in supported_dtypes(device)]
+
+
+def _model_ceiling(device: str, dtype: str, cfg: StepConfig, opts: MfuOptions, say: PhaseFn) -> CeilingResult:
+    """The matmul ceiling at square sizes and, for the GPT, at its own GEMM shapes (a user's model is
+    known only by its FLOP count)."""
+    gemms = model_gemm_shapes(cfg) if isinstance(cfg, GPTConfig) else []
+    return ceiling(
+        device,
+        _ceiling_dtypes(device, dtype, opts.quick),
+        model_shapes=[(s.name, s.m, s.n, s.k) for s in gemms],
+        quick=opts.quick,
+        threads=opts.threads,
+        libraries=True,
+        progress=lambda s: say(s, None),
+        budget_s=opts.ceiling_budget_s,
+        squares=opts.ceiling_squares,
+    )
+
+
+def run_mfu(
+    options: MfuOptions | None = None,
+    progress: PhaseFn | None = None,
+    system: System | None = None,
+) -> MfuRun:
+    """Measure the step, the ceiling and look up the peak. Ctrl-C returns a partial run."""
+    opts = options or MfuOptions()
+    t_start = time.perf_counter()
+    warnings: list[str] = []
+
+    def say(what: str, frac: float | None = None) -> None:
+        if progress:
+            progress(what, frac)
+
+    _check_cheap_options(opts)  # before importing torch or detecting anything
     busy = machine_busy_note()
     if busy:
         warnings.append(busy)
@@ -357,18 +406,7 @@ def run_mfu(
         dtype = choice.dtype
         if choice.note:
             warnings.append(choice.note)
-    warmup, max_steps, max_s = step_plan(device, opts.quick)
-    step_opts = StepOptions(
-        device=device,
-        dtype=dtype,
-        compile=opts.compile if opts.compile is not None else dev.compile_by_default,
-        threads=opts.threads,
-        fused_adamw=opts.fused_adamw if opts.fused_adamw is not None else dev.fused_optimizer_by_default,
-        warmup=warmup if opts.warmup is None else opts.warmup,
-        steps=opts.steps or max_steps,
-        max_seconds=opts.max_seconds if opts.max_seconds is not None else max_s,
-    )
-    check_options(step_opts)
+    step_opts = _step_options(opts, device, dtype)
     run = MfuRun(
         device=device,
         dtype=dtype,
@@ -400,26 +438,7 @@ def run_mfu(
             warnings.append("interrupted during the training step: figures are from the steps measured")
         # 2. the matmul ceiling: the step's dtype first, others where they are quick to time
         if opts.with_ceiling and not run.interrupted:
-            dts = [dtype]
-            if not dev.is_host and not opts.quick:
-                dts += [d for d in TORCH_DTYPES if d != dtype]
-            elif dev.is_host and not opts.quick and dtype != "bf16":
-                dts.append("bf16")  # shows whether bf16 would help here (no bf16 hardware: it will not)
-            dts = [d for d in dts if d in supported_dtypes(device)]
-            # the GPT's own GEMM shapes; a user's model is known only by its FLOP count
-            gemms = model_gemm_shapes(cfg) if isinstance(cfg, GPTConfig) else []
-            shapes = [(s.name, s.m, s.n, s.k) for s in gemms]
-            run.ceiling = ceiling(
-                device,
-                dts,
-                model_shapes=shapes,
-                quick=opts.quick,
-                threads=opts.threads,
-                libraries=True,
-                progress=lambda s: say(s, None),
-                budget_s=opts.ceiling_budget_s,
-                squares=opts.ceiling_squares,
-            )
+            run.ceiling = _model_ceiling(device, dtype, cfg, opts, say)
             run.model_gemms = [p for p in run.ceiling.points if p.model_shape is not None]
             run.interrupted = run.ceiling.interrupted
     except KeyboardInterrupt:
