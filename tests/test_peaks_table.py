@@ -208,6 +208,22 @@ def test_every_row_has_a_source_and_sane_units() -> None:
         assert r.vendor in ("nvidia", "amd", "intel", "apple")
 
 
+def test_fp64_source_column_drives_the_fp64_source_text() -> None:
+    """The fp64 figure's source comes from the typed fp64_source column: the FP64 Tensor Core rate on
+    A100/H100 (datasheet), computed from fp32 on GeForce-class parts (no datasheet figure)."""
+    assert ROWS["NVIDIA A100 SXM4 40GB"].fp64_source == "tensor"
+    assert ROWS["NVIDIA GeForce RTX 4090"].fp64_source == "computed"
+    assert ROWS["NVIDIA V100 SXM2"].fp64_source == ""
+    h100 = gpu_peak("NVIDIA H100 80GB HBM3")
+    rtx = gpu_peak("NVIDIA GeForce RTX 4090")
+    v100 = gpu_peak("Tesla V100-SXM2-16GB")
+    assert h100 is not None and h100.dtype_sources["fp64"] == "datasheet, dense: FP64 Tensor Core"
+    assert (
+        rtx is not None and rtx.dtype_sources["fp64"] == "computed from the fp32 rate (not on the datasheet)"
+    )
+    assert v100 is not None and v100.dtype_sources["fp64"] == "datasheet, dense: non-tensor"
+
+
 def test_dense_ratios_hold_on_every_row() -> None:
     """The tensor rates of one GPU stand in fixed ratios: tf32 = bf16/2, fp8 = 2 x bf16, fp16 = bf16. A
     sparse figure slipped into one column breaks them."""

@@ -13,11 +13,14 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from hwbench.datafile import read_table
 from hwbench.peaks.types import DTYPES, DevicePeak
 
 _DATA = Path(__file__).with_name("data")
+Fp64Source = Literal["tensor", "computed", ""]  # gpus.csv fp64_source
+FP64_SOURCES: tuple[Fp64Source, ...] = ("tensor", "computed", "")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class GpuRow:
     notes: tuple[str, ...]
     # dtypes the hardware cannot run ("-" cells); a dtype with no figure and not here is unpublished
     no_path: tuple[str, ...] = ()
+    fp64_source: Fp64Source = ""  # "tensor": FP64 Tensor Core rate; "computed": from fp32, not datasheet
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,14 @@ def _csv_rows(filename: str) -> list[dict[str, str]]:
     return read_table(_DATA / filename)
 
 
+def _fp64_source(cell: str, model: str) -> Fp64Source:
+    value = cell.strip()
+    for known in FP64_SOURCES:
+        if value == known:
+            return known
+    raise ValueError(f"gpus.csv {model}: fp64_source {value!r} is not tensor, computed or empty")
+
+
 def _split(cell: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in cell.split("|") if p.strip())
 
@@ -111,6 +123,7 @@ def gpu_table() -> tuple[GpuRow, ...]:
                 source=r["source"].strip(),
                 notes=tuple(n.strip() for n in r["notes"].split(";") if n.strip()),
                 no_path=tuple(d for d in DTYPES if r[d].strip() == "-"),
+                fp64_source=_fp64_source(r["fp64_source"], r["model"]),
             )
         )
     return tuple(rows)
@@ -270,9 +283,9 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
     for d, v in peaks.items():
         if v is None:
             dtype_sources[d] = "no path on this hardware" if d in row.no_path else "not published"
-        elif d == "fp64" and any("fp64 computed" in n for n in row.notes):
+        elif d == "fp64" and row.fp64_source == "computed":
             dtype_sources[d] = "computed from the fp32 rate (not on the datasheet)"
-        elif d == "fp64" and any("fp64 = FP64 Tensor" in n for n in row.notes):
+        elif d == "fp64" and row.fp64_source == "tensor":
             dtype_sources[d] = f"{base}: FP64 Tensor Core"
         elif row.consumer and row.fp16_acc16 is not None and d in ("bf16", "fp16", "fp8"):
             dtype_sources[d] = f"{base}: FP32-accumulate tensor rate (GeForce half rate)"
