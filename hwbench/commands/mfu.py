@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from hwbench.report import Advice
 
 
+# Reads best whole: most of its length is the option declarations typer needs in the signature.
 def command(
     device: str | None = typer.Option(
         None,
@@ -280,21 +281,13 @@ def render(
     from rich.table import Table
 
     from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS
-    from hwbench.bench.mfu import flops_line, model_line, throughput_line
+    from hwbench.bench.mfu import flops_line, throughput_line
     from hwbench.console import stdout
-    from hwbench.fmt import flop_rate, ms, pct, plural, tf
+    from hwbench.fmt import flop_rate, ms, pct, tf
 
     con = console or stdout()
     st = run.step
-    model = model_line(run)
-    head = (
-        f"[bold]hwbench mfu[/bold]  {run.device}"
-        + (f" ({run.device_name})" if run.device_name else "")
-        + (f", {plural(run.threads, 'thread')}" if run.threads else "")
-        + f"; {model}; {run.dtype}"
-        + (", compiled" if st and st.options.compile else ", eager")
-    )
-    con.print(head, highlight=False)
+    con.print(_head_line(run), highlight=False)
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold", no_wrap=True)
     t.add_column()
@@ -361,20 +354,40 @@ def render(
             render_report(advice, con)
         else:
             summary(advice, con)
-    if not details:
-        more = ["GEMM table"] if run.ceiling is not None and run.ceiling.points else []
-        if advice is not None:
-            user_model = advice.facts.model is not None  # no op profile, no nanoGPT command line
-            more += [
-                "waterfall" if user_model else "waterfall, op profile",
-                plural(len(advice.explanation_items), "explanation"),
-                plural(len(advice.suggestion_items), "suggestion")
-                + (" with hwbench commands" if user_model else " with nanoGPT commands"),
-            ]
-        if more:
-            con.print(f"[dim]--details: {', '.join(more)}[/dim]", highlight=False)
+    if not details and (more := _behind_details(run, advice)):
+        con.print(f"[dim]--details: {', '.join(more)}[/dim]", highlight=False)
     if run.interrupted:
         con.print("[yellow]interrupted:[/yellow] the figures above are from what was measured before it")
+
+
+def _head_line(run: MfuRun) -> str:
+    """Device, its name and threads, the model, the dtype, compiled or eager."""
+    from hwbench.bench.mfu import model_line
+    from hwbench.fmt import plural
+
+    return (
+        f"[bold]hwbench mfu[/bold]  {run.device}"
+        + (f" ({run.device_name})" if run.device_name else "")
+        + (f", {plural(run.threads, 'thread')}" if run.threads else "")
+        + f"; {model_line(run)}; {run.dtype}"
+        + (", compiled" if run.step and run.step.options.compile else ", eager")
+    )
+
+
+def _behind_details(run: MfuRun, advice: Advice | None) -> list[str]:
+    """What --details would add to the summary."""
+    from hwbench.fmt import plural
+
+    more = ["GEMM table"] if run.ceiling is not None and run.ceiling.points else []
+    if advice is not None:
+        user_model = advice.facts.model is not None  # no op profile, no nanoGPT command line
+        more += [
+            "waterfall" if user_model else "waterfall, op profile",
+            plural(len(advice.explanation_items), "explanation"),
+            plural(len(advice.suggestion_items), "suggestion")
+            + (" with hwbench commands" if user_model else " with nanoGPT commands"),
+        ]
+    return more
 
 
 def _render_ceiling(run: MfuRun, con: Console) -> None:
