@@ -22,11 +22,15 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwbench.devices import Device, resolve
 from hwbench.errors import InputError
 from hwbench.fleet.dist import FleetContext
+
+if TYPE_CHECKING:  # torch is imported inside the functions that run under torchrun
+    import torch
+    from torch.nn.parallel import DistributedDataParallel
 
 DDP_DTYPES = ("fp32", "bf16")
 
@@ -95,10 +99,10 @@ class _Stepper:
     def __init__(
         self,
         ctx: FleetContext,
-        ddp: Any,  # torch's DistributedDataParallel: torch is imported only inside functions
-        optimizer: Any,
-        batches: list[Any],
-        autocast: Any,
+        ddp: DistributedDataParallel,
+        optimizer: torch.optim.Optimizer,
+        batches: list[tuple[torch.Tensor, torch.Tensor]],
+        autocast: contextlib.AbstractContextManager[object],
         sync: Callable[[], None],
     ) -> None:
         self.ctx, self.ddp, self.optimizer, self.batches = ctx, ddp, optimizer, batches
@@ -164,7 +168,7 @@ def measure_ddp_step(
         )
         for _ in range(2)
     ]
-    autocast: Any = (
+    autocast: contextlib.AbstractContextManager[object] = (
         torch.autocast(device_type=target.api, dtype=torch.bfloat16)
         if dt == "bf16"
         else contextlib.nullcontext()

@@ -27,10 +27,13 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from hwbench.devices import recorded
 from hwbench.errors import HwbenchError, InputError
+
+if TYPE_CHECKING:  # torch is imported only when a process group is joined
+    from torch.distributed import ProcessGroup, Store
 
 DEFAULT_TIMEOUT_S = 60.0
 _POLL_S = 0.05
@@ -55,8 +58,8 @@ class FleetContext:
     cpus: tuple[int, ...] = ()  # the CPU share this rank is pinned to
     straggler_threshold: float = 0.10  # HWBENCH_STRAGGLER_THRESHOLD, parsed before measuring
     hosts: tuple[str, ...] = ()  # host of every rank, by rank
-    store: Any = None  # the rendezvous store (torch.distributed.Store), None if unavailable
-    object_group: Any = None  # a gloo group for gather_object when the default group is NCCL
+    store: Store | None = None  # the rendezvous store, None if unavailable
+    object_group: ProcessGroup | None = None  # a gloo group for gather_object when the default group is NCCL
     _phase: int = field(default=0, repr=False)
     _step: int = field(default=-1, repr=False)  # last step announced with `step()` in this phase
 
@@ -232,8 +235,11 @@ def _prefix(ctx: FleetContext) -> str:
 
 def _missing(ctx: FleetContext, prefix: str) -> list[int]:
     """Ranks that have not checked in at `prefix`."""
+    store = ctx.store
+    if store is None:
+        return []
     try:
-        return [r for r in range(ctx.world_size) if not ctx.store.check([f"{prefix}/{r}"])]
+        return [r for r in range(ctx.world_size) if not store.check([f"{prefix}/{r}"])]
     except Exception:  # the store itself is gone (its host rank died): nobody can be told apart
         return []
 
