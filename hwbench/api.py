@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from hwbench.devices import CudaDevice, resolve
+from hwbench.devices import CudaDevice, parse, resolve
 from hwbench.errors import HwbenchError, InputError
 from hwbench.peaks.types import dtype_key
 
@@ -38,8 +38,6 @@ _OVERRIDE_HINT = (
     f"set {PEAK_ENV}=bf16=VALUE (dense TFLOP/s from the datasheet; several as bf16=165,fp32=82), "
     "or pass the figure yourself"
 )
-
-_DEVICE_KINDS = ("cpu", "cuda", "mps", "xpu")
 
 
 class UnknownPeakError(HwbenchError, LookupError):
@@ -104,9 +102,7 @@ def _make_peak(flops: float, dtype: str, device: str, name: str, source: str, es
 def _device_text(device: object) -> str:
     """A torch.device or a string -> "cuda:1", "cpu", ... (validated; torch is not imported here)."""
     text = str(device).strip().lower()
-    kind, sep, index = text.partition(":")
-    if kind not in _DEVICE_KINDS or (sep and not index.isdigit()):
-        raise InputError(f"unknown device {device!r}", hint="use cpu, cuda, cuda:N, mps or xpu")
+    parse(text)  # InputError (one line) for what names no device
     return text
 
 

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 TelemetrySample = GpuTelemetry
 Sampler = Callable[[], GpuTelemetry]
 
-_SPEC = re.compile(r"^(cpu|cuda|mps|xpu)(?::(\d+))?$")
+# The one list of device kinds a --device value may name (torch's device types; AMD runs under "cuda").
+DEVICE_KINDS: tuple[str, ...] = ("cpu", "cuda", "mps", "xpu")
+_SPEC = re.compile(rf"^({'|'.join(DEVICE_KINDS)})(?::(\d+))?$")
 SPEC_HINT = "use cpu, cuda, cuda:N, mps, xpu or xpu:N"
 
 
