@@ -96,7 +96,7 @@ def _usage_error_group() -> type[TyperGroup]:
                     args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra
                 )
             except click_exc.NoArgsIsHelpError as e:
-                e.show()  # `hwbench` alone: the help, as before
+                e.show()  # `hwbench` alone shows the help (no_args_is_help), then exits with click's code
                 sys.exit(e.exit_code)
             except click_exc.UsageError as e:
                 sub = next((a for a in args or () if not a.startswith("-")), None)
