@@ -32,7 +32,7 @@ from hwbench.errors import HwbenchError, InputError, one_line
 if TYPE_CHECKING:
     import torch
 
-    from hwbench.bench.step import ProgressFn, StepOptions, StepResult
+    from hwbench.bench.steploop import ProgressFn, StepOptions, StepResult
 
 _SPEC_HINT = "use --model FILE.py:FACTORY or --model package.module:FACTORY"
 _HWBENCH_DIR = str(Path(__file__).resolve().parents[1])
@@ -267,7 +267,7 @@ def measure_model_step(cfg: ModelConfig, opts: StepOptions, progress: ProgressFn
     import torch
 
     from hwbench.api import call_model, default_loss
-    from hwbench.bench.step import _autocast, _precision, _sync, check_options, run_steps, step_result
+    from hwbench.bench.steploop import autocast, check_options, precision, run_steps, step_result, sync_fn
 
     check_options(opts)
     if cfg.factory_batch_size is None and cfg.batch_size is not None:
@@ -277,7 +277,7 @@ def measure_model_step(cfg: ModelConfig, opts: StepOptions, progress: ProgressFn
         )
     device = opts.device
     fps = count_flops(cfg, device)
-    with _precision(device, opts.dtype, opts.threads):
+    with precision(device, opts.dtype, opts.threads):
         torch.manual_seed(opts.seed)
         resolve(device).reset_peak_memory()
         built = build(cfg.spec)
@@ -289,7 +289,7 @@ def measure_model_step(cfg: ModelConfig, opts: StepOptions, progress: ProgressFn
         optimizer = torch.optim.AdamW(params, lr=1e-4, fused=True if opts.fused_adamw else None)
         scaler = resolve(device).grad_scaler(enabled=opts.dtype == "fp16")
         fwd: Callable[..., object] = torch.compile(model) if opts.compile else model
-        ctx = _autocast(device, opts.dtype)
+        ctx = autocast(device, opts.dtype)
         loss_of = built.loss_fn or default_loss
         last_loss: list[torch.Tensor] = []
 
@@ -306,7 +306,7 @@ def measure_model_step(cfg: ModelConfig, opts: StepOptions, progress: ProgressFn
             last_loss[:] = [loss.detach()]
 
         try:
-            loop = run_steps(step, _sync(device), opts, progress)
+            loop = run_steps(step, sync_fn(device), opts, progress)
         except (HwbenchError, KeyboardInterrupt):
             raise
         except Exception as e:
