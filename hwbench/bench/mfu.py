@@ -282,8 +282,9 @@ def machine_busy_note() -> str | None:
 def _is_oom(e: BaseException) -> bool:
     import torch
 
-    oom = getattr(torch, "OutOfMemoryError", None) or getattr(torch.cuda, "OutOfMemoryError", None)
-    return (oom is not None and isinstance(e, oom)) or "out of memory" in str(e).lower()
+    # torch.cuda.OutOfMemoryError is torch.OutOfMemoryError (every backend's, torch >= 2.5); MPS and
+    # older XPU builds raise a RuntimeError that says so
+    return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
 
 
 def _check_cheap_options(opts: MfuOptions) -> None:

@@ -14,10 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hwbench.bench.config import GPTConfig
 from hwbench.errors import one_line
 from hwbench.report.experiments import ESTIMATOR, ExperimentsReport, plan_variants, run_experiments
 from hwbench.report.explain import Explanation, explain
@@ -121,7 +122,7 @@ def advise_facts(
 
 
 @contextlib.contextmanager
-def _quiet_stderr_fd() -> Any:
+def _quiet_stderr_fd() -> Iterator[None]:
     """Silence C-level writes to fd 2 (the profiler's USDT start/stop lines) for the block."""
     try:
         saved = os.dup(2)
@@ -182,7 +183,7 @@ def advise(
 
         start_fork_server()  # the experiments' chunk processes fork from it; it loads during the profile
     with Monitor(device=facts.device) as mon:
-        if profile:
+        if profile and isinstance(cfg, GPTConfig):  # the op profile rebuilds the GPT
             try:
                 if progress:
                     progress("profiling the training step")
@@ -196,6 +197,8 @@ def advise(
                 raise
             except Exception as e:
                 notes.append(f"profile not taken ({one_line(e)})")
+        elif profile:
+            notes.append("profile not taken: the op profile rebuilds the GPT, and this is a user's model")
         if experiments:
             spent = time.perf_counter() - t0
             variants, skipped = plan_variants(facts, include_compile=advise_compile, budget_s=budget_s)

@@ -14,9 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hwbench.devices import resolve
+
+if TYPE_CHECKING:
+    from hwbench.bench.config import GPTConfig
+    from hwbench.bench.step import StepOptions
 
 CATEGORIES = ("matmul", "attention", "layernorm", "gelu", "embedding+loss", "optimizer", "other")
 
@@ -208,7 +212,7 @@ def summarize_events(
     )
 
 
-def profile_step(cfg: Any, opts: Any, steps: int = 3, warmup: int = 2) -> ProfileResult:
+def profile_step(cfg: GPTConfig, opts: StepOptions, steps: int = 3, warmup: int = 2) -> ProfileResult:
     """Profile `steps` training steps of bench.gpt.GPT(cfg) under `opts` (device, dtype, threads)."""
     from hwbench.bench.flops import n_params as count_params
 
@@ -217,7 +221,7 @@ def profile_step(cfg: Any, opts: Any, steps: int = 3, warmup: int = 2) -> Profil
 
 
 def collect_events(
-    cfg: Any, opts: Any, steps: int = 3, warmup: int = 2
+    cfg: GPTConfig, opts: StepOptions, steps: int = 3, warmup: int = 2
 ) -> tuple[list[tuple[str, list[str], float]], float, str]:
     """(name, ancestor names nearest first, self seconds) per profiled event, the wall time, and the source.
 
@@ -235,7 +239,7 @@ def collect_events(
     from torch.profiler import ProfilerActivity, profile, record_function
 
     from hwbench.bench.gpt import GPT
-    from hwbench.bench.matmul import _sync_fn, torch_threads
+    from hwbench.bench.matmul import _sync_fn, torch_dtype, torch_threads
 
     device = opts.device
     dev = resolve(device)
@@ -244,14 +248,13 @@ def collect_events(
         torch.manual_seed(0)
         model = GPT(cfg).to(device)
         model.train()
-        optimizer = model.optimizer(fused=bool(getattr(opts, "fused_adamw", False)))
+        optimizer = model.optimizer(fused=opts.fused_adamw)
         gen = torch.Generator(device="cpu").manual_seed(0)
         x = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)
         y = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.block_size), generator=gen).to(device)
-        dtype = getattr(opts, "dtype", "fp32")
-        if dtype in ("bf16", "fp16"):
+        if opts.dtype in ("bf16", "fp16"):
             ctx: contextlib.AbstractContextManager[Any] = torch.autocast(
-                device_type=dev.api, dtype=torch.bfloat16 if dtype == "bf16" else torch.float16
+                device_type=dev.api, dtype=torch_dtype(opts.dtype)
             )
         else:
             ctx = contextlib.nullcontext()
