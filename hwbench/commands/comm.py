@@ -15,6 +15,7 @@ from hwbench.errors import InputError
 
 if TYPE_CHECKING:
     from hwbench.fleet.comm import CommResult
+    from hwbench.fleet.ddp import DdpResult
 
 
 def command(
@@ -145,7 +146,7 @@ def _result_dict(r: CommResult) -> dict[str, Any]:
     }
 
 
-def _ddp_dict(r: Any) -> dict[str, Any]:
+def _ddp_dict(r: DdpResult) -> dict[str, Any]:
     import dataclasses
 
     return dataclasses.asdict(r)

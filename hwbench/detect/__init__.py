@@ -21,6 +21,7 @@ from hwbench.model import Cpu, Gpu, Memory, PciFunction, System, TorchInfo
 
 if TYPE_CHECKING:
     from hwbench.detect.pciids import PciIds
+    from hwbench.detect.torchinfo import TorchMetadata
 
 NVIDIA = 0x10DE
 WSL_VIRTUAL_GPU = (0x1414, 0x008E)  # Microsoft's paravirtual GPU: WSL2's stand-in for the host's GPUs
@@ -95,7 +96,7 @@ def detect_system(
     nvml: bool = True,
     *,
     nvml_module: Any = None,
-    torch_meta: Any = None,
+    torch_meta: TorchMetadata | None = None,
     source: str | None = None,
 ) -> System:
     """The inventory. `lspci_file`/`cpuinfo_file` parse saved outputs instead of reading this machine
@@ -237,17 +238,17 @@ def _detect_pci(
     return functions, [], bool(functions)
 
 
-def wsl_or_cuda(root: Path, meta: Any) -> bool:
+def wsl_or_cuda(root: Path, meta: TorchMetadata | None) -> bool:
     """Whether NVML should be asked although /sys shows no NVIDIA device: WSL2, or a CUDA build of torch."""
     return (root / "dev/dxg").exists() or _is_cuda_build(meta)
 
 
-def _is_cuda_build(meta: Any) -> bool:
-    try:
-        from hwbench.detect.torchinfo import NVIDIA_BUILDS, TorchMetadata, classify_build
+def _is_cuda_build(meta: TorchMetadata | None) -> bool:
+    from hwbench.detect.torchinfo import NVIDIA_BUILDS, classify_build
 
-        return isinstance(meta, TorchMetadata) and classify_build(meta)[0] in NVIDIA_BUILDS
-    except Exception:
+    try:
+        return meta is not None and classify_build(meta)[0] in NVIDIA_BUILDS
+    except Exception:  # an odd version.py never stops detection: NVML is then asked only where /sys shows it
         return False
 
 

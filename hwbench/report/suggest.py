@@ -169,7 +169,7 @@ def hwbench_command(facts: RunFacts, variant: Variant | None = None) -> str:
 
     base = PRESETS.get(facts.preset or "")
     for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "vocab_size"):
-        if name in cfg and (base is None or getattr(base, name) != cfg[name]):
+        if name in cfg and (base is None or base.as_dict()[name] != cfg[name]):
             parts += [f"--{name.replace('_', '-')}", str(cfg[name])]
     parts += ["--dtype", str(opts["dtype"])]
     if opts.get("threads") and facts.is_cpu:
