@@ -143,3 +143,28 @@ def test_documented_signature_matches_the_code(
         positions = [actual.index(n) if n in actual else -1 for n in names]
         assert -1 not in positions, f"{dotted}: documented {names}, code {actual}"
         assert positions == sorted(positions), f"{dotted}: documented order {names}, code {actual}"
+
+
+def test_every_module_has_a_row() -> None:
+    """Each module file is named in the table: by its path, a package's __init__ by its folder, and a
+    submodule also by `name.attr` in its package's row (`matmul.ceiling(...)` in the bench row)."""
+    row_text: dict[str, str] = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        cells = line.split(" | ")
+        if line.startswith("| `hwbench") and len(cells) >= 3:
+            for path in re.findall(r"`(hwbench/[\w/]*?(?:\.py)?)`", cells[0]):
+                name = path.removesuffix(".py").removesuffix("/__init__").rstrip("/").replace("/", ".")
+                row_text[name] = row_text.get(name, "") + " ".join(cells[2:])
+    root = DOC.parent.parent / "hwbench"
+    missing = []
+    for path in sorted(root.rglob("*.py")):
+        parts = list(path.relative_to(root.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts[:2] == ["hwbench", "commands"]:
+            continue  # one row for all: `hwbench/commands/<name>.py`
+        module, package = ".".join(parts), ".".join(parts[:-1])
+        by_package = re.search(rf"(?<![\w.]){parts[-1]}\.\w", row_text.get(package, ""))
+        if module not in row_text and not by_package:
+            missing.append(str(path.relative_to(root.parent)))
+    assert missing == []
