@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from hwbench.devices import CudaDevice, parse, resolve
 from hwbench.errors import HwbenchError, InputError
+from hwbench.fmt import pct
 from hwbench.peaks.types import dtype_key
 
 if TYPE_CHECKING:
@@ -455,7 +456,7 @@ class MFUSummary:
             else ""
         )
         return (
-            f"MFU {self.mfu_median * 100:.1f}% (median of {self.median_of_steps} steps) = "
+            f"MFU {pct(self.mfu_median, 1)} (median of {self.median_of_steps} steps) = "
             f"{self.achieved_tflops:.4g} / {self.peak_tflops:.4g} TFLOP/s {self.dtype} on {self.device} "
             f"({self.peak_source}{', estimated' if self.peak_estimated else ''}){world}"
         )

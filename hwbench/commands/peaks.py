@@ -263,6 +263,7 @@ def conversions(
 
 def render_conversions(items: list[Conversion]) -> None:
     from hwbench.console import stdout
+    from hwbench.fmt import pct
 
     con = stdout()
     for c in items:
@@ -273,7 +274,7 @@ def render_conversions(items: list[Conversion]) -> None:
             con.print(f"{head}: [yellow]no true MFU[/yellow]: {c.reason}", highlight=False)
             continue
         con.print(
-            f"{head} = [bold]{c.mfu * 100:.1f}% MFU[/bold] on {c.name} "
+            f"{head} = [bold]{pct(c.mfu, 1)} MFU[/bold] on {c.name} "
             f"({c.achieved_tflops:.3g} / {c.peak_tflops:.3g} TFLOP/s dense {c.dtype}: {c.peak_source})",
             highlight=False,
         )
