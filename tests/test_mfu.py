@@ -95,6 +95,7 @@ def test_one_mfu_rule_for_the_run_and_its_explanation() -> None:
     from pathlib import Path
 
     from hwbench.report.explain import nanogpt_denominator
+    from hwbench.report.waterfall import build_waterfall
 
     sys.path.insert(0, str(Path(__file__).parent))
     from helpers import recorded
@@ -108,9 +109,13 @@ def test_one_mfu_rule_for_the_run_and_its_explanation() -> None:
         device="cpu", name="test CPU", peaks_tflops=dict(over.peaks_tflops), source="t", estimated=True
     )
     assert mfu_against_peak(over.achieved_tflops, over.dtype, peak)[0] is None
-    assert over.mfu is None and facts.mfu == pytest.approx(facts.achieved_tflops / facts.peak_tflops)
+    assert facts.peak_tflops and over.mfu is None
+    assert facts.mfu == pytest.approx(facts.achieved_tflops / facts.peak_tflops)
     text = nanogpt_denominator(over).text  # type: ignore[union-attr]
     assert "200" not in text and "that peak is wrong" in text, text
+    step = build_waterfall(over).level("step")
+    assert step is not None and step.fraction_of_peak is None
+    assert build_waterfall(facts).level("step").fraction_of_peak == pytest.approx(facts.mfu)  # type: ignore[union-attr]
 
 
 def test_peak_override_without_peaks_module() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwbench.bench.flops import mfu_ratio
 from hwbench.fmt import pct, tf
 from hwbench.report.facts import RunFacts
 from hwbench.report.profile import CategoryShare, ProfileResult
@@ -53,7 +54,7 @@ def build_waterfall(facts: RunFacts, profile: ProfileResult | None = None) -> Wa
     levels: list[Level] = []
 
     def frac(x: float) -> float | None:
-        return x / peak if peak else None
+        return mfu_ratio(x, peak)  # the one MFU rule: a level above the peak shows no fraction
 
     if peak:
         levels.append(
