@@ -266,3 +266,22 @@ def test_internals_md_has_the_same_layer_table() -> None:
         tuple(re.findall(r"`([\w.]+)`", line)) for line in section.splitlines() if re.match(r"\d+\. `", line)
     ]
     assert documented == LAYERS
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared test code lives in tests/helpers.py or tests/conftest.py, not in another test module."""
+    tests = Path(__file__).resolve().parent
+    found = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            found += [
+                f"{path.name}: {n}" for n in names if n.split(".")[-1].startswith("test_") or n == "tests"
+            ]
+    assert found == []
