@@ -327,3 +327,19 @@ def test_one_core_gemm_is_bracketed_by_the_one_core_peaks() -> None:
     assert avx2_peak <= 1.5 * best, (
         f"AVX2 peak {avx2_peak * 1e3:.1f} vs one-core GEMM {best * 1e3:.1f} GFLOP/s"
     )
+
+
+def test_data_table_sources_keep_their_commas(tmp_path: Path) -> None:
+    """The one table reader: an unquoted last column keeps its commas (cpu_rates.csv's Arm fallback row
+    was cut at the first one), quoted cells keep theirs, and a short row is an error, not skipped."""
+    from hwbench.datafile import read_table
+    from hwbench.peaks.cpu import cpu_rates
+
+    arm = [r for r in cpu_rates() if r.microarchitecture == "*" and r.path.startswith("NEON")]
+    assert arm and arm[0].source == "fallback: Arm core, two 128-bit FMA pipes assumed"
+    table = tmp_path / "t.csv"
+    table.write_text('# comment\nid,name,source\n0x1,"A, B",page 3, table 2\n', encoding="utf-8")
+    assert read_table(table) == [{"id": "0x1", "name": "A, B", "source": "page 3, table 2"}]
+    table.write_text("id,name,source\n0x1,A\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="2 cells"):
+        read_table(table)
