@@ -452,8 +452,8 @@ def command(
         [],
         "--nanogpt-mfu",
         metavar="PERCENT",
-        help="Convert an MFU a training script printed (nanoGPT: against 312 TFLOP/s) into the true MFU "
-        "of the device(s) shown, e.g. 10%. Repeatable.",
+        help="Convert an MFU a training script printed (nanoGPT: against "
+        f"{NANOGPT_PEAK_TFLOPS:g} TFLOP/s) into the true MFU of the device(s) shown, e.g. 10%. Repeatable.",
     ),
     achieved_tflops: list[float] = typer.Option(
         [],
@@ -465,7 +465,8 @@ def command(
         NANOGPT_PEAK_TFLOPS,
         "--promised-tflops",
         metavar="TFLOPS",
-        help="The peak the script divides by: nanoGPT 312 (A100 bf16), nanochat 989 (H100 bf16).",
+        help=f"The peak the script divides by: nanoGPT {NANOGPT_PEAK_TFLOPS:g} (A100 bf16), nanochat 989 "
+        "(H100 bf16).",
     ),
     dtype: str = typer.Option("bf16", "--dtype", metavar="DTYPE", help="The dtype the conversions are for."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),
