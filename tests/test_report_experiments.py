@@ -634,3 +634,26 @@ def test_a_recorded_zen5_run_replays_from_its_chunks_into_its_own_suggestions() 
         assert claim_text(r.speedup, r.interval, r.noise_pct) == s["claim"]
     # the threads=1 chunks are steady (53-60 ms) against a 30-41 ms baseline chunk: 0.60x, one round
     assert replayed["threads=1"].speedup == pytest.approx(0.60, abs=0.01)
+
+
+def test_one_stalled_step_does_not_price_the_variants_out() -> None:
+    """Recorded on the Zen 5 guest: round 1's baseline chunk was 34, 30, 30, 72, 1463 ms. Its median
+    says how fast the machine is, not its wall time, so the variants still get their rounds."""
+    cfg, opts = seed()
+    m = FakeMachine({"baseline": 0.031, "threads=1": 0.054, "dtype=bf16": 0.027}, jitter=0.02)
+    stalled: list[bool] = []
+
+    def run(c: Any, o: Any, v: Variant | None, timeout_s: float | None = None) -> ArmSample:
+        s = m.run(c, o, v, timeout_s)
+        if v is None and not stalled:  # the first baseline chunk: one step stalls for 1.4 s
+            stalled.append(True)
+            m.now += 1.4
+            return replace(s, step_times_s=(*s.step_times_s[:-1], 1.463))
+        return s
+
+    variants = [
+        Variant(key="threads=1", kind="threads", change="", options={"threads": 1}),
+        Variant(key="dtype=bf16", kind="dtype", change="", options={"dtype": "bf16"}),
+    ]
+    rep = run_experiments(cfg, opts, variants, baseline_step_s=0.031, runner=run, clock=m.clock, budget_s=8)
+    assert all(r.verdict != "not measured" and len(r.ratios) >= 2 for r in rep.results)

@@ -59,6 +59,8 @@ PRELOAD = ["torch", "hwbench.bench.gpt", "hwbench.bench.step"]
 STOP_FACTOR = 3.0
 # ... unless it still fits this share of the budget (a large budget can afford a slow variant's chunk)
 FIRST_CHUNK_SHARE = 0.3
+# a chunk's time beyond its steps: forking its process, building the model (seed preset, small CPU)
+CHUNK_OVERHEAD_S = 0.2
 # a chunk may run this far past what is left of the budget before it is stopped
 TIMEOUT_GRACE_S = 2.0
 # a chunk's process that has not answered after this long (beyond its own timed seconds) is stopped
@@ -269,9 +271,13 @@ class ExperimentRunner:
     def est_wall(self, arm: Arm) -> float:
         if arm.decided and arm.chunks:  # its next chunk is the short one (see `chunk`)
             return arm.chunks[max(arm.chunks)].median_s * (DECIDED_STEPS + DECIDED_WARMUP) + 0.2
-        if arm.last_wall_s is not None:
-            return arm.last_wall_s
-        return self.predicted_wall(arm) * self.slowdown
+        if arm.last_wall_s is not None and arm.chunks:
+            # its typical step, not its wall time: one stalled step must not price a variant out
+            last = arm.chunks[max(arm.chunks)]
+            plan = chunk_plan(arm.variant, self.base_batch, self.baseline_step_s, self.chunk_s)
+            typical = (len(last.step_times_s) + plan.warmup) * last.median_s + CHUNK_OVERHEAD_S
+            return min(arm.last_wall_s, typical)
+        return self.predicted_wall(arm) * self.slowdown + CHUNK_OVERHEAD_S
 
     def fits(self, *arms: Arm, reserve: float = 0.0) -> bool:
         return sum(self.est_wall(a) for a in arms) <= self.left() - reserve
@@ -319,7 +325,8 @@ class ExperimentRunner:
             self.bad.add(rnd)
             arm.last_wall_s = self.predicted_wall(arm)  # a burst of interference does not predict the next
         elif arm is self.base and rnd == 0:
-            self.slowdown = max(1.0, arm.last_wall_s / max(self.predicted_wall(arm), 1e-6))
+            # from the chunk's median step, which a single stalled step does not move
+            self.slowdown = max(1.0, sample.median_s / max(self.baseline_step_s, 1e-6))
         return True
 
     # rounds ---------------------------------------------------------------------------------------------
