@@ -15,14 +15,9 @@ from typing import Any
 
 from hwbench.check.parse import parse_version
 from hwbench.check.results import CheckResult
+from hwbench.detect.nvml import NOT_HELD_BACK, clock_event_name
 from hwbench.fmt import plural
 from hwbench.model import NA, Cpu, Gpu, System, TorchInfo
-
-# Clock-event reasons that do not mean the card is held back: nothing to do (idle), clocks the
-# operator set on purpose (application clocks), or the configured power limit being reached (a
-# software power cap is how a busy GPU normally runs). Everything else (hardware slowdown, thermal,
-# power brake, sync boost, display clocks) fails --no-throttle. NVML's names, without the prefix.
-ALLOWED_CLOCK_EVENTS = frozenset({"gpu_idle", "applications_clocks_setting", "sw_power_cap"})
 
 # How each GPU field may be named in an NVML dict (detect's live reader and the nvidia-smi parser).
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -525,8 +520,8 @@ def check_no_throttle(
     counts: dict[str, int] = {}
     for reasons in readable:
         for r in reasons:
-            key = _reason_name(r)
-            if key not in ALLOWED_CLOCK_EVENTS:
+            key = clock_event_name(r)
+            if key not in NOT_HELD_BACK:
                 counts[key] = counts.get(key, 0) + 1
     bad = sorted(counts)
     clocks = [(field(s, "sm_clock_mhz"), field(s, "sm_clock_max_mhz")) for s in samples]
@@ -541,26 +536,6 @@ def check_no_throttle(
         return CheckResult(name, "fail", bad, [], msg, op="==", device=device, source="NVML under load")
     msg = f"no throttling reason in {plural(len(readable), 'NVML sample')} {when}{clock_note}"
     return CheckResult(name, "pass", [], [], msg, op="==", device=device, source="NVML under load")
-
-
-def _reason_name(raw: str) -> str:
-    r = str(raw).strip().lower()
-    for prefix in (
-        "nvmlclockseventreason",
-        "nvmlclocksthrottlereason",
-        "clocks_event_reason_",
-        "clocks_throttle_reason_",
-    ):
-        if r.startswith(prefix):
-            r = r[len(prefix) :]
-    r = r.replace(" ", "_")
-    return {
-        "idle": "gpu_idle",
-        "gpuidle": "gpu_idle",
-        "applicationsclockssetting": "applications_clocks_setting",
-        "swpowercap": "sw_power_cap",
-        "hwslowdown": "hw_slowdown",
-    }.get(r, r)
 
 
 def check_max_ecc_errors(device: str, nvml: Mapping[str, Any] | None, maximum: int) -> CheckResult:

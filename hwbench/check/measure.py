@@ -12,19 +12,12 @@ from typing import Any
 from hwbench.check.checks import Figure, TorchRuntime
 from hwbench.check.parse import Level
 from hwbench.devices import recorded, resolve
-from hwbench.errors import HwbenchError
+from hwbench.errors import HwbenchError, one_line
 from hwbench.fleet.dist import FleetContext
 from hwbench.model import System, value_or_none
 
 # How long the --pcie-full / --no-throttle load runs per GPU, by level (a soak for "long").
 LOAD_SECONDS: dict[str, float] = {"quick": 3.0, "medium": 20.0, "long": 120.0}
-
-
-def one_line(e: BaseException, limit: int = 160) -> str:
-    """An exception as one short line (torch's CUDA errors run to a dozen lines)."""
-    first = (str(e).strip().splitlines() or [""])[0]
-    text = f"{type(e).__name__}: {first}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def torch_runtime(device: str) -> TorchRuntime:

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
 from hwbench.errors import InputError
+from hwbench.peaks.types import DTYPES
 
 Level = Literal["quick", "medium", "long"]
 LEVELS: tuple[Level, ...] = ("quick", "medium", "long")
-DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 _DEVICE_RE = re.compile(r"^(cpu|cuda|cuda:\d+|mps|xpu|xpu:\d+)$")
 
 

@@ -11,6 +11,7 @@ from hwbench.check import checks as C
 from hwbench.check.parse import Level
 from hwbench.check.results import CheckResult
 from hwbench.check.state import RunState, is_host
+from hwbench.errors import one_line
 
 
 def under_load(pcie_full: bool, no_throttle: bool, level: Level, st: RunState) -> list[CheckResult]:
@@ -71,8 +72,6 @@ def under_load(pcie_full: bool, no_throttle: bool, level: Level, st: RunState) -
         try:
             samples = sample_while(matmul_load(dev, seconds), sampler)
         except Exception as e:
-            from hwbench.check.measure import one_line
-
             skip_all(f"the load could not run on {dev}: {one_line(e)}", dev)
             continue
         i, _ = by_bus[bus]

@@ -74,8 +74,35 @@ CLOCK_EVENTS: tuple[tuple[int, str, str, bool], ...] = (
 )
 CLOCK_EVENT_REASONS: tuple[tuple[int, str], ...] = tuple((bit, name) for bit, name, _, _ in CLOCK_EVENTS)
 SLOWING_REASONS = frozenset(name for _, name, _, slows in CLOCK_EVENTS if slows)
-# detect warns about these only: an idle snapshot under a power cap or application clocks is normal
-_SLOWDOWNS = SLOWING_REASONS - {"sw_power_cap", "applications_clocks_setting"}
+# Reasons that do not mean the card is held back: nothing to do (idle), clocks the operator set on purpose
+# (application clocks), or the configured power limit being reached (a software power cap is how a busy
+# GPU normally runs). detect warns about the other slowing reasons only; `check --no-throttle` fails on
+# every other reason, sync boost and display clocks included.
+NOT_HELD_BACK = frozenset({"gpu_idle", "applications_clocks_setting", "sw_power_cap"})
+_SLOWDOWNS = SLOWING_REASONS - NOT_HELD_BACK
+# Every spelling of a reason seen in the wild -> hwbench's name: the name itself, nvidia-smi's label
+# ("sw power cap"), and NVML's enum without its prefix, lower-cased ("swpowercap").
+_REASON_SPELLINGS: dict[str, str] = {
+    spelling: name
+    for _, name, label, _ in CLOCK_EVENTS
+    for spelling in (name, label.replace(" ", "_"), name.replace("_", ""))
+}
+
+
+def clock_event_name(raw: str) -> str:
+    """A clock-event reason as NVML, nvidia-smi or a recording spells it -> hwbench's name from
+    `CLOCK_EVENTS` (an unknown reason is returned lower-cased, so it is still reported)."""
+    r = str(raw).strip().lower()
+    for prefix in (
+        "nvmlclockseventreason",
+        "nvmlclocksthrottlereason",
+        "clocks_event_reason_",
+        "clocks_throttle_reason_",
+    ):
+        if r.startswith(prefix):
+            r = r[len(prefix) :]
+    r = r.replace(" ", "_")
+    return _REASON_SPELLINGS.get(r, r)
 
 
 def decode_clock_event_reasons(mask: int) -> list[str]:
