@@ -6,6 +6,7 @@ GPU without ECC) makes the check `skip` with the reason, never a crash and never
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import math
 import statistics
@@ -265,15 +266,32 @@ def check_torch_can_use(torch: TorchInfo, device: str, runtime: TorchRuntime | N
 # --- measured figures --------------------------------------------------------------------------------
 
 
+# A matmul figure's name is its dtype and this suffix (`fp32_tflops`): the name a baseline file keeps.
+_GEMM_SUFFIX = "_tflops"
+
+
 @dataclass(frozen=True)
 class Figure:
-    """One measured number, its unit in the name (`fp32_tflops`), where it ran and how it was measured."""
+    """One measured number, its unit in the name (`fp32_tflops`), where it ran and how it was measured.
+
+    `dtype` is the GEMM dtype of a matmul figure ("fp32"), None for the others (MFU, bus bandwidth):
+    read from the name once, here, so no caller parses names."""
 
     device: str
     name: str
     value: float | None
     source: str
     error: str | None = None  # why value is None
+    dtype: str | None = dataclasses.field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if self.name.endswith(_GEMM_SUFFIX):
+            object.__setattr__(self, "dtype", self.name.removesuffix(_GEMM_SUFFIX))
+
+    @staticmethod
+    def matmul_name(dtype: str) -> str:
+        """The name of the matmul figure in `dtype` (its key in a baseline file)."""
+        return f"{dtype}{_GEMM_SUFFIX}"
 
 
 def check_min_tflops(fig: Figure, dtype: str, minimum: float) -> CheckResult:
@@ -375,7 +393,7 @@ def check_max_spread(figures: Sequence[Figure], max_pct: float) -> list[CheckRes
         med = statistics.median(peers)
         below_pct = (1.0 - f.value / med) * 100.0
         ok = below_pct <= max_pct
-        unit = f.name.removesuffix("_tflops")
+        unit = f.dtype or f.name
         msg = (
             f"{f.device}: {f.value:.4g} TFLOP/s ({unit}) is {abs(below_pct):.1f}% "
             f"{'below' if below_pct >= 0 else 'above'} the median of its {len(peers)} peers "

@@ -91,7 +91,7 @@ def measure_matmul(device: str, dtype: str, level: Level, threads: int | None = 
 
     torch's own GEMM only (no numpy): the figure is what a PyTorch training step can reach.
     """
-    name = f"{dtype}_tflops"
+    name = Figure.matmul_name(dtype)
     try:
         from hwbench.bench.matmul import best_gemm
 

@@ -66,10 +66,10 @@ def check_payload(report: CheckReport, expectations: Expectations) -> dict[str, 
     if len(devices) == 1:
         # one device measured (a fleet rank, or a single GPU): name it and its matmul figure at the
         # top level, where hwbench.fleet looks for the per-rank figure it compares for stragglers
-        tf = [f for f in single if f.name.endswith("_tflops")]
+        tf = [f for f in single if f.dtype is not None]
         out["device"] = devices[0]
         if tf:
-            out["dtype"] = tf[0].name.removesuffix("_tflops")
+            out["dtype"] = tf[0].dtype
             out["achieved_tflops"] = tf[0].value
     return out
 

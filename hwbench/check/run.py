@@ -239,11 +239,11 @@ def _save(
 
         for dev in st.devices:
             m.matmul(dev, default_dtype(dev))
-    for (dev, name), f in list(m.figures.items()):
+    for (dev, _), f in list(m.figures.items()):
         # a baseline is the reference of what the machine can do: the better of two runs, so
         # that one stalled run does not become the bar every later run is held against
-        if name.endswith("_tflops") and f.value is not None and not f.source.startswith("best of"):
-            m.best_of(dev, name.removesuffix("_tflops"), 2)
+        if f.dtype is not None and f.value is not None and not f.source.startswith("best of"):
+            m.best_of(dev, f.dtype, 2)
     figs = [f for f in m.figures.values() if f.value is not None]
     if not figs:
         raise InputError(
@@ -261,8 +261,8 @@ def _save(
 def _remeasure(bf: C.Figure, exp: Expectations, st: RunState) -> C.Figure:
     """The same figure measured now, on the same device, the same way."""
     m, system, ctx, log = st.measurer, st.system, st.ctx, st.log
-    if bf.name.endswith("_tflops"):
-        dtype = bf.name.removesuffix("_tflops")
+    if bf.dtype is not None:
+        dtype = bf.dtype
         if not is_host(bf.device) and ctx is None and bf.device not in m.cuda():
             return C.Figure(
                 bf.device, bf.name, None, "", error=f"{bf.device} is not a GPU torch can use here"

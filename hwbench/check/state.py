@@ -56,7 +56,7 @@ class Measurer:
         return any(g.vendor in ("nvidia", "amd") for g in C.counted_gpus(s))
 
     def matmul(self, device: str, dtype: str) -> C.Figure:
-        key = (device, f"{dtype}_tflops")
+        key = (device, C.Figure.matmul_name(dtype))
         if key not in self.figures:
             if self.replay:
                 self.figures[key] = C.Figure(
