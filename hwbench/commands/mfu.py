@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from hwbench.bench.mfu import MfuOptions, MfuRun
+    from hwbench.fleet.dist import FleetContext
     from hwbench.report import Advice
 
 
@@ -112,7 +113,7 @@ def command(
 
     check_writable(save_report, "--save-report")  # not after a minute of measuring
 
-    fleet_mod, ctx = _fleet_init()
+    ctx = _fleet_init()
     if ctx is not None:
         # Under torchrun every rank measures its own GPU: `--device cuda` (or none, where CUDA is usable)
         # becomes cuda:LOCAL_RANK; `--device cpu` stays, each rank pinned to its share of the cores.
@@ -143,7 +144,9 @@ def command(
     quiet = quiet or (ctx is not None and ctx.rank != 0)
     doc, rc, run, advice = run_command(opts, advise=not no_advise, advise_compile=advise_compile, quiet=quiet)
     if ctx is not None:
-        fdoc, rc = fleet_mod.finish(ctx, "mfu", doc, rc)
+        from hwbench.fleet import finish, render_fleet
+
+        fdoc, rc = finish(ctx, "mfu", doc, rc)
         if fdoc is None:
             raise typer.Exit(rc)
         if fdoc is not doc:
@@ -152,7 +155,7 @@ def command(
 
                 jsonout.emit(fdoc)
             else:
-                fleet_mod.render_fleet(fdoc)
+                render_fleet(fdoc)
             raise typer.Exit(rc)
     if as_json:
         from hwbench import jsonout
@@ -201,11 +204,11 @@ def run_command(
 # hooks
 
 
-def _fleet_init() -> tuple[Any, Any]:
-    """hwbench.fleet and its context under torchrun; (module, None) in a single process."""
-    import hwbench.fleet as fleet_mod
+def _fleet_init() -> FleetContext | None:
+    """This rank's place under torchrun; None in a single process."""
+    from hwbench.fleet import init_from_env
 
-    return fleet_mod, fleet_mod.init_from_env()
+    return init_from_env()
 
 
 def _cuda_available() -> bool:

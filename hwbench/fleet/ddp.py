@@ -24,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hwbench.bench.flops import mfu_ratio
 from hwbench.devices import Device, resolve
-from hwbench.errors import InputError
+from hwbench.errors import InputError, one_line
 from hwbench.fleet.dist import FleetContext
 
 if TYPE_CHECKING:  # torch is imported inside the functions that run under torchrun
@@ -59,12 +60,13 @@ class DdpResult:
 def fleet_figures(
     flops_per_step: float, world_size: int, step_time_s: float, peaks_tflops: list[float | None]
 ) -> tuple[float, float | None, float | None]:
-    """(achieved TFLOP/s summed over ranks, summed peak, MFU); peak and MFU None if any peak is unknown."""
+    """(achieved TFLOP/s summed over ranks, summed peak, MFU); peak and MFU None if any peak is unknown,
+    MFU None as well where the fleet measured more than the summed peak (`bench.flops.mfu_ratio`)."""
     achieved = world_size * flops_per_step / step_time_s / 1e12
     if not peaks_tflops or any(p is None or p <= 0 for p in peaks_tflops):
         return achieved, None, None
     total = float(sum(p for p in peaks_tflops if p is not None))
-    return achieved, total, achieved / total
+    return achieved, total, mfu_ratio(achieved, total)
 
 
 def _own_peak(device: str, dtype: str, threads: int | None) -> tuple[float | None, str]:
@@ -79,7 +81,7 @@ def _own_peak(device: str, dtype: str, threads: int | None) -> tuple[float | Non
         value = peak.peaks_tflops.get(dtype)
         return (float(value) if value else None), str(peak.source)
     except Exception as e:  # peaks unavailable for this device: say so, MFU becomes n/a
-        return None, f"no peak ({type(e).__name__}: {str(e)[:80]})"
+        return None, f"no peak ({one_line(e, 100)})"
 
 
 def _ddp_dtype(target: Device, dtype: str | None) -> str:
