@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hwbench.bench.flops import mfu_ratio
 from hwbench.devices import recorded
 from hwbench.fleet.dist import FleetContext
 from hwbench.fleet.fingerprint import describe, find_mismatches
@@ -112,11 +113,11 @@ def combine(
     peaks = [r["peak_tflops"] for r in rows if r["peak_tflops"] is not None]
     total_achieved = sum(achieved) if achieved else None
     # Fleet MFU: summed achieved over summed peaks, only when every rank has both (else it would
-    # compare a part of the fleet with the whole).
+    # compare a part of the fleet with the whole), by the one MFU rule (none above the summed peak).
     total_peak = sum(peaks) if peaks and len(peaks) == len(rows) else None
     fleet_mfu = (
-        total_achieved / total_peak
-        if total_achieved is not None and total_peak and len(achieved) == len(rows)
+        mfu_ratio(total_achieved, total_peak)
+        if total_achieved is not None and len(achieved) == len(rows)
         else None
     )
     worst = max((r["exit_code"] for r in rows), default=0)
