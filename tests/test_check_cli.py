@@ -128,6 +128,25 @@ def test_baseline_self_tripled_truncated(vm: Any, capsys: Any, tmp_path: Path) -
     assert rc == 2 and out == "" and err.splitlines()[0].startswith(f"error: baseline {trunc} is truncated")
 
 
+def test_saved_baseline_is_the_better_of_two_runs(
+    vm: Any, capsys: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One stalled run must not become the bar: a baseline keeps the better of two matmul runs."""
+    rates = iter([0.1, 0.2])
+    calls: list[str] = []
+
+    def stalled_then_fast(device: str, dtype: str, level: str, threads: int | None = None) -> Figure:
+        calls.append(dtype)
+        return Figure(device, f"{dtype}_tflops", next(rates), "fake matmul (test)")
+
+    monkeypatch.setattr(measure, "measure_matmul", stalled_then_fast)
+    base = tmp_path / "base.json"
+    assert run(["--device", "cpu", "--save-baseline", str(base)], capsys)[0] == 0
+    (fig,) = json.loads(base.read_text())["figures"]
+    assert (fig["name"], fig["value"], calls) == ("fp32_tflops", 0.2, ["fp32", "fp32"])
+    assert fig["source"].startswith("best of 2 runs; ")
+
+
 def test_fingerprint_mismatch_warns(vm: Any, capsys: Any, tmp_path: Path) -> None:
     base = tmp_path / "base.json"
     run(["--device", "cpu", "--save-baseline", str(base)], capsys)

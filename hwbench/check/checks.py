@@ -282,6 +282,7 @@ class Figure:
     value: float | None
     source: str
     error: str | None = None  # why value is None
+    runs: int = 1  # measurements it is the best of (`Measurer.best_of`)
     dtype: str | None = dataclasses.field(default=None, init=False)
 
     def __post_init__(self) -> None:

@@ -96,7 +96,7 @@ class Measurer:
             if again.value is not None and again.value > best.value:
                 best = again
         if done > 1 and best.value is not None:
-            best = C.Figure(device, best.name, best.value, f"best of {done} runs; {best.source}")
+            best = C.Figure(device, best.name, best.value, f"best of {done} runs; {best.source}", runs=done)
         self.put(best)
         return best
 
