@@ -289,6 +289,26 @@ def test_idle_and_power_cap_are_not_throttling() -> None:
     assert r.status == "fail" and "1/3 samples" in r.message
 
 
+@pytest.mark.parametrize(
+    ("raw", "name"),
+    [
+        ("nvmlClocksEventReasonGpuIdle", "gpu_idle"),  # nvml.h's enum names, new and old
+        ("nvmlClocksThrottleReasonSwThermalSlowdown", "sw_thermal_slowdown"),
+        ("clocks_event_reason_sw_power_cap", "sw_power_cap"),
+        ("Idle", "gpu_idle"),  # nvidia-smi -q's labels
+        ("HW Power Brake Slowdown", "hw_power_brake_slowdown"),
+        ("hw_slowdown", "hw_slowdown"),  # hwbench's own name (a recording)
+        ("other(0x400)", "other(0x400)"),  # an unknown bit stays, to be reported
+    ],
+)
+def test_clock_event_spellings_map_onto_the_one_table(raw: str, name: str) -> None:
+    from hwbench.detect.nvml import clock_event_name
+
+    assert clock_event_name(raw) == name
+    held_back = C.check_no_throttle("gpu0", [{"clock_event_reasons": [raw]}]).status == "fail"
+    assert held_back == (name not in {"gpu_idle", "sw_power_cap", "applications_clocks_setting"})
+
+
 def test_ecc_errors_volatile_count() -> None:
     s = smi("k80x4_azure_nvidia-smi.txt")
     rs = [C.check_max_ecc_errors(f"gpu{i}", g.nvml, 0) for i, g in C.nvml_gpus(s)]
