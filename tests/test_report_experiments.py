@@ -657,3 +657,24 @@ def test_one_stalled_step_does_not_price_the_variants_out() -> None:
     ]
     rep = run_experiments(cfg, opts, variants, baseline_step_s=0.031, runner=run, clock=m.clock, budget_s=8)
     assert all(r.verdict != "not measured" and len(r.ratios) >= 2 for r in rep.results)
+
+
+def test_compile_not_measured_is_a_field_not_a_note_to_parse() -> None:
+    """The sentence why torch.compile was not measured travels as the report's own field: the suggestion
+    row and the explanation come from it, not from matching the text of the skipped notes."""
+    from hwbench.report.explain import compile_not_measured as explain_compile
+    from hwbench.report.planner import compile_not_measured
+
+    facts, ex, _ = recorded()
+    assert ex is not None
+    note = compile_not_measured(facts, include_compile=False, budget_s=30)
+    assert note is not None and "--advise-compile" in note
+    assert compile_not_measured(facts, include_compile=True, budget_s=30) is None
+    bare = replace(ex, skipped=(), compile_not_measured=note)
+    rows = [s for s in suggestions(facts, bare) if s.key == "compile"]
+    assert len(rows) == 1 and rows[0].verdict == "not measured" and rows[0].note == note
+    explained = explain_compile(facts, bare)
+    assert explained is not None and explained.text == note
+    assert not [s for s in suggestions(facts, replace(ex, compile_not_measured=None)) if s.key == "compile"]
+    # a recording made before the field existed still finds its sentence among the skipped notes
+    assert ex.compile_not_measured is not None and ex.compile_not_measured in ex.skipped

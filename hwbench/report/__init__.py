@@ -24,6 +24,7 @@ from hwbench.report.experiments import ESTIMATOR, ExperimentsReport, plan_varian
 from hwbench.report.explain import Explanation, explain
 from hwbench.report.export import save_report
 from hwbench.report.facts import RunFacts, facts_from_run
+from hwbench.report.planner import compile_not_measured
 from hwbench.report.profile import ProfileResult
 from hwbench.report.render import render
 from hwbench.report.suggest import Suggestion, suggestions
@@ -91,6 +92,7 @@ class Advice:
                     "run_to_run_spread_pct": ex.run_to_run_spread_pct,
                     "steal_pct": ex.steal_pct,
                     "skipped": list(ex.skipped),
+                    "compile_not_measured": ex.compile_not_measured,
                     "method": f"{ex.method}; {ESTIMATOR}",
                     "compiled": ex.compiled,
                     "chunks": to_jsonable(ex.chunks),
@@ -202,6 +204,7 @@ def advise(
         if experiments:
             spent = time.perf_counter() - t0
             variants, skipped = plan_variants(facts, include_compile=advise_compile, budget_s=budget_s)
+            no_compile = compile_not_measured(facts, advise_compile, budget_s)
             try:
                 report = run_experiments(
                     cfg,  # type: ignore[arg-type]  # a ModelConfig is measured too (bench.step takes both)
@@ -210,6 +213,7 @@ def advise(
                     baseline_step_s=facts.step_time_s,
                     budget_s=max(5.0, budget_s - spent),
                     skipped=skipped,
+                    compile_not_measured=no_compile,
                     progress=progress,
                 )
             except KeyboardInterrupt:

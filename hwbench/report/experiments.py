@@ -133,6 +133,7 @@ class ExperimentsReport:
     steal_pct: float | None = None  # VM steal over the experiments (/proc/stat)
     method: str = ""
     compiled: bool = False  # whether the arms ran compiled (False: eager, whatever the run was)
+    compile_not_measured: str | None = None  # why torch.compile was not measured (also in `skipped`)
     chunks: tuple[ChunkRecord, ...] = ()  # every chunk's timed steps, for replay
 
 
@@ -257,6 +258,7 @@ def run_experiments(
     max_rounds: int = 8,
     chunk_s: float = 0.5,
     skipped: Sequence[str] = (),
+    compile_not_measured: str | None = None,
     clock: Callable[[], float] = time.perf_counter,
     progress: Callable[[str], None] | None = None,
     max_batch_factor: int = 16,
@@ -279,4 +281,4 @@ def run_experiments(
         clock=clock,
         progress=progress,
         max_batch_factor=max_batch_factor,
-    ).run(variants, skipped)
+    ).run(variants, skipped, compile_not_measured)

@@ -466,12 +466,9 @@ def batch_sweep(f: RunFacts, experiments: ExperimentsReport | None) -> Explanati
 
 
 def compile_not_measured(f: RunFacts, experiments: ExperimentsReport | None) -> Explanation | None:
-    if experiments is None:
+    if experiments is None or experiments.compile_not_measured is None:
         return None
-    for note in experiments.skipped:
-        if note.startswith("torch.compile"):
-            return Explanation("compile_not_measured", note)
-    return None
+    return Explanation("compile_not_measured", experiments.compile_not_measured)
 
 
 # -- all of them ---------------------------------------------------------------------------------------

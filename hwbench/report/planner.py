@@ -153,21 +153,28 @@ def _cuda_variants(facts: RunFacts) -> list[Variant]:
     return out
 
 
-def _compile_plan(facts: RunFacts, include_compile: bool, budget_s: float) -> tuple[list[Variant], list[str]]:
-    if facts.compile:
-        return [], []
-    if include_compile:
-        return [Variant(key="compile", kind="compile", change="torch.compile", options={"compile": True})], []
+def compile_not_measured(facts: RunFacts, include_compile: bool, budget_s: float) -> str | None:
+    """The sentence saying why torch.compile is not measured in this run, or None when it is (or when the
+    run is compiled already). The report carries it as its own field, so readers never parse notes."""
+    if facts.compile or include_compile:
+        return None
     est = COMPILE_ESTIMATE_S.get("cuda" if facts.is_cuda else "cpu", 30.0)
     why = (
         f"more than this {budget_s:.0f} s experiment budget"
         if est > budget_s
         else f"left out by default to keep hwbench mfu within its time goal (budget {budget_s:.0f} s)"
     )
-    return [], [
+    return (
         f"torch.compile: not measured: compiling alone takes ~{est:.0f} s here ({why}); "
         f"run with --advise-compile to measure it"
-    ]
+    )
+
+
+def _compile_plan(facts: RunFacts, include_compile: bool, budget_s: float) -> tuple[list[Variant], list[str]]:
+    if include_compile and not facts.compile:
+        return [Variant(key="compile", kind="compile", change="torch.compile", options={"compile": True})], []
+    note = compile_not_measured(facts, include_compile, budget_s)
+    return [], [note] if note else []
 
 
 def plan_variants(

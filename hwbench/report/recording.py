@@ -63,6 +63,7 @@ def experiments_from_dict(d: dict[str, Any]) -> ExperimentsReport:
         wall_s=float(d.get("wall_s", 0.0)),
         budget_s=float(d.get("budget_s", 0.0)),
         skipped=tuple(d.get("skipped") or ()),
+        compile_not_measured=_compile_not_measured(d),
         steal_pct=d.get("steal_pct"),
         method=str(d.get("method", "")),
         compiled=bool(d.get("compiled", False)),
@@ -93,3 +94,13 @@ def load(d: dict[str, Any]) -> tuple[RunFacts, ExperimentsReport | None, Profile
     except (KeyError, TypeError, ValueError) as e:
         raise InputError(f"not a hwbench report recording: {e}") from e
     return facts, ex, prof
+
+
+def _compile_not_measured(d: dict[str, Any]) -> str | None:
+    if "compile_not_measured" in d:
+        value = d["compile_not_measured"]
+        return str(value) if value is not None else None
+    # Recordings written before the field existed kept the sentence only among the skipped notes.
+    return next(
+        (str(n) for n in d.get("skipped") or () if str(n).startswith("torch.compile: not measured")), None
+    )

@@ -327,7 +327,7 @@ def render(advice: Advice, console: Console | None = None) -> None:
             highlight=False,
         )
         for note in ex.skipped:
-            if not note.startswith("torch.compile"):
+            if note != ex.compile_not_measured:  # shown as the compile suggestion's row instead
                 console.print(f"[dim]{note}[/]", highlight=False)
     for note in advice.notes:
         console.print(f"[dim]{note}[/]", highlight=False)

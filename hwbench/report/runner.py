@@ -460,7 +460,12 @@ class ExperimentRunner:
         self.chunk(self.base, start + 2, bounded=False)
         return self.result(arm)
 
-    def run(self, variants: Sequence[Variant], skipped: Sequence[str] = ()) -> ExperimentsReport:
+    def run(
+        self,
+        variants: Sequence[Variant],
+        skipped: Sequence[str] = (),
+        compile_not_measured: str | None = None,
+    ) -> ExperimentsReport:
         self.notes = list(skipped)
         compile_arms = [Arm(v) for v in variants if v.kind == "compile"]
         self.arms = [Arm(v) for v in variants if v.kind != "compile"]
@@ -491,6 +496,7 @@ class ExperimentRunner:
             method=self.method,
             compiled=self.base_opts.compile,
             chunks=tuple(self.records),
+            compile_not_measured=compile_not_measured,
         )
 
 

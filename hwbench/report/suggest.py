@@ -299,25 +299,25 @@ def suggestions(facts: RunFacts, experiments: ExperimentsReport | None) -> list[
     scale = mfu_scale(facts, experiments)
     eager_ab = facts.compile and not experiments.compiled
     out = [suggestion(facts, r, scale, eager_ab) for r in experiments.results]
-    for note in experiments.skipped:
-        if note.startswith("torch.compile"):
-            v = Variant(key="compile", kind="compile", change="torch.compile", options={"compile": True})
-            cmd, env, _ = nanogpt_command(facts, v)
-            out.append(
-                Suggestion(
-                    key="compile",
-                    kind="compile",
-                    change="torch.compile",
-                    verdict="not measured",
-                    measured_speedup=None,
-                    noise_pct=None,
-                    new_achieved_tflops=None,
-                    new_mfu=None,
-                    new_mfu_source=None,
-                    command=cmd,
-                    hwbench_command=hwbench_command(facts, v),
-                    env=env,
-                    note=note,
-                )
+    note = experiments.compile_not_measured
+    if note is not None:
+        v = Variant(key="compile", kind="compile", change="torch.compile", options={"compile": True})
+        cmd, env, _ = nanogpt_command(facts, v)
+        out.append(
+            Suggestion(
+                key="compile",
+                kind="compile",
+                change="torch.compile",
+                verdict="not measured",
+                measured_speedup=None,
+                noise_pct=None,
+                new_achieved_tflops=None,
+                new_mfu=None,
+                new_mfu_source=None,
+                command=cmd,
+                hwbench_command=hwbench_command(facts, v),
+                env=env,
+                note=note,
             )
+        )
     return rank(out)
