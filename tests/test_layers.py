@@ -70,8 +70,6 @@ DEFERRED_CYCLES: dict[frozenset[str], str] = {
             "hwbench.peaks.device",
         }
     ): "a backend's peak() calls the peak tables; peak_for_device resolves a device string to its backend",
-    frozenset({"hwbench.report.experiments", "hwbench.report.runner"}): "run_experiments builds the "
-    "runner, which reads the result types defined beside it",
 }
 
 

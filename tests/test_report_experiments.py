@@ -38,8 +38,8 @@ from hwbench.report.experiments import (
     combine,
     plan_variants,
     results_from_chunks,
-    run_experiments,
 )
+from hwbench.report.runner import run_experiments
 from hwbench.report.suggest import Suggestion, hwbench_command, nanogpt_command, rank, suggestions
 
 

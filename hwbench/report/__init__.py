@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from hwbench.bench.config import GPTConfig
 from hwbench.errors import one_line
-from hwbench.report.experiments import ESTIMATOR, ExperimentsReport, plan_variants, run_experiments
+from hwbench.report.experiments import ESTIMATOR, ExperimentsReport, plan_variants
 from hwbench.report.explain import Explanation, explain
 from hwbench.report.export import save_report
 from hwbench.report.facts import RunFacts, facts_from_run
 from hwbench.report.planner import compile_not_measured
 from hwbench.report.profile import ProfileResult
 from hwbench.report.render import render
+from hwbench.report.runner import run_experiments
 from hwbench.report.suggest import Suggestion, suggestions
 from hwbench.report.waterfall import Waterfall, build_waterfall, describe
 

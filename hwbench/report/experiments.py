@@ -25,7 +25,6 @@ on a 2-core CPU); otherwise it is listed as not measured.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -55,7 +54,6 @@ __all__ = [
     "plan_variants",
     "result_from_chunks",
     "results_from_chunks",
-    "run_experiments",
 ]
 
 # a baseline chunk whose median step is this many times the measured run's median step cannot be this
@@ -242,43 +240,3 @@ def results_from_chunks(
     base = _by_round(chunks, BASELINE.key)
     bad = {r for r, c in base.items() if c.median_s > CONTAMINATED_FACTOR * run_median_s}
     return [result_from_chunks(v, _by_round(chunks, v.key), base, bad, method=method) for v in variants]
-
-
-# -- the entry point -----------------------------------------------------------------------------------
-
-
-def run_experiments(
-    base_cfg: GPTConfig,
-    base_opts: StepOptions,
-    variants: Sequence[Variant],
-    *,
-    baseline_step_s: float,
-    runner: ChunkRunner | None = None,
-    budget_s: float = 30.0,
-    max_rounds: int = 8,
-    chunk_s: float = 0.5,
-    skipped: Sequence[str] = (),
-    compile_not_measured: str | None = None,
-    clock: Callable[[], float] = time.perf_counter,
-    progress: Callable[[str], None] | None = None,
-    max_batch_factor: int = 16,
-) -> ExperimentsReport:
-    """Run the variants interleaved with the baseline within `budget_s`; see the module docstring.
-
-    `runner` measures one chunk (default: a fresh forked process per chunk, in-process where the
-    platform cannot fork). A variant that does not fit the budget is "not measured", never guessed.
-    """
-    from hwbench.report.runner import ExperimentRunner
-
-    return ExperimentRunner(
-        base_cfg,
-        base_opts,
-        baseline_step_s=baseline_step_s,
-        runner=runner,
-        budget_s=budget_s,
-        max_rounds=max_rounds,
-        chunk_s=chunk_s,
-        clock=clock,
-        progress=progress,
-        max_batch_factor=max_batch_factor,
-    ).run(variants, skipped, compile_not_measured)

@@ -502,3 +502,41 @@ class ExperimentRunner:
 
 def _with_note(r: ExperimentResult, note: str) -> ExperimentResult:
     return replace(r, note=note)
+
+
+# -- the entry point -----------------------------------------------------------------------------------
+
+
+def run_experiments(
+    base_cfg: GPTConfig,
+    base_opts: StepOptions,
+    variants: Sequence[Variant],
+    *,
+    baseline_step_s: float,
+    runner: ChunkRunner | None = None,
+    budget_s: float = 30.0,
+    max_rounds: int = 8,
+    chunk_s: float = 0.5,
+    skipped: Sequence[str] = (),
+    compile_not_measured: str | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+    progress: Callable[[str], None] | None = None,
+    max_batch_factor: int = 16,
+) -> ExperimentsReport:
+    """Run the variants interleaved with the baseline within `budget_s`; see the module docstring.
+
+    `runner` measures one chunk (default: a fresh forked process per chunk, in-process where the
+    platform cannot fork). A variant that does not fit the budget is "not measured", never guessed.
+    """
+    return ExperimentRunner(
+        base_cfg,
+        base_opts,
+        baseline_step_s=baseline_step_s,
+        runner=runner,
+        budget_s=budget_s,
+        max_rounds=max_rounds,
+        chunk_s=chunk_s,
+        clock=clock,
+        progress=progress,
+        max_batch_factor=max_batch_factor,
+    ).run(variants, skipped, compile_not_measured)
