@@ -251,3 +251,11 @@ def test_memory_from_meminfo_and_psutil_only_without_proc(tmp_path: Path) -> Non
     )
     with pytest.raises(OSError):
         read_memory(tmp_path)  # a recorded tree without meminfo: detect turns this into a warning
+
+
+def test_a_clock_that_is_not_a_max_is_not_labelled_max_clock(capsys: pytest.CaptureFixture[str]) -> None:
+    """Bare metal without cpufreq (the NGC node recording): cpuinfo's 'cpu MHz' is one CPU's current clock."""
+    assert fast_main(["--replay", str(Path(__file__).parent / "fixtures/machines/ngc-8xh100")]) in (0, None)
+    lines = capsys.readouterr().out.splitlines()
+    clock = next(ln for ln in lines if "not a max" in ln or ln.startswith(("clock", "max clock")))
+    assert clock.startswith("clock ") and not clock.startswith("max clock")

@@ -163,3 +163,16 @@ def test_identical_devices_read_as_one_table_and_notes_wait_for_details(
     assert "1 note: --details" in out and "a note only --details shows" not in out
     render([noted], details=True)
     assert "note: a note only --details shows" in capsys.readouterr().out
+
+
+def test_unknown_device_says_no_peak_known_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """The Alder Lake replay's Iris Xe: the reason already says "no peak known", the line must not repeat it;
+    a reason that doesn't (an ambiguous name) still gets the heading."""
+    from hwbench.commands.peaks import Unknown, render
+
+    render([Unknown("gpu:0000:00:02.0", "Iris Xe", "no peak known for 'Iris Xe'")])
+    out = capsys.readouterr().out
+    assert out.count("no peak known") == 1 and "'Iris Xe'" in out
+    render([Unknown("gpu", "A100", "'A100' is ambiguous: A100 SXM4 40GB, A100 PCIe 40GB")])
+    out = capsys.readouterr().out
+    assert "no peak known — 'A100' is ambiguous" in " ".join(out.split())

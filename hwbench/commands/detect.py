@@ -319,7 +319,7 @@ def _cpu_table(cpu: Cpu, details: bool) -> Table:
             f"{_fmt(cpu.max_mhz)} MHz [dim]({cpu.max_mhz_source})[/dim]",
         )
     else:
-        t.add_row("max clock", cpu.max_mhz_source)
+        t.add_row("max clock" if is_max else "clock", cpu.max_mhz_source)
     if details and cpu.caches:
         t.add_row(
             "caches",

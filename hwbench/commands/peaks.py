@@ -332,7 +332,9 @@ def render(entries: list[DevicePeak | Unknown], details: bool = False) -> None:
     con = stdout()
     for label, e in group_devices(entries):
         if isinstance(e, Unknown):
-            con.print(f"[bold]{label}[/bold]  {e.name}: [yellow]no peak known[/yellow] — {e.reason}")
+            # most reasons already open with "no peak known for ..."; say it once
+            said = e.reason if e.reason.startswith("no peak known") else f"no peak known — {e.reason}"
+            con.print(f"[bold]{label}[/bold]  {e.name}: [yellow]{said}[/yellow]")
             con.print(f"  {_HINT}")
             continue
         kind = (
