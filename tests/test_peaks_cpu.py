@@ -153,11 +153,20 @@ def test_one_given_clock_on_a_hybrid_says_it_is_an_upper_bound() -> None:
     assert any("E-cores boost lower" in n for n in p.notes)
 
 
-def test_uniform_cpufreq_keeps_no_per_cpu_table() -> None:
+def test_uniform_cpufreq_keeps_no_per_cpu_table(tmp_path: Path) -> None:
+    """The laptop recording with every core's cpuinfo_max_freq made equal: one clock, no per-CPU table
+    (detect --json stays lean on a 256-CPU server), and the peak uses that one clock for every core."""
+    import shutil
+
     from hwbench.detect.cpu import read_cpu
 
-    cpu = read_cpu(Path(__file__).parent / "fixtures" / "machines" / "this-kvm-epyc")
-    assert cpu.max_mhz_by_cpu == ()
+    root = tmp_path / "m"
+    shutil.copytree(Path(__file__).parent / "fixtures" / "machines" / "alder-lake-p-laptop", root)
+    for f in (root / "sys/devices/system/cpu").glob("cpu*/cpufreq/cpuinfo_max_freq"):
+        f.write_text("4700000\n")
+    cpu = read_cpu(root)
+    assert cpu.max_mhz == 4700.0 and cpu.max_mhz_by_cpu == ()
+    assert cpu_peak(cpu).peaks_tflops["fp32"] == pytest.approx((4 * 32 + 8 * 16) * 4.7e9 / 1e12)
 
 
 def test_zen5_guest_replay_uses_the_avx512_rates_and_flags_the_tsc() -> None:
