@@ -186,7 +186,9 @@ def test_terminal_tables_render(capsys: pytest.CaptureFixture[str]) -> None:
     assert fast_main(["--replay", str(MACHINES / "gh200-grace-hopper")]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    # the answer first: one line with the CPU, its cores, the GPUs and what PyTorch can use
+    # the heading names the replayed directory on one line, however long the checkout's path is
+    assert lines[0].startswith("hwbench detect: replay of ") and lines[0].endswith("gh200-grace-hopper")
+    # then the answer: one line with the CPU, its cores, the GPUs and what PyTorch can use
     assert lines[1].startswith(
         "ARM Neoverse-V2, 72 cores; GPUs: "
     ) and "PyTorch 2.5.1 can use cpu, cuda" in " ".join(out.split())

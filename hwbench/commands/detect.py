@@ -239,7 +239,12 @@ def render(system: System, details: bool = False) -> None:
     from hwbench.console import stdout
 
     con = stdout()
-    con.print(f"[bold]hwbench detect[/bold]: {system.source}" + (f" ({system.os})" if system.os else ""))
+    # never wrapped: the source may be a long path, and a path split over two lines cannot be pasted back
+    con.print(
+        f"[bold]hwbench detect[/bold]: {system.source}" + (f" ({system.os})" if system.os else ""),
+        soft_wrap=True,
+        highlight=False,
+    )
     con.print(summary_line(system), highlight=False)
     if system.cpu is not None:
         con.print(_cpu_table(system.cpu, details))
