@@ -64,8 +64,8 @@ class Gpu:
     kind_evidence: str  # why this kind: "Intel iGPU slot 00:02.0", "AMD APU device id table (Rembrandt)", ...
     driver: str | None = None
     functions: tuple[str, ...] = ()  # other functions of the same device folded into this one (e.g. 00:02.1)
-    nvml: dict[str, Any] | None = None  # NVML fields joined by PCI bus id; NA values for unsupported ones
-    telemetry: dict[str, Any] | None = None  # AMD: amdgpu sysfs/amdsmi fields, named as NVML's are
+    nvml: NvmlGpu | None = None  # what NVML (or a saved nvidia-smi output) said of it, joined by bus id
+    telemetry: GpuTelemetry | None = None  # AMD: one amdgpu sysfs reading at detect time
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,9 @@ class GpuTelemetry:
     pcie_width_current: int | NA
     pcie_width_max: int | NA
     clock_event_reasons: tuple[str, ...] | NA  # NVML's reason names; AMD has no such mask
+    memory_total_bytes: int | NA = NA("not in this reading")
+    memory_used_bytes: int | NA = NA("not in this reading")
+    power_limit_w: float | NA = NA("not in this reading")
 
     @classmethod
     def from_fields(
@@ -195,17 +198,130 @@ class GpuTelemetry:
             pcie_gen_max=_int_or_na(fields.get("pcie_gen_max"), "max PCIe generation"),
             pcie_width_current=_int_or_na(fields.get("pcie_width_current"), "PCIe width"),
             pcie_width_max=_int_or_na(fields.get("pcie_width_max"), "max PCIe width"),
-            clock_event_reasons=(
-                tuple(str(r) for r in reasons)
-                if isinstance(reasons, (list, tuple))
-                else reasons
-                if isinstance(reasons, NA)
-                else NA("no clock-event reasons from this source")
-            ),
+            clock_event_reasons=_reasons_or_na(reasons),
+            memory_total_bytes=_int_or_na(fields.get("memory_total_bytes"), "memory total"),
+            memory_used_bytes=_int_or_na(fields.get("memory_used_bytes"), "memory used"),
+            power_limit_w=_float_or_na(fields.get("power_limit_w"), "power limit"),
         )
 
     def as_fields(self) -> dict[str, object]:
         """The same reading under detect's field names (what the checks under load read)."""
+        out: dict[str, object] = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        reasons = self.clock_event_reasons
+        out["clock_event_reasons"] = list(reasons) if isinstance(reasons, tuple) else reasons
+        return out
+
+
+def _reasons_or_na(v: object) -> tuple[str, ...] | NA:
+    if isinstance(v, (list, tuple)):
+        return tuple(str(r) for r in v)
+    return v if isinstance(v, NA) else NA("no clock-event reasons from this source")
+
+
+def _str_or_na(v: object, what: str) -> str | NA:
+    if isinstance(v, NA):
+        return v
+    if isinstance(v, str) and v.strip():
+        return v
+    return NA(f"no {what} in this reading" if v is None or v == "" else f"unexpected {what} {v!r}")
+
+
+def _num_or_na(v: object, what: str) -> float | NA:
+    """A number as read (an int stays an int: NVML's 45 C prints as 45, not 45.0)."""
+    if isinstance(v, NA):
+        return v
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    return NA(f"no {what} in this reading" if v is None else f"unexpected {what} {v!r}")
+
+
+def _bool_or_na(v: object, what: str) -> bool | NA:
+    if isinstance(v, (NA, bool)):
+        return v
+    if isinstance(v, int):
+        return bool(v)
+    if isinstance(v, str) and v.strip().lower() in ("yes", "no", "enabled", "disabled"):
+        return v.strip().lower() in ("yes", "enabled")
+    return NA(f"no {what} in this reading" if v is None else f"unexpected {what} {v!r}")
+
+
+_NVML_STR = ("pci_bus_id", "pci_device_id", "name", "uuid", "driver_version", "cuda_driver_version")
+_NVML_BOOL = ("ecc_mode_current", "ecc_mode_pending", "mig_mode_current", "mig_mode_pending")
+
+
+@dataclass(frozen=True)
+class NvmlGpu:
+    """One NVIDIA GPU as its management interface described it: NVML at detect time (`hwbench.detect.nvml`,
+    the one reader), or a saved `nvidia-smi` output (`hwbench.check.smi`). Every field is a value or
+    NA(reason); a field one source does not give is NA saying so. `error` is set when NVML listed the index
+    but gave no handle for it (then every field is NA)."""
+
+    source: str  # "NVML", "nvidia-smi -q", "nvidia-smi table"
+    index: int | NA
+    pci_bus_id: str | NA
+    pci_device_id: str | NA  # "0x2330"
+    name: str | NA
+    uuid: str | NA
+    memory_total_bytes: int | NA
+    memory_used_bytes: int | NA
+    driver_version: str | NA
+    cuda_driver_version: str | NA  # "12.4"
+    sm_clock_mhz: int | NA
+    sm_clock_max_mhz: int | NA
+    memory_clock_mhz: int | NA
+    memory_clock_max_mhz: int | NA
+    power_draw_w: float | NA
+    power_limit_w: float | NA
+    temperature_c: float | NA
+    pcie_gen_current: int | NA
+    pcie_gen_max: int | NA
+    pcie_width_current: int | NA
+    pcie_width_max: int | NA
+    clock_event_reasons: tuple[str, ...] | NA  # NVML's reason names (hwbench.detect.nvml.CLOCK_EVENTS)
+    ecc_mode_current: bool | NA
+    ecc_mode_pending: bool | NA
+    ecc_uncorrected_aggregate: int | NA  # lifetime count
+    ecc_uncorrected_volatile: int | NA  # since the last driver load (nvidia-smi; live, check reads it)
+    mig_mode_current: bool | NA
+    mig_mode_pending: bool | NA
+    multiprocessor_count: int | NA
+    compute_capability: str | NA  # "9.0"
+    error: str | None = None
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, object], source: str = "NVML") -> NvmlGpu:
+        """From the field names above (what the NVML reader and the nvidia-smi parsers collect), each
+        coerced to its type; a missing field is NA naming the source that lacked it."""
+        missing = NA(f"not given by {source}")
+        error = fields.get("error")
+        if isinstance(error, NA):
+            missing = NA(error.reason)
+        values: dict[str, Any] = {}
+        for name in cls.__dataclass_fields__:
+            if name in ("source", "error"):
+                continue
+            v = fields.get(name, missing)
+            what = name.replace("_", " ")
+            if name == "index":
+                values[name] = _int_or_na(v, what)
+            elif name == "clock_event_reasons":
+                values[name] = _reasons_or_na(v)
+            elif name in _NVML_STR or name == "compute_capability":
+                values[name] = _str_or_na(v, what)
+            elif name in _NVML_BOOL:
+                values[name] = _bool_or_na(v, what)
+            elif name in ("power_draw_w", "power_limit_w", "temperature_c"):
+                values[name] = _num_or_na(v, what)
+            else:
+                values[name] = _int_or_na(v, what)
+        return cls(
+            source=source,
+            error=error.reason if isinstance(error, NA) else (str(error) if error else None),
+            **values,
+        )
+
+    def as_fields(self) -> dict[str, object]:
+        """The record under its field names, reasons as lists (what the data-driven checks look up)."""
         out: dict[str, object] = {k: getattr(self, k) for k in self.__dataclass_fields__}
         reasons = self.clock_event_reasons
         out["clock_event_reasons"] = list(reasons) if isinstance(reasons, tuple) else reasons

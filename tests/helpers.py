@@ -74,7 +74,7 @@ def nvml_sample(recording: str) -> GpuTelemetry:
     from hwbench.detect.nvml import FakeNvml, read_nvml
 
     fields, _ = read_nvml(FakeNvml.from_file(FIX / "nvml" / recording))
-    return GpuTelemetry.from_fields(next(iter(fields.values())))
+    return GpuTelemetry.from_fields(next(iter(fields.values())).as_fields())
 
 
 def this_vm_cpu() -> Cpu:

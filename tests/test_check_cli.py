@@ -268,7 +268,7 @@ def test_gpu_paths_on_a_recorded_8_gpu_node(monkeypatch: pytest.MonkeyPatch) -> 
     v100 = parse_nvidia_smi((FIX / "v100_power_brake_nvidia-smi-q.txt").read_text()).gpus[0][1]
 
     def sampler(bus: str) -> Any:
-        f = dict(next(g.nvml for g in node.gpus if g.pci_slot == bus) or {})
+        f = next(g.nvml for g in node.gpus if g.pci_slot == bus and g.nvml is not None).as_fields()
         f["clock_event_reasons"] = ["sw_power_cap"]  # busy: the idle flag is gone
         if bus == buses[3]:
             f.update({k: a10g[k] for k in ("pcie_width_current", "pcie_width_max")})
@@ -300,7 +300,8 @@ def test_live_ecc_reads_the_since_boot_count(monkeypatch: pytest.MonkeyPatch) ->
     from hwbench.check.run import CheckOptions, replay_system, run_check
 
     gh200 = replay_system(FIX / "gh200_nvidia-smi-q.txt").gpus[0]
-    detect_like = {k: v for k, v in (gh200.nvml or {}).items() if k != "ecc_uncorrected_volatile"}
+    assert gh200.nvml is not None
+    detect_like = dataclasses.replace(gh200.nvml, ecc_uncorrected_volatile=NA("not read at detect time"))
     gpu = dataclasses.replace(gh200, nvml=detect_like)
     node = System(cpu=this_vm_cpu(), memory=None, gpus=(gpu,), torch=VM.torch, source="recorded GH200")
     monkeypatch.setattr(load, "read_volatile_ecc", lambda bus: 0)

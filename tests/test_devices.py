@@ -168,10 +168,11 @@ def test_mi300x_node_names_and_amd_telemetry() -> None:
     amd = [g for g in system.gpus if g.vendor == "amd"]
     assert len(amd) == 8 and all("MI300X" in g.name for g in amd)
     assert system.torch.build == "rocm" and "cuda" in system.torch.usable_devices
-    first = amd[0].telemetry or {}
-    assert (first["temperature_c"], first["power_draw_w"], first["power_limit_w"]) == (39.0, 134.0, 750.0)
-    assert (first["sm_clock_mhz"], first["sm_clock_max_mhz"]) == (132, 2100)
-    assert isinstance(first["pcie_gen_current"], NA)  # not in that rocm-smi output: NA, not a guess
+    first = amd[0].telemetry
+    assert first is not None and first.source == "amdgpu sysfs"
+    assert (first.temperature_c, first.power_draw_w, first.power_limit_w) == (39.0, 134.0, 750.0)
+    assert (first.sm_clock_mhz, first.sm_clock_max_mhz) == (132, 2100)
+    assert isinstance(first.pcie_gen_current, NA)  # not in that rocm-smi output: NA, not a guess
     assert amd[7].telemetry is None  # GPUs 5-7: the public output ends at GPU 4
 
 
@@ -278,7 +279,7 @@ def test_amdgpu_sysfs_parsers() -> None:
     assert isinstance(parse_dpm("0: 500Mhz\n1: 2100Mhz\n")[0], NA)
     assert link_gen("32.0 GT/s PCIe\n") == 5 and link_gen("16.0 GT/s PCIe") == 4
     f = read_amdgpu("0000:00:00.0", MACHINES / "rocm-8xmi300x")  # no such device: every field NA
-    assert all(isinstance(v, NA) for k, v in f.items() if k != "source")
+    assert all(isinstance(v, NA) for k, v in f.as_fields().items() if k not in ("source", "t_s"))
 
 
 # -- the GPU profile's kernel names ------------------------------------------------------------------------
@@ -324,7 +325,7 @@ def test_dump_records_amd_telemetry_and_dxg(tmp_path: Path) -> None:
     amd = dump(tmp_path / "amd", root=MACHINES / "rocm-8xmi300x")
     again = [g.telemetry for g in replay(amd).gpus]
     assert again == [g.telemetry for g in replay(MACHINES / "rocm-8xmi300x").gpus]
-    assert again[0] is not None and again[0]["power_draw_w"] == 134.0
+    assert again[0] is not None and again[0].power_draw_w == 134.0
     wsl = dump(tmp_path / "wsl", root=MACHINES / "wsl2-geforce-rtx4070s")
     assert (wsl / "dev" / "dxg").exists()
 

@@ -27,7 +27,7 @@ def test_detect_joins_nvml_to_the_cuda_device() -> None:
     assert nvidia, f"torch sees CUDA but detect found no NVIDIA GPU: {system.warnings}"
     fields = nvidia[0].nvml
     assert fields is not None, f"no NVML fields joined: {system.warnings}"
-    assert fields.get("uuid"), "NVML UUID missing on a real card"
+    assert isinstance(fields.uuid, str) and fields.uuid, "NVML UUID missing on a real card"
     assert "cuda" in system.torch.usable_devices
 
 

@@ -27,39 +27,39 @@ def replay(name: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
 def test_h100_sxm() -> None:
     out, warnings = replay("h100-sxm-80gb.json")
     f = out["0000:18:00.0"]
-    assert f["name"] == "NVIDIA H100 80GB HBM3"
-    assert f["memory_total_bytes"] == 81559 * 1024**2
-    assert (f["sm_clock_mhz"], f["sm_clock_max_mhz"]) == (345, 1980)
-    assert (f["power_draw_w"], f["power_limit_w"]) == (100.89, 700.0)
-    assert (f["pcie_gen_current"], f["pcie_width_current"]) == (5, 16)
-    assert f["compute_capability"] == "9.0" and f["cuda_driver_version"] == "12.7"
-    assert f["driver_version"] == "565.57.01" and f["pci_device_id"] == "0x2330"
-    assert f["clock_event_reasons"] == ["gpu_idle"]
-    assert f["mig_mode_current"] is False and f["ecc_mode_current"] is True
-    assert f["multiprocessor_count"] == NA("not supported by this GPU/driver")
+    assert f.name == "NVIDIA H100 80GB HBM3"
+    assert f.memory_total_bytes == 81559 * 1024**2
+    assert (f.sm_clock_mhz, f.sm_clock_max_mhz) == (345, 1980)
+    assert (f.power_draw_w, f.power_limit_w) == (100.89, 700.0)
+    assert (f.pcie_gen_current, f.pcie_width_current) == (5, 16)
+    assert f.compute_capability == "9.0" and f.cuda_driver_version == "12.7"
+    assert f.driver_version == "565.57.01" and f.pci_device_id == "0x2330"
+    assert f.clock_event_reasons == ("gpu_idle",)
+    assert f.mig_mode_current is False and f.ecc_mode_current is True
+    assert f.multiprocessor_count == NA("not supported by this GPU/driver")
     assert warnings == []
 
 
 def test_geforce_not_supported_fields_are_na_with_reason() -> None:
     out, _ = replay("geforce-gt730-not-supported.json")
     f = out["0000:01:00.0"]
-    assert f["name"] == "GeForce GT 730"
-    assert f["mig_mode_current"] == NA("not supported by this GPU/driver")
-    assert f["ecc_uncorrected_aggregate"] == NA("not supported by this GPU/driver")
-    assert isinstance(f["power_draw_w"], NA)  # not in the recording: still one field, not a crash
+    assert f.name == "GeForce GT 730"
+    assert f.mig_mode_current == NA("not supported by this GPU/driver")
+    assert f.ecc_uncorrected_aggregate == NA("not supported by this GPU/driver")
+    assert isinstance(f.power_draw_w, NA)  # not in the recording: still one field, not a crash
 
 
 def test_throttled_v100_hw_slowdown_is_decoded_and_warned() -> None:
     out, warnings = replay("v100-sxm2-hw-power-brake.json")
     (f,) = out.values()
-    assert f["clock_event_reasons"] == ["hw_slowdown", "hw_power_brake_slowdown"]
-    assert f["sm_clock_mhz"] == 382
+    assert f.clock_event_reasons == ("hw_slowdown", "hw_power_brake_slowdown")
+    assert f.sm_clock_mhz == 382
     assert any("hw_slowdown" in w and "hw_power_brake_slowdown" in w for w in warnings)
 
 
 def test_degraded_links() -> None:
     out, warnings = replay("a10g-x8-of-x16.json")
-    assert out["0000:00:1e.0"]["pcie_width_current"] == 8
+    assert out["0000:00:1e.0"].pcie_width_current == 8
     assert any("x8 of x16" in w for w in warnings)
     _, warnings = replay("quadro-rtx8000-degraded-link.json")
     assert any("x1 of x16" in w for w in warnings)
@@ -72,11 +72,11 @@ def test_degraded_links() -> None:
 
 def test_ecc_errors_and_mig() -> None:
     out, warnings = replay("gh200-ecc-aggregate-uncorrectable.json")
-    assert out["0000:dd:00.0"]["ecc_uncorrected_aggregate"] == 1
+    assert out["0000:dd:00.0"].ecc_uncorrected_aggregate == 1
     assert any("1 uncorrected ECC" in w for w in warnings)
     out, _ = replay("a100-40gb-mig.json")
     f = out["0000:07:00.0"]
-    assert f["mig_mode_current"] is True and f["compute_capability"] == "8.0"
+    assert f.mig_mode_current is True and f.compute_capability == "8.0"
 
 
 def test_driver_library_mismatch_is_a_warning() -> None:
@@ -117,8 +117,8 @@ class _Exploding:
 def test_any_exception_is_one_na_field() -> None:
     out, _ = read_nvml(_Exploding())
     (f,) = out.values()
-    assert isinstance(f["name"], NA) and "exploded" in f["name"].reason
-    assert isinstance(f["temperature_c"], NA)
+    assert isinstance(f.name, NA) and "exploded" in f.name.reason
+    assert isinstance(f.temperature_c, NA)
 
 
 def test_no_pynvml_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:

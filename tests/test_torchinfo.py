@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from hwbench.detect.torchinfo import TorchMetadata, classify_build, read_torch_info, read_torch_metadata
-from hwbench.model import Gpu
+from hwbench.model import Gpu, NvmlGpu
 
 
 def gpu(vendor: str, kind: str, name: str) -> Gpu:
@@ -68,14 +68,20 @@ def test_cpu_torch_with_nvidia_gpu() -> None:
 
 
 def test_driver_too_old_for_the_cuda_build() -> None:
-    nvml = {"0000:01:00.0": {"cuda_driver_version": "12.2"}}
+    nvml = {"0000:01:00.0": NvmlGpu.from_fields({"cuda_driver_version": "12.2"})}
     info = read_torch_info([H100], nvml, TorchMetadata(version="2.5.1+cu124"))
     assert any("the driver supports CUDA 12.2 but this torch needs 12.4" in m for m in info.messages)
     old = read_torch_info(
-        [H100], {"x": {"cuda_driver_version": "11.4"}}, TorchMetadata(version="2.5.1+cu124")
+        [H100],
+        {"x": NvmlGpu.from_fields({"cuda_driver_version": "11.4"})},
+        TorchMetadata(version="2.5.1+cu124"),
     )
     assert "cuda" not in old.usable_devices
-    ok = read_torch_info([H100], {"x": {"cuda_driver_version": "12.4"}}, TorchMetadata(version="2.5.1+cu124"))
+    ok = read_torch_info(
+        [H100],
+        {"x": NvmlGpu.from_fields({"cuda_driver_version": "12.4"})},
+        TorchMetadata(version="2.5.1+cu124"),
+    )
     assert ok.usable_devices == ("cpu", "cuda")
     # the driver's CUDA version may also be given as a plain string
     assert read_torch_info([H100], "12.2", TorchMetadata(version="2.5.1+cu124")).messages == info.messages

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hwbench import __version__
-from hwbench.check.checks import Figure, field
+from hwbench.check.checks import Figure
 from hwbench.errors import InputError
 from hwbench.model import System
 
@@ -47,11 +47,11 @@ def fingerprint(system: System | None, torch_version: str | None = None) -> dict
         for g in system.gpus:
             if g.kind not in ("discrete", "integrated"):
                 continue
-            uuid = field(g.nvml, "uuid")
+            uuid = g.nvml.uuid if g.nvml is not None else None
             gpus.append(
                 {"name": g.name, "uuid": uuid if isinstance(uuid, str) else None, "pci_slot": g.pci_slot}
             )
-            drv = field(g.nvml, "driver_version")
+            drv = g.nvml.driver_version if g.nvml is not None else None
             if isinstance(drv, str):
                 drivers.add(drv)
     tv = torch_version or (system.torch.version if system is not None else None)

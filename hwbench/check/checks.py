@@ -18,7 +18,7 @@ from hwbench.check.parse import parse_version
 from hwbench.check.results import CheckResult
 from hwbench.detect.nvml import NOT_HELD_BACK, clock_event_name
 from hwbench.fmt import plural
-from hwbench.model import NA, Cpu, Gpu, System, TorchInfo
+from hwbench.model import NA, Cpu, Gpu, NvmlGpu, System, TorchInfo
 
 # How each GPU field may be named in an NVML dict (detect's live reader and the nvidia-smi parser).
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -145,7 +145,7 @@ def check_min_gpu_memory(system: System, minimum_gb: float) -> list[CheckResult]
         ]
     out = []
     for i, g in gpus:
-        total = field(g.nvml, "memory_total_bytes")
+        total = g.nvml.memory_total_bytes if g.nvml is not None else NA("no NVML fields")
         label = gpu_label(i, g)
         name = f"min_gpu_memory_gb@gpu{i}"
         if not isinstance(total, (int, float)):
@@ -181,7 +181,7 @@ def check_min_gpu_memory(system: System, minimum_gb: float) -> list[CheckResult]
 
 
 def check_min_driver(system: System, minimum: str) -> CheckResult:
-    versions = {v for _, g in nvml_gpus(system) if isinstance(v := field(g.nvml, "driver_version"), str)}
+    versions = {v for _, g in nvml_gpus(system) if g.nvml and isinstance(v := g.nvml.driver_version, str)}
     if not versions:
         return CheckResult(
             "min_driver",
@@ -557,12 +557,14 @@ def check_no_throttle(
     return CheckResult(name, "pass", [], [], msg, op="==", device=device, source="NVML under load")
 
 
-def check_max_ecc_errors(device: str, nvml: Mapping[str, Any] | None, maximum: int) -> CheckResult:
+def check_max_ecc_errors(device: str, nvml: NvmlGpu | Mapping[str, Any] | None, maximum: int) -> CheckResult:
     """Uncorrectable ECC errors since the driver loaded (NVML's volatile count, nvidia-smi's
     "Volatile Uncorr. ECC" column), the lifetime (aggregate) count shown beside it: an old error the
     driver has since remapped away is history, not a fault of this boot. Where only the lifetime
     count was read, that is what is held against the maximum, and the message says so."""
     name = f"max_ecc_errors@{device}"
+    if isinstance(nvml, NvmlGpu):
+        nvml = nvml.as_fields()
     volatile = field(nvml, "ecc_uncorrected_volatile")
     aggregate = field(nvml, "ecc_uncorrected_aggregate")
     src = str((nvml or {}).get("source", "NVML"))

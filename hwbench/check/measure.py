@@ -7,14 +7,13 @@ measured is skipped with that reason, never a crash.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from hwbench.check.checks import Figure, TorchRuntime
 from hwbench.check.parse import Level
 from hwbench.devices import recorded, resolve
 from hwbench.errors import HwbenchError, one_line
 from hwbench.fleet.dist import FleetContext
-from hwbench.model import System, value_or_none
+from hwbench.model import NvmlGpu, System, value_or_none
 
 # How long the --pcie-full / --no-throttle load runs per GPU, by level (a soak for "long").
 LOAD_SECONDS: dict[str, float] = {"quick": 3.0, "medium": 20.0, "long": 120.0}
@@ -170,7 +169,7 @@ def measure_busbw(ctx: FleetContext | None) -> tuple[float | None, str]:
     ), f"all-reduce, {r.bytes / 2**20:.0f} MiB, {ctx.world_size} ranks, nccl-tests busbw"
 
 
-def nvml_bus_id(device: str, gpus: list[tuple[str, dict[str, Any]]]) -> str | None:
+def nvml_bus_id(device: str, gpus: list[tuple[str, NvmlGpu]]) -> str | None:
     """The NVML bus id ("0000:18:00.0") of torch's `cuda:N`, from its PCI location or UUID.
 
     torch numbers GPUs fastest-first unless CUDA_DEVICE_ORDER=PCI_BUS_ID, so index order is the
@@ -188,7 +187,9 @@ def nvml_bus_id(device: str, gpus: list[tuple[str, dict[str, Any]]]) -> str | No
     uuid = value_or_none(ident.uuid)
     if uuid:
         for b, f in gpus:
-            if str(f.get("uuid", "")).lower().removeprefix("gpu-") == uuid.lower().removeprefix("gpu-"):
+            if isinstance(f.uuid, str) and f.uuid.lower().removeprefix("gpu-") == uuid.lower().removeprefix(
+                "gpu-"
+            ):
                 return b
     if os.environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID" and not os.environ.get("CUDA_VISIBLE_DEVICES"):
         ordered = sorted(b for b, _ in gpus)

@@ -135,8 +135,8 @@ def _max_ecc_errors(exp: Expectations, st: RunState) -> list[CheckResult]:
         return [CheckResult("max_ecc_errors", "skip", None, exp.max_ecc_errors, why, unit="errors", op="<=")]
     out: list[CheckResult] = []
     for i, g in gpus:
-        fields = dict(g.nvml or {})
-        if not st.replay and C.field(fields, "ecc_uncorrected_volatile") is None:
+        fields = g.nvml.as_fields() if g.nvml is not None else {}
+        if not st.replay and not isinstance(C.field(fields, "ecc_uncorrected_volatile"), int):
             # detect reads the lifetime (aggregate) count; the gate is about this boot
             from hwbench.check.load import read_volatile_ecc
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from hwbench.detect.nvml import CLOCK_EVENTS, normalize_bus_id
 from hwbench.errors import InputError
-from hwbench.model import NA, Gpu
+from hwbench.model import NA, Gpu, NvmlGpu
 
 _GPU_HEADER = re.compile(r"^\s*GPU\s+([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7])\s*$")
 _KV = re.compile(r"^(\s*)([^:]+?)\s*:\s?(.*)$")
@@ -240,7 +240,8 @@ def gpus_from_smi(log: SmiLog) -> tuple[Gpu, ...]:
     """Gpu records for the GPUs of a parsed log (vendor from the fact that nvidia-smi listed them)."""
     out: list[Gpu] = []
     for bus_id, f in log.gpus:
-        name = f.get("name") if isinstance(f.get("name"), str) else "NVIDIA GPU"
+        nvml = NvmlGpu.from_fields(f, str(f.get("source", "nvidia-smi")))
+        name = nvml.name if isinstance(nvml.name, str) else "NVIDIA GPU"
         out.append(
             Gpu(
                 pci_slot=bus_id,
@@ -248,11 +249,11 @@ def gpus_from_smi(log: SmiLog) -> tuple[Gpu, ...]:
                 kind="discrete",
                 name=str(name),
                 vendor_id="0x10de",
-                device_id=str(f.get("pci_device_id", "0x0000")),
+                device_id=nvml.pci_device_id if isinstance(nvml.pci_device_id, str) else "0x0000",
                 pci_class="0x030200",
                 kind_evidence="listed by nvidia-smi -q",
                 driver="nvidia",
-                nvml=f,
+                nvml=nvml,
             )
         )
     return tuple(out)

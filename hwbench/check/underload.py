@@ -41,7 +41,7 @@ def under_load(pcie_full: bool, no_throttle: bool, level: Level, st: RunState) -
         for i, g in gpus:
             for on, fn, _ in wanted:
                 if on:
-                    r = fn(f"gpu{i}", [g.nvml or {}], "in the recorded snapshot")
+                    r = fn(f"gpu{i}", [g.nvml.as_fields() if g.nvml else {}], "in the recorded snapshot")
                     out.append(
                         _with_note(
                             r,
@@ -57,7 +57,7 @@ def under_load(pcie_full: bool, no_throttle: bool, level: Level, st: RunState) -
         skip_all("torch cannot use the GPU(s) here, so hwbench cannot load them (see torch_can_use)")
         return out
     by_bus = {g.pci_slot: (i, g) for i, g in gpus}
-    nvml_list = [(g.pci_slot, g.nvml or {}) for _, g in gpus]
+    nvml_list = [(g.pci_slot, g.nvml) for _, g in gpus if g.nvml is not None]
     seconds = LOAD_SECONDS[level]
     for dev in cuda:
         bus = nvml_bus_id(dev, nvml_list)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwbench.jsonout import to_jsonable
-from hwbench.model import NA, Cpu, Gpu, System, TorchInfo
+from hwbench.model import NA, Cpu, Gpu, GpuTelemetry, NvmlGpu, System, TorchInfo, value_or_none
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -361,56 +361,60 @@ def _gpu_table(gpus: tuple[Gpu, ...], details: bool) -> Table:
     return t
 
 
-def _nvml_table(g: Gpu, f: dict[str, Any]) -> Table:
+def _nvml_table(g: Gpu, f: NvmlGpu) -> Table:
     from rich.table import Table
 
-    n = Table(title=f"NVML: {g.pci_slot} {f.get('name', '')}", show_header=False, title_justify="left")
+    n = Table(
+        title=f"{f.source}: {g.pci_slot} {value_or_none(f.name) or ''}",
+        show_header=False,
+        title_justify="left",
+    )
     n.add_column("field", style="cyan")
     n.add_column("value")
     rows = (
-        ("UUID", _fmt(f.get("uuid"))),
-        ("memory", f"{_fmt_bytes(f.get('memory_used_bytes'))} used of "
-                   f"{_fmt_bytes(f.get('memory_total_bytes'))}"),
-        ("driver / CUDA", f"{_fmt(f.get('driver_version'))} / "
-                          f"CUDA {_fmt(f.get('cuda_driver_version'))}"),
-        ("compute capability", _fmt(f.get("compute_capability"))),
-        ("SMs", _fmt(f.get("multiprocessor_count"))),
-        ("SM clock", f"{_fmt(f.get('sm_clock_mhz'))} of max {_fmt(f.get('sm_clock_max_mhz'))} MHz"),
-        ("memory clock", f"{_fmt(f.get('memory_clock_mhz'))} of max "
-                         f"{_fmt(f.get('memory_clock_max_mhz'))} MHz"),
-        ("power", f"{_fmt(f.get('power_draw_w'))} W of limit {_fmt(f.get('power_limit_w'))} W"),
-        ("temperature", f"{_fmt(f.get('temperature_c'))} C"),
-        ("PCIe", f"Gen{_fmt(f.get('pcie_gen_current'))} x{_fmt(f.get('pcie_width_current'))} "
-                 f"(max Gen{_fmt(f.get('pcie_gen_max'))} x{_fmt(f.get('pcie_width_max'))})"),
-        ("clock event reasons", _fmt(f.get("clock_event_reasons"))),
-        ("ECC", f"{_fmt(f.get('ecc_mode_current'))} (pending {_fmt(f.get('ecc_mode_pending'))}), "
-                f"uncorrected aggregate {_fmt(f.get('ecc_uncorrected_aggregate'))}"),
-        ("MIG", f"{_fmt(f.get('mig_mode_current'))} (pending {_fmt(f.get('mig_mode_pending'))})"),
+        ("UUID", _fmt(f.uuid)),
+        ("memory", f"{_fmt_bytes(f.memory_used_bytes)} used of "
+                   f"{_fmt_bytes(f.memory_total_bytes)}"),
+        ("driver / CUDA", f"{_fmt(f.driver_version)} / "
+                          f"CUDA {_fmt(f.cuda_driver_version)}"),
+        ("compute capability", _fmt(f.compute_capability)),
+        ("SMs", _fmt(f.multiprocessor_count)),
+        ("SM clock", f"{_fmt(f.sm_clock_mhz)} of max {_fmt(f.sm_clock_max_mhz)} MHz"),
+        ("memory clock", f"{_fmt(f.memory_clock_mhz)} of max "
+                         f"{_fmt(f.memory_clock_max_mhz)} MHz"),
+        ("power", f"{_fmt(f.power_draw_w)} W of limit {_fmt(f.power_limit_w)} W"),
+        ("temperature", f"{_fmt(f.temperature_c)} C"),
+        ("PCIe", f"Gen{_fmt(f.pcie_gen_current)} x{_fmt(f.pcie_width_current)} "
+                 f"(max Gen{_fmt(f.pcie_gen_max)} x{_fmt(f.pcie_width_max)})"),
+        ("clock event reasons", _fmt(f.clock_event_reasons)),
+        ("ECC", f"{_fmt(f.ecc_mode_current)} (pending {_fmt(f.ecc_mode_pending)}), "
+                f"uncorrected aggregate {_fmt(f.ecc_uncorrected_aggregate)}"),
+        ("MIG", f"{_fmt(f.mig_mode_current)} (pending {_fmt(f.mig_mode_pending)})"),
     )  # fmt: skip
     for k, v in rows:
         n.add_row(k, v)
     return n
 
 
-def _amd_table(g: Gpu, f: dict[str, Any]) -> Table:
+def _amd_table(g: Gpu, f: GpuTelemetry) -> Table:
     from rich.table import Table
 
     a = Table(
-        title=f"{f.get('source', 'AMD')}: {g.pci_slot} {g.name}",
+        title=f"{f.source}: {g.pci_slot} {g.name}",
         show_header=False,
         title_justify="left",
     )
     a.add_column("field", style="cyan")
     a.add_column("value")
     amd_rows = (
-        ("busy", f"{_fmt(f.get('utilization_pct'))} %"),
-        ("memory", f"{_fmt_bytes(f.get('memory_used_bytes'))} used of "
-                   f"{_fmt_bytes(f.get('memory_total_bytes'))}"),
-        ("GFX clock", f"{_fmt(f.get('sm_clock_mhz'))} of max {_fmt(f.get('sm_clock_max_mhz'))} MHz"),
-        ("power", f"{_fmt(f.get('power_draw_w'))} W of cap {_fmt(f.get('power_limit_w'))} W"),
-        ("temperature", f"{_fmt(f.get('temperature_c'))} C"),
-        ("PCIe", f"Gen{_fmt(f.get('pcie_gen_current'))} x{_fmt(f.get('pcie_width_current'))} "
-                 f"(max Gen{_fmt(f.get('pcie_gen_max'))} x{_fmt(f.get('pcie_width_max'))})"),
+        ("busy", f"{_fmt(f.utilization_pct)} %"),
+        ("memory", f"{_fmt_bytes(f.memory_used_bytes)} used of "
+                   f"{_fmt_bytes(f.memory_total_bytes)}"),
+        ("GFX clock", f"{_fmt(f.sm_clock_mhz)} of max {_fmt(f.sm_clock_max_mhz)} MHz"),
+        ("power", f"{_fmt(f.power_draw_w)} W of cap {_fmt(f.power_limit_w)} W"),
+        ("temperature", f"{_fmt(f.temperature_c)} C"),
+        ("PCIe", f"Gen{_fmt(f.pcie_gen_current)} x{_fmt(f.pcie_width_current)} "
+                 f"(max Gen{_fmt(f.pcie_gen_max)} x{_fmt(f.pcie_width_max)})"),
     )  # fmt: skip
     for k, v in amd_rows:
         a.add_row(k, v)

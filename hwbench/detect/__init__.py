@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwbench.errors import InputError, one_line
-from hwbench.model import Cpu, Gpu, Memory, PciFunction, System, TorchInfo
+from hwbench.model import Cpu, Gpu, Memory, NvmlGpu, PciFunction, System, TorchInfo
 
 if TYPE_CHECKING:
     from hwbench.detect.pciids import PciIds
@@ -49,7 +49,7 @@ def _os_string(root: Path) -> str | None:
     return f"Linux {parts[2]}{wsl}"
 
 
-def _join_nvml(gpus: list[Gpu], fields: dict[str, dict[str, Any]]) -> list[Gpu]:
+def _join_nvml(gpus: list[Gpu], fields: dict[str, NvmlGpu]) -> list[Gpu]:
     """Attach NVML fields to PCI GPUs by bus id; GPUs NVML sees but PCI did not are added from NVML."""
     out = []
     seen = set()
@@ -60,7 +60,7 @@ def _join_nvml(gpus: list[Gpu], fields: dict[str, dict[str, Any]]) -> list[Gpu]:
             continue
         seen.add(g.pci_slot)
         name: str = g.name
-        nvml_name = f.get("name")
+        nvml_name = f.name
         if isinstance(nvml_name, str) and nvml_name.strip():
             # NVML names the exact product ("NVIDIA GH200 480GB" where pci.ids says "GH200 120GB / 480GB");
             # the die comes from the PCI name
@@ -71,8 +71,8 @@ def _join_nvml(gpus: list[Gpu], fields: dict[str, dict[str, Any]]) -> list[Gpu]:
     for bus, f in fields.items():
         if bus in seen:
             continue
-        nname = f.get("name")
-        dev = f.get("pci_device_id")
+        nname = f.name
+        dev = f.pci_device_id
         out.append(
             Gpu(
                 pci_slot=bus,
@@ -125,7 +125,7 @@ def detect_system(
     # --- NVML (only where an NVIDIA GPU may be: pynvml's import and nvmlInit cost time). /sys does not
     # show every NVIDIA GPU: WSL2 shows Microsoft's virtual GPU 1414:008e (and /dev/dxg), containers may
     # hide the PCI tree, and a CUDA build of torch says the user expects one.
-    nvml_fields: dict[str, dict[str, Any]] = {}
+    nvml_fields: dict[str, NvmlGpu] = {}
     nvidia_seen = any(f.vendor_id == NVIDIA for f in functions)
     wsl_gpu = any((f.vendor_id, f.device_id) == WSL_VIRTUAL_GPU for f in functions)
     wsl_gpu = wsl_gpu or (root / "dev/dxg").exists()

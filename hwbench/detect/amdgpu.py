@@ -89,8 +89,15 @@ def _hwmon(dev: Path) -> Path | None:
         return None
 
 
-def read_amdgpu(slot: str, root: Path = Path("/")) -> dict[str, Any]:
-    """The sysfs telemetry of the amdgpu device at `slot` ("0000:0c:00.0"); NA per unreadable field."""
+def read_amdgpu(slot: str, root: Path = Path("/")) -> GpuTelemetry:
+    """One reading of the sysfs telemetry of the amdgpu device at `slot` ("0000:0c:00.0"), as detect
+    records it (t_s 0: a snapshot, not a sample in a series); NA per unreadable field."""
+    f = _sysfs_fields(slot, root)
+    return GpuTelemetry.from_fields(f, 0.0, str(f["source"]))
+
+
+def _sysfs_fields(slot: str, root: Path) -> dict[str, Any]:
+    """amdgpu's sysfs files under detect's field names; NA per unreadable file."""
     dev = Path(root) / SYSFS_PCI / slot
     f: dict[str, Any] = {"source": "amdgpu sysfs"}
     f["utilization_pct"] = _int(_read(dev / "gpu_busy_percent"))
@@ -166,7 +173,7 @@ def open_sampler(slot: str, root: Path = Path("/")) -> Callable[[], GpuTelemetry
     smi = _amdsmi() if root == Path("/") else None
 
     def sample() -> GpuTelemetry:
-        f = read_amdgpu(slot, root)
+        f = _sysfs_fields(slot, root)
         if smi is not None:
             f.update(_amdsmi_fields(smi, slot) or {})
         return GpuTelemetry.from_fields(f, time.monotonic(), str(f["source"]))

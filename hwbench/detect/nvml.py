@@ -31,7 +31,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from hwbench.errors import one_line
-from hwbench.model import NA, GpuTelemetry
+from hwbench.model import NA, GpuTelemetry, NvmlGpu
 
 RECORDING_FORMAT = "hwbench-nvml-recording/1"
 
@@ -252,10 +252,10 @@ def _clock_event_reasons(r: _Reader, i: int | None, handle: Any) -> Any:
     return mask if isinstance(mask, NA) else decode_clock_event_reasons(int(mask))
 
 
-def _read_device(r: _Reader, i: int, system: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+def _read_device(r: _Reader, i: int, system: dict[str, Any]) -> tuple[str | None, NvmlGpu]:
     handle = r.call(i, "nvmlDeviceGetHandleByIndex", i)
     if isinstance(handle, NA):
-        return None, {"index": i, "error": handle}
+        return None, NvmlGpu.from_fields({"index": i, "error": handle})
     f: dict[str, Any] = {"index": i}
     pci = r.call(i, "nvmlDeviceGetPciInfo", handle)
     bus = _field(pci, "busId")
@@ -306,30 +306,31 @@ def _read_device(r: _Reader, i: int, system: dict[str, Any]) -> tuple[str | None
     f["multiprocessor_count"] = _field(attrs, "multiprocessorCount")
     cc = r.call(i, "nvmlDeviceGetCudaComputeCapability", handle)
     f["compute_capability"] = cc if isinstance(cc, NA) else f"{_pair(cc, 0)}.{_pair(cc, 1)}"
-    return bus_id, f
+    f["ecc_uncorrected_volatile"] = NA("not read at detect time (check --max-ecc-errors reads it)")
+    return bus_id, NvmlGpu.from_fields(f)
 
 
 def _bool(v: Any) -> Any:
     return v if isinstance(v, NA) else bool(v)
 
 
-def device_warnings(bus_id: str, f: dict[str, Any]) -> list[str]:
+def device_warnings(bus_id: str, f: NvmlGpu) -> list[str]:
     """What a user should hear about: a slowed clock, a degraded PCIe link, uncorrected ECC errors."""
     out = []
-    reasons = f.get("clock_event_reasons")
-    if isinstance(reasons, list) and _SLOWDOWNS & set(reasons):
+    reasons = f.clock_event_reasons
+    if isinstance(reasons, tuple) and _SLOWDOWNS & set(reasons):
         out.append(f"GPU {bus_id}: clocks slowed by {', '.join(sorted(_SLOWDOWNS & set(reasons)))} (NVML)")
-    gen, gmax = f.get("pcie_gen_current"), f.get("pcie_gen_max")
-    wid, wmax = f.get("pcie_width_current"), f.get("pcie_width_max")
-    if all(isinstance(x, int) for x in (wid, wmax)) and wid < wmax:  # type: ignore[operator]
+    gen, gmax = f.pcie_gen_current, f.pcie_gen_max
+    wid, wmax = f.pcie_width_current, f.pcie_width_max
+    if isinstance(wid, int) and isinstance(wmax, int) and wid < wmax:
         out.append(
             f"GPU {bus_id}: PCIe link x{wid} of x{wmax} (a degraded link: reseat the card or check the slot)"
         )
-    elif all(isinstance(x, int) for x in (gen, gmax)) and gen < gmax:  # type: ignore[operator]
+    elif isinstance(gen, int) and isinstance(gmax, int) and gen < gmax:
         out.append(
             f"GPU {bus_id}: PCIe Gen{gen} of Gen{gmax} now (idle GPUs downshift; a problem only under load)"
         )
-    ecc = f.get("ecc_uncorrected_aggregate")
+    ecc = f.ecc_uncorrected_aggregate
     if isinstance(ecc, int) and ecc > 0:
         out.append(f"GPU {bus_id}: {ecc} uncorrected ECC errors (aggregate, NVML)")
     return out
@@ -423,14 +424,14 @@ class NvmlReading:
     """What `read_nvml_reading` saw: the fields per GPU, warnings, and whether NVML started at all
     (False: pynvml missing or nvmlInit failed, and warnings[0] says why)."""
 
-    fields: dict[str, dict[str, Any]]
+    fields: dict[str, NvmlGpu]
     warnings: list[str]
     started: bool
 
 
 def read_nvml(
     nvml_module: Any = None, record: dict[str, Any] | None = None
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
+) -> tuple[dict[str, NvmlGpu], list[str]]:
     """NVML fields per GPU keyed by PCI bus id ("0000:17:00.0"), and warnings. Never raises.
 
     `nvml_module` is pynvml (imported here when None) or a `FakeNvml`; `record`, when given, is filled
@@ -469,7 +470,7 @@ def read_nvml_reading(nvml_module: Any = None, record: dict[str, Any] | None = N
     if record is not None:
         record["init"] = {"result": None}
     r = _Reader(nvml_module, record)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, NvmlGpu] = {}
     try:
         system = {
             "driver_version": _text(r.call(None, "nvmlSystemGetDriverVersion")),

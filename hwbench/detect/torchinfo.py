@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hwbench.model import NA, Gpu, TorchInfo
+from hwbench.model import Gpu, NvmlGpu, TorchInfo
 
 # Which torch builds drive which vendor's GPUs (a ROCm build drives AMD's through torch's "cuda" API).
 NVIDIA_BUILDS = frozenset({"cuda"})
@@ -254,19 +254,19 @@ def _cuda_from_packages(meta: TorchMetadata) -> str | None:
     return None
 
 
-def _driver_cuda(nvml_fields: Mapping[str, Mapping[str, Any]] | str | None) -> str | None:
+def _driver_cuda(nvml_fields: Mapping[str, NvmlGpu] | str | None) -> str | None:
     if isinstance(nvml_fields, str):  # the driver's CUDA version itself ("12.2"), as docs/internals.md has it
         return nvml_fields
     for f in (nvml_fields or {}).values():
-        v = f.get("cuda_driver_version")
-        if isinstance(v, str) and not isinstance(v, NA):
+        v = f.cuda_driver_version
+        if isinstance(v, str):
             return v
     return None
 
 
 def read_torch_info(
     gpus: Sequence[Gpu],
-    nvml_fields: Mapping[str, Mapping[str, Any]] | str | None = None,
+    nvml_fields: Mapping[str, NvmlGpu] | str | None = None,
     meta: TorchMetadata | None = None,
 ) -> TorchInfo:
     """The torch build held against the hardware: what it can use here, and why not more."""

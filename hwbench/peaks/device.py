@@ -131,9 +131,9 @@ def _fma_units_scale(cpu: Cpu, counts: list[CoreCount], m: CpuMeasurement) -> tu
 
 
 def _nvml_clock(gpu: Gpu | None) -> float | None:
-    if gpu is None or not gpu.nvml:
+    if gpu is None or gpu.nvml is None:
         return None
-    v = gpu.nvml.get("sm_clock_max_mhz")
+    v = gpu.nvml.sm_clock_max_mhz
     return float(v) if isinstance(v, (int, float)) and v > 0 else None
 
 
@@ -218,7 +218,7 @@ def _usable_gpus(system: System) -> list[Gpu]:
 
 def gpu_name(gpu: Gpu) -> str:
     """NVML's name when it gave one (it names MIG slices and unlisted parts), else the PCI name."""
-    nvml_name = gpu.nvml.get("name") if gpu.nvml else None
+    nvml_name = gpu.nvml.name if gpu.nvml is not None else None
     return nvml_name if isinstance(nvml_name, str) else gpu.name
 
 
