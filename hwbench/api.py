@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from hwbench.bench.flops import mfu_ratio
 from hwbench.devices import CudaDevice, parse, resolve
 from hwbench.errors import HwbenchError, InputError
 from hwbench.fmt import pct
@@ -432,8 +433,8 @@ class MFUSummary:
 
     steps: int
     median_of_steps: int  # the steps the median is taken over (the last `window`)
-    mfu_last: float | None
-    mfu_median: float | None
+    mfu_last: float | None  # as `update` returned it (may exceed 1: see `mfu_median`)
+    mfu_median: float | None  # None when the median step beats the peak (the one MFU rule: never > 100%)
     step_time_median_s: float | None
     achieved_tflops: float | None  # this rank, at the median step time
     peak_tflops: float
@@ -448,8 +449,14 @@ class MFUSummary:
         return asdict(self)
 
     def __str__(self) -> str:
-        if self.mfu_median is None:
+        if self.achieved_tflops is None:
             return f"MFU: no steps yet (peak {self.peak_tflops:.4g} TFLOP/s {self.dtype}, {self.peak_source})"
+        if self.mfu_median is None:
+            return (
+                f"MFU n/a: the median step ran {self.achieved_tflops:.4g} TFLOP/s, above the "
+                f"{self.peak_tflops:.4g} TFLOP/s {self.dtype} peak of {self.device} ({self.peak_source}): "
+                f"time steps after a device synchronize, or set {PEAK_ENV} if the peak is wrong"
+            )
         world = (
             f", world {self.world_achieved_tflops:.4g} TFLOP/s on {self.world_size} ranks"
             if self.world_size > 1 and self.world_achieved_tflops is not None
@@ -532,10 +539,12 @@ class MFU:
 
     @property
     def median(self) -> float | None:
-        """MFU at the median step time of the last `window` steps."""
+        """MFU at the median step time of the last `window` steps; None before the first step, and when
+        that rate is above the peak (a figure over 100% would only mislead: `update` warned)."""
         if not self._times:
             return None
-        return self.flops_per_step / statistics.median(self._times) / float(self.peak)
+        achieved = self.flops_per_step / statistics.median(self._times) / 1e12
+        return mfu_ratio(achieved, self.peak.tflops)
 
     def summary(self) -> MFUSummary:
         t = statistics.median(self._times) if self._times else None

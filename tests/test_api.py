@@ -340,6 +340,15 @@ def test_mfu_above_peak_warns_once_and_bad_input_raises() -> None:
         m.update(1.0)
         m.update(1.0)
     assert len([w for w in caught if "above 100%" in str(w.message)]) == 1
+    # the step's own ratio is returned as measured; the median and the printed summary never pass 100%
+    assert (
+        m.median is None
+        and m.summary().mfu_median is None
+        and m.summary().mfu_last == pytest.approx(1.247, abs=1e-3)
+    )
+    assert str(m.summary()).startswith(
+        "MFU n/a: the median step ran 100 TFLOP/s, above the 80.2 TFLOP/s bf16"
+    )
     with pytest.raises(hwbench.HwbenchError):
         m.update(0.0)
     with pytest.raises(hwbench.HwbenchError):
