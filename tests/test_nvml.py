@@ -15,12 +15,12 @@ from hwbench.detect.nvml import (
     normalize_bus_id,
     read_nvml,
 )
-from hwbench.model import NA
+from hwbench.model import NA, NvmlGpu
 
 FIX = Path(__file__).parent / "fixtures" / "nvml"
 
 
-def replay(name: str) -> tuple[dict[str, dict[str, Any]], list[str]]:
+def replay(name: str) -> tuple[dict[str, NvmlGpu], list[str]]:
     return read_nvml(FakeNvml.from_file(FIX / name))
 
 
@@ -139,3 +139,32 @@ def test_bus_id_and_reasons() -> None:
     assert normalize_bus_id(b"00000001:DD:00.0\x00") == "0001:dd:00.0"
     assert decode_clock_event_reasons(0x1 | 0x40) == ["gpu_idle", "hw_thermal_slowdown"]
     assert decode_clock_event_reasons(0x1000) == ["other(0x1000)"]
+
+
+def test_the_record_is_typed_whatever_its_source_gave() -> None:
+    """NVML's and nvidia-smi's fields arrive as loose values (strings from text, ints from ctypes): each
+    becomes its field's type, or NA saying what it was; a field the source lacks says which source."""
+    from hwbench.jsonout import to_jsonable
+
+    g = NvmlGpu.from_fields(
+        {
+            "name": "NVIDIA A10G",
+            "temperature_c": 45,  # an int stays an int (printed 45, not 45.0)
+            "power_draw_w": "N/A",  # text where a number belongs
+            "ecc_mode_current": "Enabled",
+            "mig_mode_current": NA("not supported by this GPU/driver"),
+            "clock_event_reasons": ["gpu_idle"],
+            "sm_clock_mhz": True,  # a bool is not a clock
+        },
+        source="nvidia-smi -q",
+    )
+    assert g.name == "NVIDIA A10G" and g.temperature_c == 45 and isinstance(g.temperature_c, int)
+    assert g.ecc_mode_current is True and g.clock_event_reasons == ("gpu_idle",)
+    assert isinstance(g.power_draw_w, NA) and "'N/A'" in g.power_draw_w.reason
+    assert isinstance(g.sm_clock_mhz, NA) and isinstance(g.uuid, NA)
+    assert g.uuid == NA("not given by nvidia-smi -q")
+    doc = to_jsonable(g)
+    assert doc["source"] == "nvidia-smi -q" and doc["power_draw_w"] is None
+    assert doc["na_reasons"]["mig_mode_current"] == "not supported by this GPU/driver"
+    failed = NvmlGpu.from_fields({"index": 3, "error": NA("GPU is lost")})
+    assert failed.error == "GPU is lost" and failed.index == 3 and failed.name == NA("GPU is lost")
