@@ -361,64 +361,65 @@ def _gpu_table(gpus: tuple[Gpu, ...], details: bool) -> Table:
     return t
 
 
-def _nvml_table(g: Gpu, f: NvmlGpu) -> Table:
+def _boxed_table(title: str, rows: Sequence[tuple[str, str]]) -> Table:
     from rich.table import Table
 
-    n = Table(
-        title=f"{f.source}: {g.pci_slot} {value_or_none(f.name) or ''}",
-        show_header=False,
-        title_justify="left",
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column("field", style="cyan")
+    t.add_column("value")
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+def _joined(template: str, *values: object) -> str:
+    """Several fields in one row: "n/a (why)" when none was read, plain "n/a" for each one that was not."""
+    if values and all(isinstance(v, NA) for v in values):
+        return _fmt(values[0])
+    shown = ["n/a" if isinstance(v, NA) else _fmt_bytes(v) if "{b}" in template else _fmt(v) for v in values]
+    return template.replace("{b}", "{}").format(*shown)
+
+
+def _link(f: NvmlGpu | GpuTelemetry) -> str:
+    return _joined(
+        "Gen{} x{} (max Gen{} x{})",
+        f.pcie_gen_current,
+        f.pcie_width_current,
+        f.pcie_gen_max,
+        f.pcie_width_max,
     )
-    n.add_column("field", style="cyan")
-    n.add_column("value")
+
+
+def _nvml_table(g: Gpu, f: NvmlGpu) -> Table:
     rows = (
         ("UUID", _fmt(f.uuid)),
-        ("memory", f"{_fmt_bytes(f.memory_used_bytes)} used of "
-                   f"{_fmt_bytes(f.memory_total_bytes)}"),
-        ("driver / CUDA", f"{_fmt(f.driver_version)} / "
-                          f"CUDA {_fmt(f.cuda_driver_version)}"),
+        ("memory", _joined("{b} used of {b}", f.memory_used_bytes, f.memory_total_bytes)),
+        ("driver / CUDA", _joined("{} / CUDA {}", f.driver_version, f.cuda_driver_version)),
         ("compute capability", _fmt(f.compute_capability)),
         ("SMs", _fmt(f.multiprocessor_count)),
-        ("SM clock", f"{_fmt(f.sm_clock_mhz)} of max {_fmt(f.sm_clock_max_mhz)} MHz"),
-        ("memory clock", f"{_fmt(f.memory_clock_mhz)} of max "
-                         f"{_fmt(f.memory_clock_max_mhz)} MHz"),
-        ("power", f"{_fmt(f.power_draw_w)} W of limit {_fmt(f.power_limit_w)} W"),
-        ("temperature", f"{_fmt(f.temperature_c)} C"),
-        ("PCIe", f"Gen{_fmt(f.pcie_gen_current)} x{_fmt(f.pcie_width_current)} "
-                 f"(max Gen{_fmt(f.pcie_gen_max)} x{_fmt(f.pcie_width_max)})"),
+        ("SM clock", _joined("{} of max {} MHz", f.sm_clock_mhz, f.sm_clock_max_mhz)),
+        ("memory clock", _joined("{} of max {} MHz", f.memory_clock_mhz, f.memory_clock_max_mhz)),
+        ("power", _joined("{} W of limit {} W", f.power_draw_w, f.power_limit_w)),
+        ("temperature", _joined("{} C", f.temperature_c)),
+        ("PCIe", _link(f)),
         ("clock event reasons", _fmt(f.clock_event_reasons)),
-        ("ECC", f"{_fmt(f.ecc_mode_current)} (pending {_fmt(f.ecc_mode_pending)}), "
-                f"uncorrected aggregate {_fmt(f.ecc_uncorrected_aggregate)}"),
-        ("MIG", f"{_fmt(f.mig_mode_current)} (pending {_fmt(f.mig_mode_pending)})"),
+        ("ECC", _joined("{} (pending {}), uncorrected aggregate {}",
+                        f.ecc_mode_current, f.ecc_mode_pending, f.ecc_uncorrected_aggregate)),
+        ("MIG", _joined("{} (pending {})", f.mig_mode_current, f.mig_mode_pending)),
     )  # fmt: skip
-    for k, v in rows:
-        n.add_row(k, v)
-    return n
+    return _boxed_table(f"{f.source}: {g.pci_slot} {value_or_none(f.name) or ''}", rows)
 
 
 def _amd_table(g: Gpu, f: GpuTelemetry) -> Table:
-    from rich.table import Table
-
-    a = Table(
-        title=f"{f.source}: {g.pci_slot} {g.name}",
-        show_header=False,
-        title_justify="left",
+    rows = (
+        ("busy", _joined("{} %", f.utilization_pct)),
+        ("memory", _joined("{b} used of {b}", f.memory_used_bytes, f.memory_total_bytes)),
+        ("GFX clock", _joined("{} of max {} MHz", f.sm_clock_mhz, f.sm_clock_max_mhz)),
+        ("power", _joined("{} W of cap {} W", f.power_draw_w, f.power_limit_w)),
+        ("temperature", _joined("{} C", f.temperature_c)),
+        ("PCIe", _link(f)),
     )
-    a.add_column("field", style="cyan")
-    a.add_column("value")
-    amd_rows = (
-        ("busy", f"{_fmt(f.utilization_pct)} %"),
-        ("memory", f"{_fmt_bytes(f.memory_used_bytes)} used of "
-                   f"{_fmt_bytes(f.memory_total_bytes)}"),
-        ("GFX clock", f"{_fmt(f.sm_clock_mhz)} of max {_fmt(f.sm_clock_max_mhz)} MHz"),
-        ("power", f"{_fmt(f.power_draw_w)} W of cap {_fmt(f.power_limit_w)} W"),
-        ("temperature", f"{_fmt(f.temperature_c)} C"),
-        ("PCIe", f"Gen{_fmt(f.pcie_gen_current)} x{_fmt(f.pcie_width_current)} "
-                 f"(max Gen{_fmt(f.pcie_gen_max)} x{_fmt(f.pcie_width_max)})"),
-    )  # fmt: skip
-    for k, v in amd_rows:
-        a.add_row(k, v)
-    return a
+    return _boxed_table(f"{f.source}: {g.pci_slot} {g.name}", rows)
 
 
 def _torch_lines(tor: TorchInfo) -> list[str]:
