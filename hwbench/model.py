@@ -14,6 +14,9 @@ T = TypeVar("T")
 
 GpuVendor = Literal["intel", "nvidia", "amd", "aspeed", "matrox", "virtual", "other"]
 GpuKind = Literal["integrated", "discrete", "virtual", "bmc"]
+APPLE_PCI_VENDOR = (
+    "0x106b"  # Apple's PCI-SIG vendor id (also the "vendor-id" of its SoC GPU's IORegistry entry)
+)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class Gpu:
     functions: tuple[str, ...] = ()  # other functions of the same device folded into this one (e.g. 00:02.1)
     nvml: NvmlGpu | None = None  # what NVML (or a saved nvidia-smi output) said of it, joined by bus id
     telemetry: GpuTelemetry | None = None  # AMD: one amdgpu sysfs reading at detect time
+    units: int | None = None  # compute units a platform source reported (Apple GPU cores, from ioreg)
 
 
 @dataclass(frozen=True)

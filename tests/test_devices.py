@@ -351,8 +351,15 @@ def test_mps_and_xpu_peaks_come_from_the_table_by_name(monkeypatch: pytest.Monke
     import hwbench.devices.xpu as xpu
 
     monkeypatch.setattr(xpu.XpuDevice, "available", classmethod(lambda cls: True))
+    import hwbench.detect.macos as macos
+
+    monkeypatch.setattr(macos, "live_gpu_core_count", lambda: None)  # ioreg unreadable: the full part's
     p = resolve("mps").peak()
-    assert p is not None and p.name == "Apple M2 Pro GPU (19-core)" and p.peaks_tflops["fp32"]
+    assert p is not None and p.name == "Apple M2 Pro GPU (19-core)" and p.peaks_tflops["fp32"] == 6.8
+    assert p.estimated and any("GPU core count not read" in n for n in p.notes)
+    monkeypatch.setattr(macos, "live_gpu_core_count", lambda: 16)  # the M2 Pro sold with a 16-core GPU
+    p = resolve("mps").peak()
+    assert p is not None and p.peaks_tflops["fp32"] == pytest.approx(6.8 * 16 / 19)
     monkeypatch.setattr(torch.xpu, "get_device_name", lambda i=None: "Intel(R) Arc(TM) A770 Graphics")
     x = resolve("xpu:0").peak()
     assert x is not None and x.name == "Intel Arc A770" and x.device == "xpu:0"

@@ -17,7 +17,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwbench.jsonout import to_jsonable
-from hwbench.model import NA, Cpu, Gpu, GpuTelemetry, NvmlGpu, System, TorchInfo, value_or_none
+from hwbench.model import (
+    APPLE_PCI_VENDOR,
+    NA,
+    Cpu,
+    Gpu,
+    GpuTelemetry,
+    NvmlGpu,
+    System,
+    TorchInfo,
+    value_or_none,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -218,7 +228,7 @@ def summary_line(system: System) -> str:
         parts.append(f"{_gib(system.memory.total_bytes)}")
     names: dict[str, int] = {}
     for g in system.gpus:
-        names[g.name] = names.get(g.name, 0) + 1
+        names[_display_name(g)] = names.get(_display_name(g), 0) + 1
     parts.append(
         "GPUs: " + ", ".join(f"{n}x {name}" if n > 1 else name for name, n in names.items())
         if names
@@ -356,7 +366,8 @@ def _gpu_table(gpus: tuple[Gpu, ...], details: bool) -> Table:
         t.add_column(col)
     for g in gpus:
         row = {"slot": g.pci_slot, "vendor": g.vendor, "kind": g.kind, "name": g.name,
-               "ids": f"{g.vendor_id[2:]}:{g.device_id[2:]}", "evidence": g.kind_evidence}  # fmt: skip
+               "ids": _ids(g), "evidence": g.kind_evidence}  # fmt: skip
+        row["name"] = _display_name(g)
         t.add_row(*(row[c] for c in cols))
     return t
 
@@ -388,6 +399,18 @@ def _link(f: NvmlGpu | GpuTelemetry) -> str:
         f.pcie_gen_max,
         f.pcie_width_max,
     )
+
+
+def _ids(g: Gpu) -> str:
+    """vendor:device as lspci prints them; "-" for a part without a PCI device id (an Apple SoC GPU)."""
+    if g.vendor_id.startswith("0x") and g.device_id.startswith("0x"):
+        return f"{g.vendor_id[2:]}:{g.device_id[2:]}"
+    return "-"
+
+
+def _display_name(g: Gpu) -> str:
+    """The name, with an Apple GPU's core count (which tells a binned part from the full one)."""
+    return f"{g.name} ({g.units}-core)" if g.units and g.vendor_id == APPLE_PCI_VENDOR else g.name
 
 
 def _nvml_table(g: Gpu, f: NvmlGpu) -> Table:

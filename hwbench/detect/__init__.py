@@ -20,6 +20,7 @@ from hwbench.errors import InputError, one_line
 from hwbench.model import Cpu, Gpu, Memory, NvmlGpu, PciFunction, System, TorchInfo
 
 if TYPE_CHECKING:
+    from hwbench.detect.macos import MacInventory
     from hwbench.detect.pciids import PciIds
     from hwbench.detect.torchinfo import TorchMetadata
 
@@ -105,9 +106,15 @@ def detect_system(
     warnings: list[str] = []
     saved = lspci_file is not None or cpuinfo_file is not None
 
-    cpu = _detect_cpu(root, cpuinfo_file, saved, warnings)
-    memory = None if saved else _detect_memory(root, warnings)
-    functions, gpus, pci_seen = _detect_pci(root, lspci_file, saved, warnings)
+    mac = _detect_mac(root, saved, warnings)
+    if mac is not None:  # no /proc, sysfs or lspci: sysctl and the IORegistry say what there is
+        cpu, memory, pci_seen = mac.cpu, mac.memory, False
+        functions: list[PciFunction] = []
+        gpus: list[Gpu] = [mac.gpu] if mac.gpu is not None else []
+    else:
+        cpu = _detect_cpu(root, cpuinfo_file, saved, warnings)
+        memory = None if saved else _detect_memory(root, warnings)
+        functions, gpus, pci_seen = _detect_pci(root, lspci_file, saved, warnings)
 
     # --- AMD telemetry (amdgpu's sysfs files beside the PCI device; amdsmi is for live sampling)
     if not saved and any(g.vendor == "amd" for g in gpus):
@@ -131,7 +138,8 @@ def detect_system(
     wsl_gpu = wsl_gpu or (root / "dev/dxg").exists()
     no_gpu_seen = not any(g.kind in ("discrete", "integrated") for g in gpus)
     cuda_build = _is_cuda_build(torch_meta)
-    if nvml and not saved and (nvidia_seen or wsl_gpu or not pci_seen or (cuda_build and no_gpu_seen)):
+    maybe_nvidia = nvidia_seen or wsl_gpu or not pci_seen or (cuda_build and no_gpu_seen)
+    if nvml and not saved and mac is None and maybe_nvidia:  # macOS has had no NVIDIA driver since 10.13
         try:
             if nvml_module is None and root != Path("/"):
                 if nvidia_seen:
@@ -180,8 +188,21 @@ def detect_system(
         torch=torch,
         warnings=tuple(warnings),
         source=src,
-        os=None if saved else _os_string(root),
+        os=None if saved else mac.os if mac is not None else _os_string(root),
     )
+
+
+def _detect_mac(root: Path, saved: bool, warnings: list[str]) -> MacInventory | None:
+    """On a Mac (or a recording of one) the inventory from sysctl and ioreg; None elsewhere."""
+    if saved:
+        return None
+    from hwbench.detect.macos import is_macos, read_macos
+
+    if not is_macos(root):
+        return None
+    mac = read_macos(root)
+    warnings.extend(mac.warnings)
+    return mac
 
 
 def _detect_cpu(root: Path, cpuinfo_file: Path | None, saved: bool, warnings: list[str]) -> Cpu | None:
@@ -358,6 +379,11 @@ def _umask() -> int:
 
 def _record(dest: Path, root: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
+    from hwbench.detect.macos import dump_macos, is_macos
+
+    mac = is_macos(root)
+    if mac and root == Path("/"):
+        dump_macos(dest)
     for rel in ("proc/cpuinfo", "proc/meminfo", "proc/version", "proc/self/cgroup"):
         _copy(root, dest, rel)
     _copy(root, dest, "proc/self/status", _status_cpus_only)
@@ -422,7 +448,8 @@ def _record(dest: Path, root: Path) -> None:
         notes.append(f"AMD telemetry not recorded: {one_line(e)}")
     from hwbench.detect.torchinfo import read_torch_metadata
 
-    if nvidia or wsl_or_cuda(root, read_torch_metadata()) or not (root / "sys/bus/pci/devices").exists():
+    no_pci = not (root / "sys/bus/pci/devices").exists()
+    if not mac and (nvidia or wsl_or_cuda(root, read_torch_metadata()) or no_pci):
         from hwbench.detect.nvml import read_nvml
 
         record: dict[str, Any] = {"source": "hwbench detect --dump"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from typing import TYPE_CHECKING, ClassVar
 
 from hwbench.devices.base import Device, Identity
@@ -16,13 +15,9 @@ if TYPE_CHECKING:
 
 def apple_chip() -> str:
     """The chip's brand string ("Apple M2 Pro") from sysctl; "Apple GPU" when it cannot be read."""
-    try:
-        out = subprocess.run(
-            ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=2
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "Apple GPU"
-    return out.stdout.strip() or "Apple GPU"
+    from hwbench.detect.macos import live_brand_string
+
+    return live_brand_string() or "Apple GPU"
 
 
 def mps_native_dtypes(chip: str, macos_14: bool) -> tuple[str, ...]:
@@ -74,7 +69,10 @@ class MpsDevice(Device):
         return NA("MPS keeps no peak: torch.mps gives the current allocation only")
 
     def peak(self, system: System | None = None, **hints: object) -> DevicePeak | None:
+        from hwbench.detect.macos import live_gpu_core_count
         from hwbench.peaks.gpu import gpu_peak
 
         self.require_available()
-        return gpu_peak(self.identity().name, vendor=self.vendor, device=self.torch_name)
+        # the GPU core count tells binned parts apart (a 30- or 40-core M3 Max): the peak scales with it
+        cores = live_gpu_core_count()
+        return gpu_peak(self.identity().name, sm_count=cores, vendor=self.vendor, device=self.torch_name)

@@ -142,6 +142,7 @@ def gpu_for_system(gpu: Gpu, device: str) -> DevicePeak | None:
     return gpu_peak(
         gpu_name(gpu),
         device_id=_int(gpu.device_id),
+        sm_count=gpu.units,
         vendor=gpu.vendor if gpu.vendor in ("nvidia", "amd", "intel") else None,
         vendor_id=_int(gpu.vendor_id),
         clock_mhz=_nvml_clock(gpu),

@@ -272,6 +272,13 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
             f"{sm_count}/{row.units} (estimated)"
         )
         units = sm_count
+    elif sm_count is None and row.vendor == "apple":
+        # Apple sells each chip with fewer GPU cores too (a 30-core M3 Max): unread, the count is the row's
+        estimated = True
+        notes.append(
+            f"GPU core count not read (ioreg gpu-core-count): figures are the {row.units}-core part's; "
+            "a part with fewer cores has a proportionally lower peak"
+        )
     dtype_sources: dict[str, str] = {}
     base = (
         "estimated (no vendor datasheet)"
