@@ -140,3 +140,23 @@ def test_dump_on_a_mac_records_sysctl_and_ioreg(tmp_path: Path, monkeypatch: pyt
     assert system.cpu is not None and system.cpu.model == "Apple M4 Max"
     (gpu,) = system.gpus
     assert gpu.units == 40 and gpu.name == "Apple M4 Max GPU"
+
+
+def test_cpu_peak_counts_p_and_e_cores_at_their_own_rates() -> None:
+    """macOS names the core pair by hw.cpufamily; an M1-family pair is rated per role (4 vs 2 128-bit FMA
+    pipes). Here the M3 Max recording with M1's family id, to exercise that table row; the M3's own
+    family falls back to the flag-only rate and says so."""
+    from hwbench.peaks.cpu import cpu_peak
+
+    values = sysctl("darwin-sequoia-m3-max.txt")
+    m3 = cpu_from_sysctl(values)
+    assert m3 is not None
+    fallback = cpu_peak(m3, clock_mhz=3000)
+    assert "by ISA flags" in fallback.dtype_sources["fp32"] or "assumed" in fallback.dtype_sources["fp32"]
+    values["hw.cpufamily"] = str(0x1B588BB3)
+    m1_pair = cpu_from_sysctl(values)
+    assert m1_pair is not None and m1_pair.microarchitecture == "Firestorm + Icestorm"
+    p = cpu_peak(m1_pair, clock_mhz=3000)
+    assert p.peaks_tflops["fp32"] == pytest.approx((10 * 32 + 4 * 16) * 3.0e9 / 1e12)
+    # no clock on macOS: the peak says so rather than guess one
+    assert cpu_peak(m3).peaks_tflops["fp32"] is None
