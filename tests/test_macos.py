@@ -160,3 +160,36 @@ def test_cpu_peak_counts_p_and_e_cores_at_their_own_rates() -> None:
     assert p.peaks_tflops["fp32"] == pytest.approx((10 * 32 + 4 * 16) * 3.0e9 / 1e12)
     # no clock on macOS: the peak says so rather than guess one
     assert cpu_peak(m3).peaks_tflops["fp32"] is None
+
+
+def test_hostile_sysctl_counts_are_capped() -> None:
+    text = (MAC / "darwin-sequoia-m3-max.txt").read_text()
+    for line, bad in (
+        ("hw.logicalcpu: 14", "hw.logicalcpu: 100000000000000000000"),
+        ("hw.ncpu: 14", "hw.ncpu: 99999999999"),
+        ("hw.nperflevels: 2", "hw.nperflevels: 1000000000"),
+        ("hw.perflevel0.physicalcpu: 10", "hw.perflevel0.physicalcpu: 123456789012"),
+    ):
+        text = text.replace(line, bad)
+    cpu = cpu_from_sysctl(parse_sysctl(text))
+    assert cpu is None or len(cpu.usable_cpus) <= 16384
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fuzzed_sysctl_and_ioreg_never_raise(seed: int) -> None:
+    """Lines of the real recording shuffled, cut and garbled: each parser answers or says it could not."""
+    import random
+
+    rng = random.Random(seed)
+    lines = (MAC / "darwin-sequoia-m4-max.txt").read_text().splitlines()
+    for _ in range(200):
+        sample = rng.sample(lines, rng.randint(0, len(lines)))
+        garbled = [
+            ln
+            if rng.random() < 0.8
+            else ln[: rng.randint(0, len(ln))] + rng.choice(["", ":", "\x00", " 1e999"])
+            for ln in sample
+        ]
+        values = parse_sysctl("\n".join(garbled))
+        cpu_from_sysctl(values)
+        apple_gpu(values, "\n".join(garbled))

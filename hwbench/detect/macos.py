@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwbench.detect.cpu import MAX_CPUS
 from hwbench.model import APPLE_PCI_VENDOR, Cache, Cpu, Gpu, Memory
 
 SYSCTL_FILE = "sysctl.txt"
@@ -131,7 +132,13 @@ def parse_sysctl(text: str) -> dict[str, str]:
 
 def _int(values: dict[str, str], key: str) -> int | None:
     v = values.get(key, "")
-    return int(v) if v.isdigit() else None
+    return int(v) if v.isdigit() and len(v) <= 24 else None
+
+
+def _count(values: dict[str, str], key: str) -> int | None:
+    """A CPU/core/level count, None unless sane (a corrupt file claiming 10^20 CPUs makes no 10^20 tuple)."""
+    n = _int(values, key)
+    return n if n is not None and 1 <= n <= MAX_CPUS else None
 
 
 def gpu_core_count(ioreg_text: str | None) -> int | None:
@@ -144,29 +151,29 @@ def gpu_core_count(ioreg_text: str | None) -> int | None:
 
 def _caches(values: dict[str, str]) -> tuple[Cache, ...]:
     out: list[Cache] = []
-    for level in range(_int(values, "hw.nperflevels") or 1):
+    for level in range(_count(values, "hw.nperflevels") or 1):
         p = f"hw.perflevel{level}."
         l1d, l2 = _int(values, p + "l1dcachesize"), _int(values, p + "l2cachesize")
         if l1d:
             out.append(Cache(1, "Data", l1d, 1))
         if l2:
-            out.append(Cache(2, "Unified", l2, _int(values, p + "cpusperl2")))
+            out.append(Cache(2, "Unified", l2, _count(values, p + "cpusperl2")))
     return tuple(out)
 
 
 def cpu_from_sysctl(values: dict[str, str]) -> Cpu | None:
     """The CPU as sysctl describes it: brand string, P/E core counts (performance levels 0 and 1), the ARM
     features under Linux's flag names, caches. No clock: macOS publishes none."""
-    logical = _int(values, "hw.logicalcpu") or _int(values, "hw.ncpu")
+    logical = _count(values, "hw.logicalcpu") or _count(values, "hw.ncpu")
     brand = values.get("machdep.cpu.brand_string")
     if not logical or not brand:
         return None
     arm = _int(values, "hw.cputype") == CPU_TYPE_ARM64 or values.get("hw.optional.arm64") == "1"
     family = _int(values, "hw.cpufamily")
     uarch = CPU_FAMILIES.get(family) if family is not None else None
-    levels = _int(values, "hw.nperflevels") or 1
-    p_cores = _int(values, "hw.perflevel0.physicalcpu") if levels > 1 else None
-    e_cores = _int(values, "hw.perflevel1.physicalcpu") if levels > 1 else None
+    levels = _count(values, "hw.nperflevels") or 1
+    p_cores = _count(values, "hw.perflevel0.physicalcpu") if levels > 1 else None
+    e_cores = _count(values, "hw.perflevel1.physicalcpu") if levels > 1 else None
     if arm:
         isa = tuple(
             flag for feature, flag in _ARM_FEATURES.items() if values.get(f"hw.optional.arm.{feature}") == "1"
@@ -182,12 +189,12 @@ def cpu_from_sysctl(values: dict[str, str]) -> Cpu | None:
             for f in ("avx", "fma", "avx2", "avx512f", "avx512bw")
             if f in words.replace("avx1.0", "avx").split()
         )
-    physical = _int(values, "hw.physicalcpu") or logical
+    physical = _count(values, "hw.physicalcpu") or logical
     return Cpu(
         vendor="Apple" if arm else values.get("machdep.cpu.vendor", "GenuineIntel"),
         model=brand,
         microarchitecture=uarch,
-        sockets=_int(values, "hw.packages") or 1,
+        sockets=_count(values, "hw.packages") or 1,
         physical_cores=physical,
         logical_cpus=logical,
         usable_cpus=tuple(range(logical)),
