@@ -168,3 +168,15 @@ def test_the_record_is_typed_whatever_its_source_gave() -> None:
     assert doc["na_reasons"]["mig_mode_current"] == "not supported by this GPU/driver"
     failed = NvmlGpu.from_fields({"index": 3, "error": NA("GPU is lost")})
     assert failed.error == "GPU is lost" and failed.index == 3 and failed.name == NA("GPU is lost")
+
+
+def test_identity_for_a_fleet_fingerprint_is_typed() -> None:
+    from hwbench.detect.nvml import read_identity
+
+    ident = read_identity("0000:18:00.0", FakeNvml.from_file(FIX / "h100-sxm-80gb.json"))
+    assert ident.driver_version == "565.57.01" and ident.cuda_driver_version == "12.7"
+    assert ident.gpu_uuid == "GPU-b42dd28e-ffdd-8720-1df0-98bd8cdc05b1"  # found by its PCI bus id
+    none = read_identity(None, FakeNvml.from_file(FIX / "h100-sxm-80gb.json"))
+    assert none.gpu_uuid == NA("no PCI bus id for this device")
+    failed = read_identity("0000:18:00.0", FakeNvml.from_file(FIX / "driver-library-mismatch.json"))
+    assert isinstance(failed.driver_version, NA) and "no NVML" in failed.driver_version.reason

@@ -395,28 +395,40 @@ def read_volatile_ecc(bus_id: str, nvml_module: Any = None) -> Any:
     return v if isinstance(v, NA) else int(v)
 
 
-def read_identity(bus_id: str | None, nvml_module: Any = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class NvmlIdentity:
+    """What a fleet rank's fingerprint takes from NVML; NA per field it could not read."""
+
+    driver_version: str | NA
+    cuda_driver_version: str | NA
+    gpu_uuid: str | NA
+
+
+def _str_or_na(v: Any) -> str | NA:
+    return v if isinstance(v, (str, NA)) else NA(f"unexpected value {v!r}")
+
+
+def read_identity(bus_id: str | None, nvml_module: Any = None) -> NvmlIdentity:
     """Driver version, the driver's CUDA version and (with a bus id) the GPU's UUID; NA per field."""
     try:
         nv = nvml_module if nvml_module is not None else _pynvml()
         nv.nvmlInit()
     except Exception as e:
         na = NA(f"no NVML ({_reason(e)})")
-        return {"driver_version": na, "cuda_driver_version": na, "gpu_uuid": na}
+        return NvmlIdentity(na, na, na)
     r = _Reader(nv, None)
-    out: dict[str, Any] = {
-        "driver_version": _text(r.call(None, "nvmlSystemGetDriverVersion")),
-        "cuda_driver_version": _cuda_version(r.call(None, "nvmlSystemGetCudaDriverVersion")),
-        "gpu_uuid": NA("no PCI bus id for this device"),
-    }
+    uuid: Any = NA("no PCI bus id for this device")
     if bus_id is not None:
         handle = r.call(None, "nvmlDeviceGetHandleByPciBusId", nvml_bus_id(bus_id).encode())
-        out["gpu_uuid"] = (
-            handle if isinstance(handle, NA) else _text(r.call(None, "nvmlDeviceGetUUID", handle))
-        )
+        uuid = handle if isinstance(handle, NA) else _text(r.call(None, "nvmlDeviceGetUUID", handle))
+    identity = NvmlIdentity(
+        driver_version=_str_or_na(_text(r.call(None, "nvmlSystemGetDriverVersion"))),
+        cuda_driver_version=_str_or_na(_cuda_version(r.call(None, "nvmlSystemGetCudaDriverVersion"))),
+        gpu_uuid=_str_or_na(uuid),
+    )
     with contextlib.suppress(Exception):
         nv.nvmlShutdown()
-    return out
+    return identity
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,11 @@ def fingerprint(device: str | None) -> dict[str, Any]:
         from hwbench.detect.nvml import read_identity
 
         nvml = read_identity(value_or_none(ident.pci_bus_id))
-        for key in ("driver_version", "cuda_driver_version", "gpu_uuid"):
-            v = value_or_none(nvml[key])
-            if v is not None:
+        for key, v in (
+            ("driver_version", nvml.driver_version),
+            ("cuda_driver_version", nvml.cuda_driver_version),
+            ("gpu_uuid", nvml.gpu_uuid),
+        ):
+            if isinstance(v, str):
                 fp[key] = v
     return fp
