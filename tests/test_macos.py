@@ -193,3 +193,27 @@ def test_fuzzed_sysctl_and_ioreg_never_raise(seed: int) -> None:
         values = parse_sysctl("\n".join(garbled))
         cpu_from_sysctl(values)
         apple_gpu(values, "\n".join(garbled))
+
+
+def test_on_a_mac_the_cpu_alone_comes_from_sysctl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """peak_flops("cpu") and the CPU device's name on a Mac: sysctl's chip, not platform's "arm"."""
+    from hwbench.detect import this_cpu
+    from hwbench.devices.cpu import cpu_model
+
+    text = (MAC / "darwin-sequoia-m4-max.txt").read_text()
+    outputs = {macos.SYSCTL_COMMAND: text, ("sysctl", "-n", "machdep.cpu.brand_string"): "Apple M4 Max\n"}
+    monkeypatch.setattr(macos, "sys", SimpleNamespace(platform="darwin"))
+    monkeypatch.setattr(macos, "_run", lambda command: outputs.get(command))
+    cpu = this_cpu()
+    assert cpu.model == "Apple M4 Max" and (cpu.p_cores, cpu.e_cores) == (12, 4)
+    import builtins
+
+    real_open = builtins.open
+
+    def no_proc(path: object, *a: object, **k: object) -> object:
+        if str(path) == "/proc/cpuinfo":
+            raise FileNotFoundError(path)
+        return real_open(path, *a, **k)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(builtins, "open", no_proc)
+    assert cpu_model() == "Apple M4 Max"

@@ -205,6 +205,20 @@ def _detect_mac(root: Path, saved: bool, warnings: list[str]) -> MacInventory | 
     return mac
 
 
+def this_cpu() -> Cpu:
+    """This machine's CPU alone (what a CPU peak needs): sysctl on a Mac, else /proc/cpuinfo and sysfs,
+    else py-cpuinfo."""
+    from hwbench.detect.macos import is_macos, read_macos
+
+    if is_macos(Path("/")):
+        cpu = read_macos(Path("/")).cpu
+        if cpu is not None:
+            return cpu
+    from hwbench.detect.cpu import read_cpu
+
+    return read_cpu()
+
+
 def _detect_cpu(root: Path, cpuinfo_file: Path | None, saved: bool, warnings: list[str]) -> Cpu | None:
     if cpuinfo_file is not None:
         from hwbench.detect.cpu import parse_cpu_text

@@ -236,6 +236,16 @@ def apple_gpu(values: dict[str, str], ioreg_text: str | None) -> Gpu | None:
     )
 
 
+def _live_available_bytes() -> int | None:
+    """Memory available now (psutil's figure: macOS has no MemAvailable); None when it cannot say."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:
+        return None
+
+
 def read_macos(root: Path) -> MacInventory:
     """The Mac inventory from live commands (root "/") or a recording's sysctl.txt / ioreg.txt."""
     sysctl_text, ioreg_text = read_outputs(root)
@@ -248,7 +258,10 @@ def read_macos(root: Path) -> MacInventory:
     if cpu is None:
         warnings.append("sysctl gave no brand string or CPU count: CPU not shown")
     total = _int(values, "hw.memsize")
-    memory = Memory(total, None, "sysctl hw.memsize") if total else None
+    memory = None
+    if total:
+        available = _live_available_bytes() if Path(root) == Path("/") else None
+        memory = Memory(total, available, "sysctl hw.memsize" + (", psutil (available)" if available else ""))
     gpu = apple_gpu(values, ioreg_text)
     if gpu is not None and gpu.units is None:
         warnings.append("Apple GPU core count not read (ioreg): its peak assumes the table's full part")

@@ -24,7 +24,9 @@ def cpu_model() -> str | None:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or None
+    from hwbench.detect.macos import live_brand_string  # a Mac: "Apple M3 Max", where platform says "arm"
+
+    return live_brand_string() or platform.processor() or None
 
 
 def blas_name(config: str) -> str | None:

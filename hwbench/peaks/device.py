@@ -155,9 +155,9 @@ def host_cpu_peak(system: System | None = None, **hints: Any) -> DevicePeak:
     measured_sources."""
     cpu = system.cpu if system is not None else None
     if cpu is None:
-        from hwbench.detect.cpu import read_cpu
+        from hwbench.detect import this_cpu
 
-        cpu = read_cpu()
+        cpu = this_cpu()
     return measured_cpu_peak(
         cpu,
         threads=hints.get("threads"),
