@@ -308,9 +308,39 @@ def test_failed_junit_write_keeps_the_verdict() -> None:
     assert r.returncode == 1  # the failed check, not the write error
     assert "FAIL" in r.stdout and "min_gpus" in r.stdout
     assert "cannot write JUnit file /dev/full" in one_error(r.stderr)
+    # issue 12's case 8 as written: said at once, then the verdict; the failing node is still drained
     r = hwbench("check", "--min-gpus", "1", "--junit", "/nonexistent/x.xml")
-    assert r.returncode == 2 and r.stdout == ""  # refused before anything ran
-    assert "the folder /nonexistent does not exist" in one_error(r.stderr)
+    assert r.returncode == 1 and "FAIL" in r.stdout and "min_gpus" in r.stdout
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error: ")]
+    assert "the folder /nonexistent does not exist (the checks run anyway" in errors[0]
+    assert "cannot write JUnit file /nonexistent/x.xml" in errors[-1] and "Traceback" not in r.stderr
+    r = hwbench("check", "--torch-can-use", "cpu", "--junit", "/nonexistent/x.xml")
+    assert r.returncode == 2 and "PASS" in r.stdout  # nothing failed: the write error decides
+
+
+def test_a_baseline_never_replaces_a_device_or_fifo(tmp_path: Path) -> None:
+    """A baseline is written by renaming a new file over its path: a device or FIFO there is refused,
+    never swapped for a plain file (as root, /dev/full was)."""
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    r = hwbench("check", "--min-gpus", "1", "--save-baseline", str(fifo))
+    assert r.returncode == 1 and "FAIL" in r.stdout
+    assert "is not a regular file" in r.stderr and fifo.is_fifo()
+    from hwbench.check.baseline import save_baseline
+    from hwbench.errors import InputError
+
+    with pytest.raises(InputError, match="not a regular file"):
+        save_baseline(Path("/dev/full"), [], {}, "quick")
+    assert not Path("/dev/full").is_file()
+    # through a link, the file linked to is replaced and the link stays
+    real = tmp_path / "real.json"
+    real.write_text("{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    save_baseline(link, [], {}, "quick")
+    assert link.is_symlink() and '"figures"' in real.read_text()
 
 
 def test_recorded_dump_round_trip_json(tmp_path: Path) -> None:
@@ -358,3 +388,9 @@ def test_fuzzed_baselines_load_or_refuse(figures: object) -> None:
         f.write_text(json.dumps(doc, allow_nan=True))
         with contextlib.suppress(HwbenchError):
             load_baseline(f)
+
+
+def test_report_suffix_refused_before_measuring(tmp_path: Path) -> None:
+    r = hwbench("mfu", "--quick", "--save-report", str(tmp_path / "report.txt"))
+    assert r.returncode == 2 and r.stdout == ""
+    assert "cannot write a report as .txt" in one_error(r.stderr) and "measuring" not in r.stderr

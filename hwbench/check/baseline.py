@@ -101,7 +101,11 @@ def save_baseline(path: Path, figures: Sequence[Figure], fp: dict[str, Any], lev
             if f.value is not None
         ],
     }
-    path = Path(path)
+    from hwbench.outputs import refuse_special
+
+    refuse_special(Path(path), "--save-baseline")
+    # through a link, the file it points to is replaced, not the link
+    path = Path(path).resolve() if Path(path).is_symlink() else Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)

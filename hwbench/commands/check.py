@@ -85,8 +85,15 @@ def command(
     from hwbench.outputs import check_writable
 
     check_threads(threads)
-    check_writable(junit, "--junit")  # before measuring: a bad target fails in a fraction of a second
-    check_writable(save_baseline, "--save-baseline")
+    # Told at once, but the checks still run: the verdict, not a typo in an output path, decides whether
+    # a node is drained. The write is tried again after the verdict and reported there.
+    for target, flag, replaced in ((junit, "--junit", False), (save_baseline, "--save-baseline", True)):
+        try:
+            check_writable(target, flag, replaced=replaced)
+        except HwbenchError as e:
+            from hwbench.console import error_line
+
+            error_line(f"{e.message} (the checks run anyway; the exit code is theirs if one fails)", e.hint)
     if replay is not None and nvidia_smi_q is not None:
         raise InputError("--replay and --nvidia-smi-q both name a machine to judge", hint="give one of them")
     opts = CheckOptions(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from hwbench.errors import HwbenchError, one_line
+from hwbench.errors import HwbenchError, InputError, one_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -112,6 +112,12 @@ def command(
     from hwbench.outputs import check_writable
 
     check_writable(save_report, "--save-report")  # not after a minute of measuring
+    if save_report is not None and save_report.suffix.lower() not in REPORT_SUFFIXES:
+        raise InputError(
+            f"--save-report {save_report}: cannot write a report as "
+            f"{save_report.suffix or 'a file without a suffix'}",
+            hint="use a .json, .svg or .html file name",
+        )
 
     ctx = _fleet_init()
     if ctx is not None:
@@ -242,13 +248,16 @@ def _advise(
         return None
 
 
+REPORT_SUFFIXES = (".json", ".svg", ".html")
+
+
 def _save(path: Path, doc: dict[str, Any], run: MfuRun, advice: Advice | None) -> None:
     """.json: the JSON document; .svg/.html: the terminal report (tables, advice) as rendered."""
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
             path.write_text(json.dumps(doc, indent=2) + "\n")
-        elif suffix in (".svg", ".html"):
+        elif suffix in REPORT_SUFFIXES:
             import io
 
             from rich.console import Console
