@@ -53,6 +53,7 @@ def test_interrupted_check_never_passes(sig: int, code: int) -> None:
     assert rc == code, err[-1500:]
     doc = json.loads(out)  # one document: what was checked before the signal, and a failed `interrupted`
     assert doc["interrupted"] is True and doc["summary"]["status"] == "fail"
+    assert doc["summary"]["exit_code"] == code  # the code the process ends with, not 1
     stop = [c for c in doc["checks"] if c["name"] == "interrupted"]
     assert len(stop) == 1 and stop[0]["status"] == "fail" and signal.Signals(sig).name in stop[0]["message"]
     assert f"error: interrupted by {signal.Signals(sig).name}" in err and "Traceback" not in err

@@ -138,9 +138,13 @@ def run_check(
     saved, write_errors = _save(opts, exp, st, warnings)
     if exp.strict:
         results = apply_strict(results)
+    summary = summarize(results, strict=exp.strict)
+    signal_code = interrupt.exit_code()
+    if signal_code is not None:  # the document says the code the process ends with: 130 or 143
+        summary = dataclasses.replace(summary, exit_code=signal_code)
     return CheckReport(
         results=results,
-        summary=summarize(results, strict=exp.strict),
+        summary=summary,
         figures=list(m.figures.values()),
         warnings=warnings,
         system=system,
