@@ -121,6 +121,17 @@ def test_rocm_mps_xpu_native_dtypes() -> None:
     assert xpu_native_dtypes(True)[0] == "bf16" and xpu_native_dtypes(False)[0] == "fp16"
 
 
+def test_mps_trains_fp16_by_default_whose_peak_is_published() -> None:
+    """An M2+ runs bf16, but Apple publishes no bf16 rate: a bf16 default would print MFU n/a."""
+    from hwbench.devices.mps import MpsDevice
+    from hwbench.peaks.gpu import gpu_peak
+
+    choice = MpsDevice.__new__(MpsDevice).default_dtype()
+    assert choice.dtype == "fp16" and choice.note is not None and "no bf16 rate" in choice.note
+    m2 = gpu_peak("Apple M2 Max")
+    assert m2 is not None and m2.peaks_tflops["fp16"] and m2.peaks_tflops["bf16"] is None
+
+
 def test_the_cpu_backend_on_this_machine() -> None:
     cpu = resolve("cpu")
     assert cpu.default_dtype().dtype == "fp32" and cpu.available()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, ClassVar
 
-from hwbench.devices.base import Device, Identity
+from hwbench.devices.base import Device, DtypeChoice, Identity
 from hwbench.model import NA
 
 if TYPE_CHECKING:
@@ -61,6 +61,13 @@ class MpsDevice(Device):
         import torch
 
         return mps_native_dtypes(apple_chip(), bool(torch.backends.mps.is_macos_or_newer(14, 0)))
+
+    def default_dtype(self) -> DtypeChoice:
+        """fp16 even where bf16 runs: Apple publishes no bf16 rate (an MFU against it would be n/a), and
+        its GPUs run fp16 at the fp32 rate, so bf16 would be no faster."""
+        return DtypeChoice(
+            "fp16", "Apple GPUs: fp16 (Apple publishes no bf16 rate, and bf16 is no faster here)"
+        )
 
     def math_library(self, dtype: str = "fp32") -> str:
         return "Metal Performance Shaders"
