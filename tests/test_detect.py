@@ -115,6 +115,10 @@ def test_no_nvml_no_sysfs_no_torch_still_answer(capsys: pytest.CaptureFixture[st
     g = doc["gpus"][0]
     assert g["vendor"] == "nvidia" and g["nvml"] is None
     assert any("driver/library version mismatch" in w for w in doc["warnings"])
+    # CUDA's own initialization fails the same way NVML's did: torch cannot use the GPU until a reboot
+    assert doc["torch"]["usable_devices"] == ["cpu"]
+    assert any(m.startswith("CUDA cannot start here: the NVIDIA driver and its user-space library differ")
+               for m in doc["torch"]["messages"])  # fmt: skip
     doc = run_json(capsys, "--replay", str(MACHINES / "container-no-sysfs-no-torch"))
     assert doc["gpus"] == [] and doc["cpu"]["microarchitecture"] == "Zen 3"
     assert any(w.startswith("no sysfs: GPUs not seen") for w in doc["warnings"])

@@ -139,24 +139,13 @@ def detect_system(
     no_gpu_seen = not any(g.kind in ("discrete", "integrated") for g in gpus)
     cuda_build = _is_cuda_build(torch_meta)
     maybe_nvidia = nvidia_seen or wsl_gpu or not pci_seen or (cuda_build and no_gpu_seen)
+    driver_unusable: str | None = None
     if nvml and not saved and mac is None and maybe_nvidia:  # macOS has had no NVIDIA driver since 10.13
-        try:
-            if nvml_module is None and root != Path("/"):
-                if nvidia_seen:
-                    warnings.append("no NVML recording in this dump: NVIDIA details not shown")
-            else:
-                from hwbench.detect.nvml import read_nvml_reading
-
-                reading = read_nvml_reading(nvml_module)
-                nvml_fields, nvml_warnings = reading.fields, reading.warnings
-                if wsl_gpu and not reading.started:
-                    warnings.append(nvml_warnings[0] + " (WSL2: the GPU is seen only through NVML)")
-                elif nvidia_seen or reading.started:
-                    warnings.extend(nvml_warnings)
-                elif not pci_seen:
-                    warnings.append(nvml_warnings[0] + " (no PCI data either: NVIDIA GPUs, if any, not seen)")
-        except Exception as e:
-            warnings.append(f"no NVML: {one_line(e)}")
+        if nvml_module is None and root != Path("/"):
+            if nvidia_seen:
+                warnings.append("no NVML recording in this dump: NVIDIA details not shown")
+        else:
+            nvml_fields, driver_unusable = _read_nvml(nvml_module, nvidia_seen, wsl_gpu, pci_seen, warnings)
         if nvml_fields:
             gpus = _join_nvml(gpus, nvml_fields)
 
@@ -164,7 +153,7 @@ def detect_system(
     try:
         from hwbench.detect.torchinfo import read_torch_info
 
-        torch = read_torch_info(gpus, nvml_fields, torch_meta)
+        torch = read_torch_info(gpus, nvml_fields, torch_meta, driver_unusable=driver_unusable)
     except Exception as e:
         torch = TorchInfo(installed=False, messages=(f"torch build unknown: {one_line(e)}",))
         warnings.append(f"torch build not read: {one_line(e)}")
@@ -190,6 +179,27 @@ def detect_system(
         source=src,
         os=None if saved else mac.os if mac is not None else _os_string(root),
     )
+
+
+def _read_nvml(
+    nvml_module: Any, nvidia_seen: bool, wsl_gpu: bool, pci_seen: bool, warnings: list[str]
+) -> tuple[dict[str, NvmlGpu], str | None]:
+    """NVML's fields per bus id, and why no CUDA program can use the driver (None when it can, or
+    when NVML cannot say); what could not be read goes into `warnings`, worded for where it was."""
+    try:
+        from hwbench.detect.nvml import read_nvml_reading
+
+        reading = read_nvml_reading(nvml_module)
+    except Exception as e:
+        warnings.append(f"no NVML: {one_line(e)}")
+        return {}, None
+    if wsl_gpu and not reading.started:
+        warnings.append(reading.warnings[0] + " (WSL2: the GPU is seen only through NVML)")
+    elif nvidia_seen or reading.started:
+        warnings.extend(reading.warnings)
+    elif not pci_seen:
+        warnings.append(reading.warnings[0] + " (no PCI data either: NVIDIA GPUs, if any, not seen)")
+    return reading.fields, reading.driver_unusable
 
 
 def _detect_mac(root: Path, saved: bool, warnings: list[str]) -> MacInventory | None:

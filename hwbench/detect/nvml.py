@@ -439,6 +439,9 @@ class NvmlReading:
     fields: dict[str, NvmlGpu]
     warnings: list[str]
     started: bool
+    # why no CUDA program can use the driver now (a driver/library mismatch, the kernel driver not
+    # loaded): NVML fails the same way CUDA's own initialization would; None otherwise
+    driver_unusable: str | None = None
 
 
 def read_nvml(
@@ -470,15 +473,18 @@ def read_nvml_reading(nvml_module: Any = None, record: dict[str, Any] | None = N
         v = _error_value(e)
         if record is not None:
             record["init"] = {"error": v, "message": str(e)[:200]}
+        unusable = None
         if v == ERROR_LIB_RM_VERSION_MISMATCH:
             msg = "no NVML: driver/library version mismatch (the driver was upgraded: reboot or reload it)"
+            unusable = "the NVIDIA driver and its user-space library differ (the driver was upgraded)"
         elif v == ERROR_LIBRARY_NOT_FOUND:
             msg = "no NVML: libnvidia-ml.so not found (no NVIDIA driver installed here)"
         elif v == ERROR_DRIVER_NOT_LOADED:
             msg = "no NVML: the NVIDIA kernel driver is not loaded"
+            unusable = "the NVIDIA kernel driver is not loaded"
         else:
             msg = f"no NVML: nvmlInit failed ({_reason(e)})"
-        return NvmlReading({}, [msg], started=False)
+        return NvmlReading({}, [msg], started=False, driver_unusable=unusable)
     if record is not None:
         record["init"] = {"result": None}
     r = _Reader(nvml_module, record)

@@ -268,6 +268,8 @@ def read_torch_info(
     gpus: Sequence[Gpu],
     nvml_fields: Mapping[str, NvmlGpu] | str | None = None,
     meta: TorchMetadata | None = None,
+    *,
+    driver_unusable: str | None = None,
 ) -> TorchInfo:
     """The torch build held against the hardware: what it can use here, and why not more."""
     if meta is None:
@@ -287,7 +289,9 @@ def read_torch_info(
     intel = [g for g in real if g.vendor == "intel"]
 
     if nvidia:
-        if build in NVIDIA_BUILDS:
+        if build in NVIDIA_BUILDS and driver_unusable is not None:
+            msgs.append(f"CUDA cannot start here: {driver_unusable}; reboot, or reload the driver")
+        elif build in NVIDIA_BUILDS:
             driver = _driver_cuda(nvml_fields)
             need, have = _major_minor(cuda or ""), _major_minor(driver or "")
             if need and have and have < need:
