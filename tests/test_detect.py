@@ -265,3 +265,13 @@ def test_a_clock_that_is_not_a_max_is_not_labelled_max_clock(capsys: pytest.Capt
     lines = capsys.readouterr().out.splitlines()
     clock = next(ln for ln in lines if "not a max" in ln or ln.startswith(("clock", "max clock")))
     assert clock.startswith("clock ") and not clock.startswith("max clock")
+
+
+def test_isa_line_reads_flags_in_their_architecture(capsys: pytest.CaptureFixture[str]) -> None:
+    """x86's "sme" is AMD's Secure Memory Encryption, not Arm's matrix extension: not an ML ISA there."""
+    assert fast_main(["--replay", str(MACHINES / "rocm-8xmi300x")]) == 0
+    isa = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("ISA"))
+    assert "avx512_bf16" in isa and "sme" not in isa
+    assert fast_main(["--replay", str(MACHINES / "gh200-grace-hopper")]) == 0
+    isa = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("ISA"))
+    assert "sve2" in isa and "bf16" in isa

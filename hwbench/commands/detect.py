@@ -176,11 +176,30 @@ def __getattr__(name: str) -> Any:
 
 
 # --------------------------------------------------------------------------------------------- terminal
-_ISA_SHOWN = (
+# Per architecture: the same flag name can mean different things ("sme" is Arm's Scalable Matrix
+# Extension on arm64 but AMD's Secure Memory Encryption on x86).
+_ISA_SHOWN_X86 = (
     "sse4_2", "avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
     "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16", "avx10",
-    "asimd", "asimdhp", "asimddp", "fphp", "sve", "sve2", "sme", "sme2", "bf16", "i8mm", "svebf16",
 )  # fmt: skip
+_ISA_SHOWN_ARM = (
+    "asimd",
+    "asimdhp",
+    "asimddp",
+    "fphp",
+    "sve",
+    "sve2",
+    "sme",
+    "sme2",
+    "bf16",
+    "i8mm",
+    "svebf16",
+)
+
+
+def _isa_shown(cpu: Cpu) -> list[str]:
+    arm = "asimd" in cpu.isa or "neon" in cpu.isa or cpu.arm_implementer is not None
+    return [f for f in (_ISA_SHOWN_ARM if arm else _ISA_SHOWN_X86) if f in cpu.isa]
 
 
 def _fmt(v: Any, unit: str = "") -> str:
@@ -324,7 +343,7 @@ def _cpu_table(cpu: Cpu, details: bool) -> Table:
     if cpu.cpu_quota is not None:
         usable += f", cgroup quota {cpu.cpu_quota:g} CPUs"
     t.add_row("usable by this process", usable)
-    isa = [f for f in _ISA_SHOWN if f in cpu.isa]
+    isa = _isa_shown(cpu)
     t.add_row("ISA (ML-relevant)", ", ".join(isa) or "none of the listed")
     # a VM's cpuinfo gives the TSC or current clock, and its source says so: no "max" label on it
     is_max = "not a max" not in cpu.max_mhz_source and "not a real max" not in cpu.max_mhz_source
