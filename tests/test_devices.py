@@ -423,3 +423,11 @@ def test_replay_bad_input_is_one_error_line(args: list[str]) -> None:
     out = subprocess.run([sys.executable, "-m", "hwbench", *args], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.startswith("error: ") and "Traceback" not in out.stderr
+
+
+def test_device_as_a_training_script_names_it() -> None:
+    from hwbench.devices import parse
+
+    assert [parse(s).as_script_flag() for s in ("cpu", "cuda", "cuda:0", "cuda:3", "xpu:0", "mps")] == [
+        "cpu", "cuda", "cuda", "cuda:3", "xpu", "mps",
+    ]  # fmt: skip

@@ -44,6 +44,11 @@ class Spec:
     def __str__(self) -> str:
         return self.api if self.index is None else f"{self.api}:{self.index}"
 
+    def as_script_flag(self) -> str:
+        """The device as a training script's --device takes it: the first one of a kind by its bare
+        type ("cuda:0" -> "cuda"), others with their index."""
+        return self.api if self.index in (None, 0) else str(self)
+
 
 def parse(spec: str) -> Spec:
     """ "cuda:1" -> Spec("cuda", 1); anything else raises InputError (exit 2, one line)."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hwbench.bench.flops import mfu_ratio
+from hwbench.devices import parse
 from hwbench.fmt import cpu_list
 from hwbench.peaks.types import TORCH_DTYPE_NAMES
 from hwbench.report.abstats import claim_text, is_precise
@@ -107,7 +108,7 @@ def nanogpt_command(facts: RunFacts, variant: Variant | None = None) -> tuple[st
     script = ["python", "train.py"]
     if int(cfg.get("vocab_size", 0)) == 65:
         script.append("config/train_shakespeare_char.py")
-    device = "cpu" if facts.is_cpu else ("cuda" if facts.device in ("cuda", "cuda:0") else facts.device)
+    device = parse(facts.device).as_script_flag()
     flags = [f"--device={device}"]
     if facts.is_cuda:
         flags.append(f"--dtype={NANOGPT_DTYPE.get(str(opts.get('dtype')), 'float32')}")
@@ -159,7 +160,7 @@ def hwbench_command(facts: RunFacts, variant: Variant | None = None) -> str:
         "hwbench",
         "mfu",
         "--device",
-        facts.device.split(":")[0] if facts.device == "cuda:0" else facts.device,
+        parse(facts.device).as_script_flag(),
     ]
     if facts.model is not None:
         parts += ["--model", facts.model]
