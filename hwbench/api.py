@@ -469,6 +469,22 @@ class MFUSummary:
         )
 
 
+def _as_peak(peak: Peak | float, device: object, dtype: object) -> Peak:
+    """A caller's own figure (FLOP/s) as a Peak whose source says it was given, not looked up."""
+    if isinstance(peak, Peak):
+        return peak
+    if isinstance(peak, bool) or not isinstance(peak, (int, float)) or not (math.isfinite(peak) and peak > 0):
+        raise InputError(
+            f"MFU: peak must be a positive number of FLOP/s or a hwbench.Peak, got {peak!r}",
+            hint="e.g. peak=989.4e12, or leave it out to look up the device's own peak",
+        )
+    key = dtype_key(dtype) if dtype is not None else "?"
+    where = str(device) if device is not None else "?"
+    return Peak(
+        float(peak), dtype=key, device=where, name=where, source="given by the caller", estimated=False
+    )
+
+
 def _world_size() -> int:
     # torch.distributed is never imported here: a script that uses it has imported it already
     dist = sys.modules.get("torch.distributed")
@@ -503,7 +519,7 @@ class MFU:
         device: object = None,
         dtype: object = None,
         *,
-        peak: Peak | None = None,
+        peak: Peak | float | None = None,
         window: int = 50,
     ) -> None:
         if not (math.isfinite(flops_per_step) and flops_per_step > 0):
@@ -511,7 +527,7 @@ class MFU:
         if window < 1:
             raise InputError(f"MFU: window must be >= 1, got {window}")
         self.flops_per_step = float(flops_per_step)
-        self.peak: Peak = peak if peak is not None else peak_flops(device, dtype)
+        self.peak: Peak = _as_peak(peak, device, dtype) if peak is not None else peak_flops(device, dtype)
         self.world_size = _world_size()
         self._times: deque[float] = deque(maxlen=window)
         self._steps = 0

@@ -333,6 +333,15 @@ def test_mfu_update_median_and_summary() -> None:
     assert s.as_dict()["peak_source"] == "given"
 
 
+def test_mfu_takes_a_plain_peak_figure_and_says_it_was_given() -> None:
+    m = MFU(31.2e12, "cuda:0", "bf16", peak=80.2e12)
+    assert m.update(1.0) == pytest.approx(31.2 / 80.2)
+    assert m.summary().peak_source == "given by the caller" and m.summary().dtype == "bf16"
+    for bad in (0, -1.0, float("nan"), "80e12", True):
+        with pytest.raises(hwbench.HwbenchError, match="peak must be a positive number"):
+            MFU(1e9, peak=bad)  # type: ignore[arg-type]
+
+
 def test_mfu_above_peak_warns_once_and_bad_input_raises() -> None:
     m = MFU(100e12, peak=_peak(80.2))
     with warnings.catch_warnings(record=True) as caught:
