@@ -44,7 +44,10 @@ def test_single_process_reports_one_slow_gpu(tmp_path: Path) -> None:
     named = [(f"gpu{r['rank']}.json", r["result"]) for r in records]
     out = merge_reports(named)
     assert [s["rank"] for s in out["stragglers"]] == [5]
-    assert out["stragglers"][0]["host"] == "gpu5"  # no host field: named after its file
+    # no host field: the file says where the row came from, but is not taken for a host name
+    assert out["stragglers"][0]["host"] == "? (gpu5.json)"
+    assert out["fleet"]["hosts"] == [] and not out["ranks"][5]["host_recorded"]
+    assert [r["exit_code"] for r in out["ranks"]] == [None] * 8  # not recorded: unknown, not 0
     assert out["stragglers"][0]["below_median_fraction"] == pytest.approx(0.2, abs=0.005)
     assert out["fingerprint_mismatches"] == []
 
@@ -103,9 +106,9 @@ def test_command_table_names_the_straggler(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[2].startswith("straggler: rank 5")  # the answer first
-    row5 = next(line for line in r.stdout.splitlines() if line.startswith("gpu5 "))
-    assert "straggler -20%" in row5 and "364.1" in row5
-    assert "rank 5 on gpu5 (cuda:5) is 20% below the median of its peers" in r.stdout
+    row5 = next(line for line in r.stdout.splitlines() if line.startswith("? (gpu5.json) "))
+    assert "straggler -20%" in row5 and "364.1" in row5 and " - " in row5  # exit unknown
+    assert "rank 5 on ? (gpu5.json) (cuda:5) is 20% below the median of its peers" in r.stdout
     assert "MFU of ranks 0-7 against the bf16 peak 989.4 TFLOP/s: NVIDIA H100 SXM datasheet" in r.stdout
 
 
@@ -133,3 +136,108 @@ def test_merge_fits_80_columns_with_short_uuids(tmp_path: Path) -> None:
     assert doc["ranks"][3]["uuid"] == "GPU-6e6f6465-0000-4000-8000-000000000003"
     real = ["GPU-5a1f9c3e-8d2b-11ee-b962-0242ac120002", "GPU-e0c4b7a1-8d2b-11ee-b962-0242ac120002"]
     assert short_uuids(real) == {real[0]: "GPU-5a1f9c3e…", real[1]: "GPU-e0c4b7a1…"}
+
+
+def merge_cli(*args: str, columns: int = 80) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": str(columns), "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "hwbench", "merge", *args], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+def test_comm_report_shows_bus_bandwidth_per_collective() -> None:
+    """A recorded 2-rank gloo `comm` report: the answer is each collective's busbw, not FLOP/s."""
+    r = merge_cli(str(FIX / "comm_2rank_cpu_gloo.json"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:3] == [
+        "hwbench merge: 1 comm report, 2 ranks on 1 host, gloo",
+        "all_reduce: busbw 0.657 GB/s at 16.8 MB",
+        "all_gather: busbw 0.350 GB/s at 16.8 MB",
+    ]
+    assert "achieved_tflops" not in r.stdout and "n/a" not in r.stdout and "TFLOP" not in r.stdout
+    row = next(ln for ln in lines if ln.startswith("comm_2rank_cpu_gloo.json "))
+    assert row.split() == ["comm_2rank_cpu_gloo.json", "2", "vm", "0.657", "0.350", "yes", "0"]
+    assert all(len(ln) <= 80 and ln == ln.rstrip() for ln in lines)
+
+
+def test_comm_outlier_named_per_collective(tmp_path: Path) -> None:
+    doc = load("comm_2rank_cpu_gloo.json")
+    slow = json.loads(json.dumps(doc))
+    slow["hosts"] = ["node-c"]
+    for res in slow["results"]:
+        if res["op"] == "all_gather":
+            res["busbw_gbps"] *= 0.5
+    files = []
+    for name, d in (("a.json", doc), ("b.json", doc), ("c.json", slow)):
+        (tmp_path / name).write_text(json.dumps(d))
+        files.append(str(tmp_path / name))
+    out = merge_reports([(f, json.loads(Path(f).read_text())) for f in files])
+    assert out["comm_outliers"] == [] and out["comm_outliers_by_op"]["all_gather"] == [files[2]]
+    r = merge_cli(*files)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[1] == "all_reduce: busbw 0.657 GB/s at 16.8 MB, median of 3 reports"
+    assert lines[2] == "all_gather: busbw 0.350 GB/s at 16.8 MB, median of 3 reports"
+    assert lines[3] == "  slowest: c.json on node-c: 0.175 GB/s, 50% below its peers' median"
+    assert next(ln for ln in lines if ln.startswith("c.json ")).split()[3:5] == ["0.657", "0.175"]
+    assert all(len(ln) <= 80 for ln in lines)
+
+
+SIGINT_A, SIGINT_B = "mfu_cpu_sigint_a.json", "mfu_cpu_sigint_b.json"
+
+
+def test_interrupted_single_node_reports_are_listed_not_counted() -> None:
+    """Two recorded `timeout -s INT 8 hwbench mfu --quick --json` outputs (no host, no exit code)."""
+    a, b = str(FIX / SIGINT_A), str(FIX / SIGINT_B)
+    r = merge_cli(a, b)
+    assert r.returncode == 0, r.stderr
+    for rank, f in ((0, a), (1, b)):
+        assert (
+            f"warning: rank {rank} (file {f}) was interrupted: its figures are partial and are not "
+            "counted in the fleet totals or the straggler test"
+        ) in r.stderr.splitlines()
+    lines = r.stdout.splitlines()
+    assert lines[:2] == [
+        "hwbench merge: 2 ranks, 2 without a recorded host",
+        "no straggler test: 0 complete ranks, ranks 0-1 interrupted",
+    ]
+    assert "fleet:" not in r.stdout and "straggler -" not in r.stdout
+    row = next(ln for ln in lines if ln.startswith(f"? ({SIGINT_A}) "))
+    assert row.split()[-3:] == ["-", "interrupted", "n/a"]  # exit unknown: the report does not say
+    assert all(len(ln) <= 80 for ln in lines)
+    doc = json.loads(merge_cli(a, b, "--json").stdout)
+    assert doc["interrupted_ranks"] == [0, 1] and doc["total_achieved_tflops"] is None
+    assert [(x["host"], x["exit_code"], x["interrupted"]) for x in doc["ranks"]] == [
+        (f"? ({SIGINT_A})", None, True),
+        (f"? ({SIGINT_B})", None, True),
+    ]
+    assert doc["fleet"]["hosts"] == [] and doc["exit_code"] == 0
+
+
+def test_an_interrupted_rank_leaves_the_totals_and_the_straggler_test() -> None:
+    records = load("h100x8_one_slow.records.json")
+    docs = [(f"gpu{r['rank']}.json", dict(r["result"])) for r in records]
+    full = merge_reports(docs)
+    docs[2][1]["interrupted"] = True
+    out = merge_reports(docs)
+    assert [s["rank"] for s in out["stragglers"]] == [5]  # still found among the 7 complete ranks
+    got = full["ranks"][2]["achieved_tflops"]
+    assert out["total_achieved_tflops"] == pytest.approx(full["total_achieved_tflops"] - got)
+    assert out["ranks"][2]["interrupted"] and out["ranks"][2]["achieved_tflops"] == got  # still listed
+    assert out["interrupted_ranks"] == [2] and out["spread"]["count"] == 7
+    assert out["warnings"] == [
+        "rank 2 (file gpu2.json) was interrupted: its figures are partial and are not counted in "
+        "the fleet totals or the straggler test"
+    ]
+    docs[2][1]["interrupted"] = False
+    docs[5][1]["interrupted"] = True  # the slow one stopped early: no longer a straggler
+    out = merge_reports(docs)
+    assert out["stragglers"] == [] and not any("below the median" in e for e in out["explanation"])
+
+
+def test_interrupted_check_report_names_its_signal() -> None:
+    """A recorded `hwbench check --json` stopped by SIGTERM: its `interrupted` check says which."""
+    out = merge_reports([("c.json", load("check_cpu_sigterm.json"))])
+    assert out["ranks"][0]["exit_code"] == 143 and out["ranks"][0]["interrupted"]
+    assert out["exit_code"] == 143
