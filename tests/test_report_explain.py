@@ -184,3 +184,21 @@ def test_batch_sweep_sentence_lists_the_measured_sizes() -> None:
             assert f"{r.variant.config['batch_size']}: {r.speedup:.2f}x" in e.text
     assert "learning rate" in e.text
     assert "batch_sweep" not in ids(facts)  # no experiments, no sweep sentence
+
+
+def test_batch_sweep_after_one_round_claims_no_noise_band() -> None:
+    """One round has no interval: the sentence says so, never "±0%"."""
+    import dataclasses
+
+    facts, ex, prof = recorded()
+    assert ex is not None
+    one_round = tuple(
+        dataclasses.replace(r, interval=None, noise_pct=0.0, verdict="inconclusive", ratios=r.ratios[:1])
+        if r.variant.kind == "batch"
+        else r
+        for r in ex.results
+    )
+    e = next(
+        e for e in explain(facts, dataclasses.replace(ex, results=one_round), prof) if e.id == "batch_sweep"
+    )
+    assert "±0%" not in e.text and "(one round)" in e.text

@@ -444,11 +444,14 @@ def batch_sweep(f: RunFacts, experiments: ExperimentsReport | None) -> Explanati
     if len(sweep) < 2:
         return None
     base = f.config.get("batch_size")
-    listing = ", ".join(f"{r.variant.config['batch_size']}: {r.speedup:.2f}x" for r in sweep)
+    listing = ", ".join(
+        f"{r.variant.config['batch_size']}: {claim_text(r.speedup, r.interval, r.noise_pct)}" for r in sweep
+    )
     best = max(sweep, key=lambda r: r.speedup or 0.0)
-    band = best.noise_pct
     if best.verdict not in ("gain", "likely gain"):
-        verdict_text = f"no batch size beats {base} beyond the noise (±{band:.0f}%)"
+        # after one round there is no interval: say so rather than print a ±0% that was never measured
+        noise = f"±{best.noise_pct:.0f}%" if best.interval is not None or best.noise_pct else "one round"
+        verdict_text = f"no batch size beats {base} beyond the noise ({noise})"
     elif best.verdict == "likely gain":
         verdict_text = f"batch {best.variant.config['batch_size']} likely gains (its interval is wide)"
     elif best is sweep[-1]:
