@@ -58,6 +58,7 @@ def from_mapping(values: Mapping[str, Any], where: str = "config") -> dict[str, 
 
 
 _CONFIG_MAX_BYTES = 1 << 20  # an expectations file is a few hundred bytes
+_FLAT = "a config is key = value lines (min-gpus = 8), at the top or under one [check] table"
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -77,13 +78,19 @@ def load_config(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise InputError(f"config {path} is not valid TOML: {e}") from None
+        raise InputError(
+            f"config {path} is not valid TOML: {e}",
+            hint="one key = value per line, as the flags without their dashes (min-gpus = 8)",
+        ) from None
     except RecursionError:
-        raise InputError(f"config {path} is nested too deeply to be an hwbench config") from None
+        raise InputError(
+            f"config {path} is nested too deeply to be an hwbench config",
+            hint=_FLAT,
+        ) from None
     if "check" in data:
         table = data.pop("check")
         if not isinstance(table, dict):
-            raise InputError(f"config {path}: [check] must be a table")
+            raise InputError(f"config {path}: [check] must be a table", hint=_FLAT)
         if data:
             raise InputError(
                 f"config {path}: keys outside [check]: {', '.join(sorted(data))}",

@@ -18,22 +18,66 @@ from hwbench.peaks.types import DTYPES
 Level = Literal["quick", "medium", "long"]
 LEVELS: tuple[Level, ...] = ("quick", "medium", "long")
 _DEVICE_RE = re.compile(r"^(cpu|cuda|cuda:\d+|mps|xpu|xpu:\d+)$")
+_HELP = "see `hwbench check --help` for what each key takes"
+# Bounds of the counts an expectation holds: far above any machine (the largest NVLink domains hold
+# hundreds of GPUs), yet small enough that a typo is told, not judged as an impossible expectation.
+MAX_GPUS = 4096
+MAX_ECC_ERRORS = 10**9
+MAX_COUNT = 10**9  # any other count
+_HUGE = 10**30
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-def number(key: str, value: Any, *, minimum: float | None = 0.0, integer: bool = False) -> float:
+def number(key: str, value: Any, *, minimum: float | None = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InputError(f"{key}: expected a number, got {value!r}")
+        raise InputError(f"{key}: expected a number, got {value!r}", hint=f"a number, e.g. 8 or 0.5; {_HELP}")
     try:
         x = float(value)
-    except ValueError:
-        raise InputError(f"{key}: {value!r} is not a number") from None
+    except (ValueError, OverflowError):
+        raise InputError(
+            f"{key}: {value!r} is not a number", hint=f"a number, e.g. 8 or 0.5; {_HELP}"
+        ) from None
     if not math.isfinite(x):
-        raise InputError(f"{key}: {value!r} is not a finite number")
-    if integer and x != int(x):
-        raise InputError(f"{key}: expected a whole number, got {value!r}")
+        raise InputError(f"{key}: {value!r} is not a finite number", hint="a number, not inf or nan")
     if minimum is not None and x < minimum:
-        raise InputError(f"{key}: {value!r} is below {minimum:g}")
+        raise InputError(f"{key}: {value!r} is below {minimum:g}", hint=f"a number of at least {minimum:g}")
     return x
+
+
+def whole(key: str, value: Any, *, maximum: int = MAX_COUNT, what: str = "") -> int:
+    """A count, parsed exactly (never through a float, which would turn 10^23 into 99999999999999991611392)
+    and held within 0..maximum; `what` names what is counted in the hint ("GPUs")."""
+    bounds = f"a whole number{f' of {what}' if what else ''} from 0 to {maximum}"
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise InputError(f"{key}: expected a whole number, got {value!r}", hint=bounds)
+    text = value.strip() if isinstance(value, str) else ""
+    if isinstance(value, int):
+        n = value
+    elif _INTEGER.fullmatch(text):
+        # past 30 digits it is out of bounds whatever it reads: int() of thousands of digits is refused
+        n = int(text) if len(text) <= 30 else (-1 if text.startswith("-") else _HUGE)
+    else:
+        try:
+            x = number(key, value, minimum=None)  # "8.0" and 8.0 are 8
+        except InputError as e:  # "x", inf, nan: said as number() says it, with this count's bounds
+            raise InputError(e.message, hint=bounds) from None
+        if x != int(x):
+            raise InputError(f"{key}: expected a whole number, got {value!r}", hint=bounds)
+        n = int(x)
+    shown = str(n) if abs(n) < _HUGE else "a number of more than 30 digits"
+    if n < 0:
+        raise InputError(f"{key}: {shown} is below 0", hint=bounds)
+    if n > maximum:
+        raise InputError(f"{key}: {shown} is above {maximum}", hint=bounds)
+    return n
+
+
+def gpu_count(key: str, value: Any) -> int:
+    return whole(key, value, maximum=MAX_GPUS, what="GPUs")
+
+
+def error_count(key: str, value: Any) -> int:
+    return whole(key, value, maximum=MAX_ECC_ERRORS, what="errors")
 
 
 def parse_dtype_values(key: str, items: Any, *, fraction: bool = False) -> dict[str, float]:
@@ -44,7 +88,10 @@ def parse_dtype_values(key: str, items: Any, *, fraction: bool = False) -> dict[
     else:
         seq = [items] if isinstance(items, str) else items
         if not isinstance(seq, Sequence):
-            raise InputError(f"{key}: expected DTYPE=VALUE, got {items!r}")
+            raise InputError(
+                f"{key}: expected DTYPE=VALUE, got {items!r}",
+                hint=f'e.g. ["fp32=0.05"] or {{ fp32 = 0.05 }}; dtypes: {", ".join(DTYPES)}',
+            )
         for item in seq:
             if not isinstance(item, str) or "=" not in item:
                 example = "fp32=0.6" if fraction else "fp32=0.05"
@@ -78,19 +125,27 @@ def parse_device(key: str, value: Any) -> str:
 def strings(key: str, value: Any) -> tuple[str, ...]:
     seq = [value] if isinstance(value, str) else value
     if not isinstance(seq, Sequence) or not all(isinstance(s, str) and s.strip() for s in seq):
-        raise InputError(f"{key}: expected a string or a list of strings, got {value!r}")
+        raise InputError(
+            f"{key}: expected a string or a list of strings, got {value!r}",
+            hint='non-empty text, e.g. "avx2" or ["avx2", "fma"] in a config file',
+        )
     return tuple(s.strip() for s in seq)
 
 
 def boolean(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise InputError(f"{key}: expected true or false, got {value!r}")
+        raise InputError(
+            f"{key}: expected true or false, got {value!r}", hint="write true or false, without quotes"
+        )
     return value
 
 
 def level(key: str, value: Any) -> Level:
     if value not in LEVELS:
-        raise InputError(f"{key}: {value!r} is not one of {', '.join(LEVELS)}")
+        raise InputError(
+            f"{key}: {value!r} is not one of {', '.join(LEVELS)}",
+            hint="quick (seconds), medium (about a minute) or long (minutes of soak)",
+        )
     lv: Level = value
     return lv
 
@@ -111,14 +166,17 @@ def parse_version(text: str) -> tuple[int, ...] | None:
 
 
 def percent(key: str, value: Any) -> float:
-    x = number(key, value)
+    hint = "a percentage from 0 to below 100, e.g. 10"
+    x = number(key, value, minimum=None)
+    if x < 0.0:
+        raise InputError(f"{key}: {x:g}% is below 0", hint=hint)
     if x >= 100.0:
-        raise InputError(f"{key}: {x:g}% must be below 100")
+        raise InputError(f"{key}: {x:g}% must be below 100", hint=hint)
     return x
 
 
 def fail_type(key: str, value: Any, what: str) -> NoReturn:
-    raise InputError(f"{key}: expected {what}, got {value!r}")
+    raise InputError(f"{key}: expected {what}, got {value!r}", hint=_HELP)
 
 
 def fraction(key: str, value: Any) -> float:
@@ -126,10 +184,6 @@ def fraction(key: str, value: Any) -> float:
     if not 0.0 < x <= 1.0:
         raise InputError(f"{key}: {x:g} is not a fraction in (0, 1]", hint="0.4 means 40%")
     return x
-
-
-def whole(key: str, value: Any) -> int:
-    return int(number(key, value, integer=True))
 
 
 def amount(key: str, value: Any) -> float:

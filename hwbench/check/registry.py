@@ -218,7 +218,7 @@ class Expectations:
 
     min_gpus: int | None = expectation(
         "--min-gpus",
-        P.whole,
+        P.gpu_count,
         int,
         "At least N GPUs (discrete or integrated).",
         metavar="N",
@@ -339,7 +339,7 @@ class Expectations:
     )
     max_ecc_errors: int | None = expectation(
         "--max-ecc-errors",
-        P.whole,
+        P.error_count,
         int,
         "At most N uncorrectable ECC errors per GPU since the driver loaded.",
         metavar="N",

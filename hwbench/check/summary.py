@@ -23,6 +23,15 @@ def _cell(text: object) -> str:
 _COUNT_UNITS = {"GPUs": "GPU", "errors": "error"}
 
 
+def tally(items: Sequence[object]) -> str:
+    """Identical items counted once, in first-seen order: eight H100s read "8x NVIDIA H100 ...", not
+    the name eight times."""
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[str(item)] = counts.get(str(item), 0) + 1
+    return ", ".join(f"{n}x {text}" if n > 1 else text for text, n in counts.items())
+
+
 def fmt_value(v: object, unit: str | None = None) -> str:
     if v is None:
         return "n/a"
@@ -31,7 +40,7 @@ def fmt_value(v: object, unit: str | None = None) -> str:
     if isinstance(v, float):
         v = f"{v:.4g}"
     elif isinstance(v, list):
-        v = ", ".join(map(str, v)) or "none"
+        v = tally(v) or "none"
     return f"{v} {unit}" if unit else str(v)
 
 

@@ -11,7 +11,10 @@ from hwbench.check import checks as C
 from hwbench.check.parse import Level
 from hwbench.check.results import CheckResult
 from hwbench.check.state import RunState, is_host
+from hwbench.check.summary import tally
 from hwbench.errors import one_line
+from hwbench.fmt import plural
+from hwbench.model import System
 
 
 def under_load(pcie_full: bool, no_throttle: bool, level: Level, st: RunState) -> list[CheckResult]:
@@ -35,13 +38,18 @@ def under_load(pcie_full: bool, no_throttle: bool, level: Level, st: RunState) -
                 )
 
     if not gpus:
-        skip_all("no NVIDIA GPU with NVML: nothing to put under load and sample (CPU-only machine?)")
+        skip_all(unsampled_reason(system))
         return out
     if replay:
         for i, g in gpus:
             for on, fn, _ in wanted:
                 if on:
-                    r = fn(f"gpu{i}", [g.nvml.as_fields() if g.nvml else {}], "in the recorded snapshot")
+                    fields = [g.nvml.as_fields() if g.nvml else {}]
+                    r = (
+                        C.check_pcie_full(f"gpu{i}", fields, "in the recorded snapshot", snapshot=True)
+                        if fn is C.check_pcie_full
+                        else fn(f"gpu{i}", fields, "in the recorded snapshot")
+                    )
                     out.append(
                         _with_note(
                             r,
@@ -54,7 +62,7 @@ def under_load(pcie_full: bool, no_throttle: bool, level: Level, st: RunState) -
 
     cuda = [d for d in devices if not is_host(d)] or m.cuda()
     if not cuda:
-        skip_all("torch cannot use the GPU(s) here, so hwbench cannot load them (see torch_can_use)")
+        skip_all("torch cannot use the GPUs here, so hwbench cannot load them (see torch_can_use)")
         return out
     by_bus = {g.pci_slot: (i, g) for i, g in gpus}
     nvml_list = [(g.pci_slot, g.nvml) for _, g in gpus if g.nvml is not None]
@@ -78,12 +86,31 @@ def under_load(pcie_full: bool, no_throttle: bool, level: Level, st: RunState) -
         for on, fn, _ in wanted:
             if on:
                 r = fn(dev, samples)
-                out.append(
-                    _with_note(
-                        r, f"{len(samples)} NVML sample(s) over {seconds:g} s of matmul load, gpu{i} {bus}"
-                    )
-                )
+                sampled = plural(len(samples), "NVML sample")
+                out.append(_with_note(r, f"{sampled} over {seconds:g} s of matmul load, gpu{i} {bus}"))
     return out
+
+
+def unsampled_reason(system: System) -> str:
+    """Why no GPU of `system` can be sampled: these checks read NVML, so say which GPUs are there
+    without it (AMD ones, an NVIDIA one whose NVML failed), and guess "CPU-only" only without any GPU."""
+    gpus = C.counted_gpus(system)
+    if not gpus:
+        return "no GPU found: nothing to put under load and sample (CPU-only machine?)"
+    by_vendor: dict[str, list[str]] = {}
+    for g in gpus:
+        by_vendor.setdefault(g.vendor, []).append(g.name)
+    parts = []
+    for vendor, names in by_vendor.items():
+        label = _VENDOR.get(vendor, "non-NVIDIA")
+        if vendor == "nvidia":
+            parts.append(f"{tally(names)}: no NVML fields (NVIDIA driver not loaded, or NVML not loadable)")
+        else:
+            parts.append(f"{tally(names)}: {label} GPUs are not sampled (these checks read NVIDIA's NVML)")
+    return "; ".join(parts)
+
+
+_VENDOR = {"nvidia": "NVIDIA", "amd": "AMD", "intel": "Intel"}
 
 
 def _with_note(r: CheckResult, source: str) -> CheckResult:
