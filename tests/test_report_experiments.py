@@ -678,3 +678,10 @@ def test_compile_not_measured_is_a_field_not_a_note_to_parse() -> None:
     assert not [s for s in suggestions(facts, replace(ex, compile_not_measured=None)) if s.key == "compile"]
     # a recording made before the field existed still finds its sentence among the skipped notes
     assert ex.compile_not_measured is not None and ex.compile_not_measured in ex.skipped
+
+
+def test_batch_variant_names_what_a_step_processes() -> None:
+    from hwbench.report.planner import batch_variant
+
+    assert "4x the tokens per step" in batch_variant(12, 48).change
+    assert "4x the samples per step" in batch_variant(32, 128, "samples").change  # a user's model

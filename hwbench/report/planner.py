@@ -193,7 +193,8 @@ def plan_variants(
         variants += _cuda_variants(facts)
     if "batch_size" in facts.config:
         batch = int(facts.config["batch_size"])
-        variants += [batch_variant(batch, batch * factor) for factor in (2, 4)]
+        unit = "samples" if facts.model is not None else "tokens"
+        variants += [batch_variant(batch, batch * factor, unit) for factor in (2, 4)]
     else:
         skipped.append(
             "batch size: not tried: the model's inputs have no batch dimension hwbench can scale (not "
@@ -203,11 +204,12 @@ def plan_variants(
     return variants + compile_variants, skipped + why_not
 
 
-def batch_variant(base: int, new: int) -> Variant:
+def batch_variant(base: int, new: int, unit: str = "tokens") -> Variant:
+    """`unit`: what a step processes, "tokens" (the GPT) or "samples" (a user's model)."""
     return Variant(
         key=f"batch={new}",
         kind="batch",
-        change=f"batch size {new} instead of {base} ({new / base:g}x the tokens per step)",
+        change=f"batch size {new} instead of {base} ({new / base:g}x the {unit} per step)",
         config={"batch_size": new},
     )
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
     from hwbench.report import Advice
+    from hwbench.report.facts import RunFacts
     from hwbench.report.suggest import Suggestion
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -151,7 +152,7 @@ def suggestion_table(advice: Advice) -> RenderableType | None:
     t.add_column("change")
     t.add_column("speedup", justify="right", no_wrap=True)
     t.add_column("verdict", no_wrap=True)
-    t.add_column("tokens/s", justify="right", no_wrap=True)
+    t.add_column(_rate_unit(advice.facts), justify="right", no_wrap=True)
     t.add_column("new MFU", justify="right", no_wrap=True)
     for i, s in enumerate(advice.suggestion_items, 1):
         t.add_row(
@@ -213,7 +214,7 @@ def summary(advice: Advice, console: Console | None = None, top: int = 3) -> Non
         t.add_column("#", justify="right")
         t.add_column("change")
         t.add_column("speedup", justify="right", no_wrap=True)
-        t.add_column("tokens/s", justify="right", no_wrap=True)
+        t.add_column(_rate_unit(f), justify="right", no_wrap=True)
         if scale.peak_tflops:
             t.add_column("MFU", justify="right", no_wrap=True)
         t.add_column("verdict", no_wrap=True)
@@ -331,3 +332,8 @@ def render(advice: Advice, console: Console | None = None) -> None:
                 console.print(f"[dim]{note}[/]", highlight=False)
     for note in advice.notes:
         console.print(f"[dim]{note}[/]", highlight=False)
+
+
+def _rate_unit(facts: RunFacts) -> str:
+    """The throughput column's unit: a user's model processes samples, the GPT tokens."""
+    return "samples/s" if facts.model is not None else "tokens/s"

@@ -394,7 +394,8 @@ class ExperimentRunner:
         nxt = next_batch(measured, self.base_batch, self.max_batch_factor, SWEEP_GAIN)
         if nxt is None or any(a.variant.config.get("batch_size") == nxt for a in self.arms):
             return
-        arm = Arm(batch_variant(self.base_batch, nxt))
+        unit = "tokens" if isinstance(self.base_cfg, GPTConfig) else "samples"
+        arm = Arm(batch_variant(self.base_batch, nxt, unit))
         # the predicted step time must still fit a chunk, and two chunks of it what is left
         fits_a_chunk = self.baseline_step_s * nxt / self.base_batch <= max(2.0, 4 * self.chunk_s)
         if fits_a_chunk and 2 * (self.est_wall(arm) + self.est_wall(self.base)) <= self.left():
