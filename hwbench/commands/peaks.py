@@ -2,9 +2,11 @@
 `--device cpu|cuda:N`, per dtype, with the source and clock beside every figure (presentation only; the
 work is in hwbench.peaks).
 
-JSON (`--json`, docs/peaks.md): {"devices": [DevicePeak...]}; a device with no known peak is an entry with
-`"peaks_tflops": null` and a `reason`. With `--nanogpt-mfu`/`--achieved-tflops` also `conversions`:
-[{`achieved_tflops`, `dtype`, `mfu`, ...}], a printed MFU re-expressed against each device's own peak.
+JSON (`--json`, docs/peaks.md): {"devices": [DevicePeak...], "interrupted": bool}; a device with no known
+peak is an entry with `"peaks_tflops": null` and a `reason`; `interrupted` is true when SIGINT/SIGTERM
+stopped a measurement (--gemm, --measure), and the CPU's notes say what was not measured. With
+`--nanogpt-mfu`/`--achieved-tflops` also `conversions`: [{`achieved_tflops`, `dtype`, `mfu`, ...}], a
+printed MFU re-expressed against each device's own peak.
 """
 
 from __future__ import annotations
@@ -66,16 +68,26 @@ def _cpu_gemm_floors(quick: bool = True) -> tuple[dict[str, float], dict[str, st
     floors: dict[str, float] = {}
     sources: dict[str, str] = {}
     notes: list[str] = []
+    from hwbench import interrupt
     from hwbench.bench.matmul import best_gemm
 
     for dtype in ("fp32", "bf16"):
-        try:
-            point = best_gemm(device="cpu", dtype=dtype, quick=quick)
-        except Exception as e:  # a dtype the build cannot run is a note, not a failure
-            notes.append(f"{dtype} GEMM not measured ({one_line(e)})")
-            continue
-        floors[dtype] = point.tflops
-        sources[dtype] = f"best {dtype} GEMM ({point.library}, {point.shape})"
+        # After SIGINT/SIGTERM nothing more is measured, and a GEMM it cut short is said to be interrupted
+        # (best_gemm keeps the interrupt and then finds no point: not the GEMM's failure).
+        if interrupt.received() is None:
+            try:
+                point = best_gemm(device="cpu", dtype=dtype, quick=quick)
+            except KeyboardInterrupt as e:
+                interrupt.note(e)
+            except Exception as e:  # a dtype the build cannot run is a note, not a failure
+                if interrupt.received() is None:
+                    notes.append(f"{dtype} GEMM not measured ({one_line(e)})")
+                    continue
+            else:
+                floors[dtype] = point.tflops
+                sources[dtype] = f"best {dtype} GEMM ({point.library}, {point.shape})"
+                continue
+        notes.append(f"{dtype} GEMM not measured: interrupted by {interrupt.name()}")
     return floors, sources, notes
 
 
@@ -91,8 +103,9 @@ def collect(
     system: System | None = None,
 ) -> list[DevicePeak | Unknown]:
     """The entries to show, overrides applied."""
+    from hwbench import interrupt
     from hwbench.peaks import gpu_peak, override_only_peak, peak_for_device, with_overrides
-    from hwbench.peaks.gpu import identify
+    from hwbench.peaks.gpu import identify, parse_pci_id
 
     entries: list[DevicePeak | Unknown] = []
 
@@ -102,24 +115,47 @@ def collect(
         notes: list[str] = []
         if gemm:
             floors, sources, notes = _cpu_gemm_floors()
-        p = peak_for_device("cpu", sys_, measure=measure, measured_tflops=floors, measured_sources=sources)
+
+        def peak(measure_: bool | None) -> DevicePeak | None:
+            return peak_for_device(
+                "cpu", sys_, measure=measure_, measured_tflops=floors, measured_sources=sources
+            )
+
+        # An interrupted run measures nothing more: the clock is read, not measured, and the figures
+        # rest on what was measured before the signal.
+        p = None
+        if interrupt.received() is None:
+            try:
+                p = peak(measure)
+            except KeyboardInterrupt as e:
+                interrupt.note(e)
+        if interrupt.received() is not None:
+            p = peak(False)
+            notes.append(
+                f"measurement interrupted by {interrupt.name()}: the clock is not measured and the "
+                "figures rest on what was measured before it"
+            )
         if p is not None and notes:
             p = dataclasses.replace(p, notes=(*p.notes, *notes))
         return p
 
     for name in gpus:
+        ids = parse_pci_id(name)  # "10de:2684": the card by PCI vendor:device id
+        vendor_id, device_id = ids if ids is not None else (None, None)
         p = gpu_peak(
             name,
+            device_id=device_id,
             sm_count=sm_count,
             compute_capability=cc,
             clock_mhz=clock_mhz,
             vendor="nvidia" if cc is not None else None,  # --cc is a CUDA compute capability
+            vendor_id=vendor_id,
             clock_source="given on the command line (--clock-mhz)",
         )
         if p is not None:
             entries.append(p)
             continue
-        lookup = identify(name)
+        lookup = identify(name, device_id, vendor_id=vendor_id)
         reason = lookup.reason or f"no peak known for '{name}'"
         if lookup.candidates:
             reason += " (give the full name as nvidia-smi prints it)"
@@ -383,15 +419,24 @@ def run(
     dtype: str = "bf16",
     nanogpt_mfu: list[str] | None = None,
     achieved_tflops: list[float] | None = None,
-    promised_tflops: float = NANOGPT_PEAK_TFLOPS,
+    promised_tflops: float | None = None,
     replay: Path | None = None,
     details: bool = False,
 ) -> int:
+    from hwbench import interrupt
     from hwbench.api import dtype_key
     from hwbench.peaks import parse_peak_overrides
 
     overrides = parse_peak_overrides(peak_tflops)
     dt = dtype_key(dtype)
+    if promised_tflops is not None and not nanogpt_mfu:
+        # the denominator of a printed MFU: alone (or with --achieved-tflops) it would change nothing
+        raise InputError(
+            "--promised-tflops is the peak a printed MFU was divided by: it needs --nanogpt-mfu",
+            hint="add --nanogpt-mfu PERCENT (the MFU the script printed), or drop --promised-tflops",
+        )
+    if promised_tflops is None:
+        promised_tflops = NANOGPT_PEAK_TFLOPS
     if not (math.isfinite(promised_tflops) and promised_tflops > 0):
         raise InputError(f"--promised-tflops must be a positive number, got {promised_tflops!r}")
     for m in nanogpt_mfu or ():
@@ -420,6 +465,7 @@ def run(
         payload: dict[str, Any] = {"devices": devices}
         if nanogpt_mfu or achieved_tflops:
             payload["conversions"] = [c.as_json() for c in converted]
+        payload["interrupted"] = interrupt.received() is not None
         emit(document("peaks", payload))
     else:
         render([e for e in entries if not (isinstance(e, Unknown) and e.device == "gpu")], details)
@@ -463,12 +509,12 @@ def command(
         metavar="TFLOPS",
         help="Convert an achieved TFLOP/s into the true MFU. Repeatable.",
     ),
-    promised_tflops: float = typer.Option(
-        NANOGPT_PEAK_TFLOPS,
+    promised_tflops: float | None = typer.Option(
+        None,
         "--promised-tflops",
         metavar="TFLOPS",
-        help=f"The peak the script divides by: nanoGPT {NANOGPT_PEAK_TFLOPS:g} (A100 bf16), nanochat 989 "
-        "(H100 bf16).",
+        help=f"The peak the script divided --nanogpt-mfu by: nanoGPT {NANOGPT_PEAK_TFLOPS:g} (A100 bf16, the "
+        "default), nanochat 989 (H100 bf16).",
     ),
     dtype: str = typer.Option("bf16", "--dtype", metavar="DTYPE", help="The dtype the conversions are for."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document on stdout."),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from hwbench.datafile import read_table
+from hwbench.errors import InputError
 from hwbench.peaks.types import DTYPES, DevicePeak
 
 _DATA = Path(__file__).with_name("data")
@@ -232,7 +233,8 @@ def identify(
     how = " + ".join(s for s in steps if s)
     if len(candidates) > 1:
         models = ", ".join(r.model for r in candidates)
-        return Lookup(None, how, candidates, reason=f"'{name}' is ambiguous: {models}")
+        what = f"'{name}'" if name else f"device id 0x{device_id:04x}" if device_id is not None else "?"
+        return Lookup(None, how, candidates, reason=f"{what} is ambiguous: {models}")
     row = candidates[0]
     # A named row whose compute capability contradicts the device is not that device.
     if compute_capability is not None and row.cc is not None and row.cc != compute_capability:
@@ -250,6 +252,29 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+# What a row's `units` count, by vendor (the word a scaled part's name and notes use).
+_UNIT_WORDS = {"nvidia": "SMs", "amd": "CUs", "intel": "Xe-cores", "apple": "GPU cores"}
+# Apple's GPU names carry the core count: "Apple M3 Max GPU (40-core)" (the table), "... (30-core)" (detect).
+_CORE_SUFFIX = re.compile(r"^(.*?)\s*\((\d+)[- ]core\)$", re.IGNORECASE)
+
+
+def split_core_count(name: str) -> tuple[str, int | None]:
+    """'Apple M3 Max GPU (30-core)' -> ('Apple M3 Max GPU', 30); a name without the suffix, unchanged."""
+    m = _CORE_SUFFIX.match(name.strip())
+    if m is None or not m.group(1) or int(m.group(2)) <= 0:
+        return name, None
+    return m.group(1), int(m.group(2))
+
+
+def scaled_name(row: GpuRow, units: int) -> str:
+    """The name of a part with `units` of the row's units: 'Apple M3 Max GPU (30-core)' for a binned Apple
+    GPU (as `hwbench detect` names it), 'AMD Instinct MI300X (38 of 304 CUs)' for a partition."""
+    base, cores = split_core_count(row.model)
+    if cores is not None:
+        return f"{base} ({units}-core)"
+    return f"{row.model} ({units} of {row.units} {_UNIT_WORDS.get(row.vendor, 'units')})"
+
+
 def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) -> DevicePeak:
     peaks = dict(row.peaks)
     notes = list(row.notes)
@@ -262,14 +287,28 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
             f"(FP16-accumulate rate {_fmt(row.fp16_acc16)} is not what training uses)"
         )
     units = row.units
+    name = row.model
+    mem_bw = row.mem_bw_gbps
     if sm_count is not None and row.units is not None and sm_count != row.units:
-        # A binned or partitioned part (MIG slice, 7-core M1): same per-unit rate, fewer units.
+        # A binned or partitioned part (30-core M3 Max, 7-core M1, a CU partition of an AMD GPU): same
+        # per-unit rate, fewer units. The row's name and memory bandwidth are the full part's, not this
+        # one's: the binned M3 Max has fewer memory channels too.
         scale = sm_count / row.units
         peaks = {d: (v * scale if v is not None else None) for d, v in peaks.items()}
         estimated = True
+        word = _UNIT_WORDS.get(row.vendor, "SMs/CUs")
         notes.append(
-            f"device reports {sm_count} SMs/CUs, the table row has {row.units}: figures scaled by "
+            f"device reports {sm_count} {word}, the table row has {row.units}: figures scaled by "
             f"{sm_count}/{row.units} (estimated)"
+        )
+        if mem_bw is not None:
+            notes.append(
+                f"memory bandwidth of this part not known: the table's {mem_bw:g} GB/s is the {row.model}'s"
+            )
+            mem_bw = None
+        name = scaled_name(row, sm_count)
+        source = (
+            f"{source}; figures x {sm_count}/{row.units}: this part has {sm_count} of the {row.units} {word}"
         )
         units = sm_count
     elif sm_count is None and row.vendor == "apple":
@@ -304,14 +343,14 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
             dtype_sources[d] += f", scaled to {units} units"
     return DevicePeak(
         device=device,
-        name=row.model,
+        name=name,
         peaks_tflops=peaks,
         source=source,
         estimated=estimated,
         notes=tuple(notes),
         clock_mhz=row.clock_mhz,
         clock_source="boost clock the datasheet figures assume" if row.clock_mhz else None,
-        memory_bandwidth_gbps=row.mem_bw_gbps,
+        memory_bandwidth_gbps=mem_bw,
         sm_count=units,
         dtype_sources=dtype_sources,
     )
@@ -425,10 +464,27 @@ def gpu_peak(
         return mig_peak(
             mig.group(1), int(mig.group(3)), mig.group(4), name, device_id, sm_count, device, compute
         )
+    # "Apple M3 Max GPU (30-core)", as `hwbench detect` prints a binned part: the core count is the unit
+    # count (unless the device reported its own), and the chip's row is found without it
+    base, cores = split_core_count(name)
+    if cores is not None and sm_count is None:
+        sm_count = cores
     lookup = identify(name, device_id, sm_count, compute_capability, vendor_id)
+    if lookup.row is None and not lookup.candidates and cores is not None:
+        lookup = identify(base, device_id, sm_count, compute_capability, vendor_id)
     if lookup.row is not None:
         return _row_peak(lookup.row, lookup, sm_count, device)
     return estimate_gpu_peak(name, vendor, sm_count, compute_capability, clock_mhz, device, clock_source)
+
+
+_PCI_ID = re.compile(r"^(?:0x)?([0-9a-f]{4}):(?:0x)?([0-9a-f]{4})$", re.IGNORECASE)
+
+
+def parse_pci_id(text: str) -> tuple[int, int] | None:
+    """A PCI vendor:device id as lspci prints it ("10de:2684") or as sysfs writes each half
+    ("0x10de:0x2684") -> (vendor_id, device_id); None for anything else (a GPU name)."""
+    m = _PCI_ID.match(text.strip())
+    return (int(m.group(1), 16), int(m.group(2), 16)) if m else None
 
 
 # "NVIDIA A100-SXM4-40GB MIG 1g.5gb", "NVIDIA H100 80GB HBM3 MIG 1c.3g.40gb": the parent's name, a compute
@@ -452,6 +508,28 @@ def mig_profiles() -> dict[tuple[str, str], MigProfile]:
     }
 
 
+def _check_mig_profile(row: GpuRow, slices: int, compute_slices: int | None, name: str) -> None:
+    """A profile the GPU cannot have (more compute slices than it has, 0g, a compute instance larger than
+    its GPU instance) is bad input: scaled, it would come out above the whole GPU."""
+    total = mig_profiles().get((row.model, "*"))
+    listed = [p for (m, p) in mig_profiles() if m == row.model and p != "*"]
+    valid = f"{row.model} has {total.sms} compute slices" if total is not None else ""
+    if listed:
+        valid += ("; " if valid else "") + "its profiles: " + ", ".join(listed)
+    why = None
+    if slices < 1:
+        why = f"{slices}g has no compute slice"
+    elif total is not None and slices > total.sms:
+        why = f"{slices}g is more than its {total.sms} compute slices"
+    elif compute_slices is not None and not 0 < compute_slices <= slices:
+        why = f"compute instance {compute_slices}c does not fit in a {slices}g GPU instance"
+    if why is not None:
+        raise InputError(
+            f"'{name}': no such MIG profile on {row.model} ({why})",
+            hint=valid or "check `nvidia-smi mig -lgip`",
+        )
+
+
 def mig_peak(
     parent: str,
     slices: int,
@@ -471,6 +549,8 @@ def mig_peak(
     if row is None:
         return None
     profile = f"{slices}g.{memory.lower()}"
+    label = f"{compute_slices}c.{slices}g" if compute_slices is not None else f"{slices}g"
+    _check_mig_profile(row, slices, compute_slices, name)
     whole = _row_peak(row, lookup, None, device)
     known = mig_profiles().get((row.model, profile))
     notes = [f"the slice has {memory} of the GPU's memory"]
@@ -493,7 +573,7 @@ def mig_peak(
             "the profile's SM count is not in the table, so this is an upper bound "
             "(MIG mode leaves SMs unused)"
         )
-    if compute_slices is not None and 0 < compute_slices < slices:
+    if compute_slices is not None and compute_slices < slices:
         share *= compute_slices / slices
         notes.append(
             f"compute instance {compute_slices}c of the {slices}g GPU instance: {compute_slices}/{slices}"
@@ -508,7 +588,7 @@ def mig_peak(
         memory_bandwidth_gbps=None,  # a slice has its share of the memory controllers, not the whole
         sm_count=sm_count if sm_count is not None else (known.sms if known is not None else None),
         dtype_sources={
-            d: (f"{s}, MIG {slices}g share" if peaks.get(d) is not None else s)
+            d: (f"{s}, MIG {label} share" if peaks.get(d) is not None else s)
             for d, s in whole.dtype_sources.items()
         },
     )
