@@ -251,9 +251,11 @@ def test_model_larger_than_memory_is_refused_with_the_figures() -> None:
     assert params == 804096 and need > params * 16
     check_fits(seed, "cpu")  # the seed preset fits anywhere
     huge = seed.with_overrides(vocab_size=10_000_000_000)
-    with pytest.raises(InputError, match=r"needs at least [\d,.]+ GB .* M parameters x 16 bytes") as e:
+    with pytest.raises(
+        InputError, match=r"needs at least [\d.]+ [kMGTPE]?B to train: .* parameters \(16 bytes"
+    ) as e:
         check_fits(huge, "cpu")
-    assert "cpu has" in e.value.message
+    assert "cpu has" in e.value.message and "of activations (12 x 64 tokens)" in e.value.message
 
 
 def test_threads_bounded() -> None:

@@ -193,7 +193,9 @@ def test_batch_sweep_after_one_round_claims_no_noise_band() -> None:
     facts, ex, prof = recorded()
     assert ex is not None
     one_round = tuple(
-        dataclasses.replace(r, interval=None, noise_pct=0.0, verdict="no measurable change", ratios=r.ratios[:1])
+        dataclasses.replace(
+            r, interval=None, noise_pct=0.0, verdict="no measurable change", ratios=r.ratios[:1]
+        )
         if r.variant.kind == "batch"
         else r
         for r in ex.results

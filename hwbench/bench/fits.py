@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from hwbench.bench.config import GPTConfig
 from hwbench.errors import InputError
+from hwbench.fmt import count, si
 
 BYTES_PER_PARAM = 16  # fp32 weight + gradient + AdamW exp_avg + exp_avg_sq
 
@@ -59,9 +60,11 @@ def check_fits(cfg: GPTConfig, device: str) -> None:
     have, source = available_bytes(device)
     if have is None or need <= have:
         return
+    weights = params * BYTES_PER_PARAM
     raise InputError(
-        f"the model needs at least {need / 1e9:,.1f} GB to train ({params / 1e6:,.1f} M parameters x "
-        f"{BYTES_PER_PARAM} bytes for weights, gradients and AdamW state, plus activations) and "
-        f"{device} has {have / 1e9:,.1f} GB ({source})",
+        f"the model needs at least {si(need, 'B')} to train: {si(weights, 'B')} for {count(params)} "
+        f"parameters ({BYTES_PER_PARAM} bytes each: weights, gradients, AdamW state) and "
+        f"{si(need - weights, 'B')} of activations ({cfg.batch_size} x {cfg.block_size} tokens); "
+        f"{device} has {si(have, 'B')} ({source})",
         hint="a smaller --n-embd, --n-layer, --vocab-size or --batch-size, or a --preset",
     )

@@ -27,6 +27,7 @@ from hwbench.check.results import CheckResult, Summary, apply_strict, summarize
 from hwbench.check.state import Log, Measurer, RunState, is_host, measure_devices
 from hwbench.errors import HwbenchError, InputError
 from hwbench.fleet.dist import FleetContext
+from hwbench.fmt import plural
 from hwbench.model import System, TorchInfo
 
 
@@ -258,7 +259,7 @@ def _save(
         save_baseline(opts.save_baseline, figs, fingerprint(st.system), exp.level)
     except HwbenchError as e:  # the verdict is still reported; the command says this after it
         return None, [e]
-    st.log(f"baseline with {len(figs)} figure(s) written to {opts.save_baseline}")
+    st.log(f"baseline with {plural(len(figs), 'figure')} written to {opts.save_baseline}")
     return str(opts.save_baseline), []
 
 

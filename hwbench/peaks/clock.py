@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from hwbench.fmt import plural
+
 # Assembled with GNU as 2.x from the listing in the docstring (see docs/peaks.md), verified with objdump.
 _CLOCK_CODE = bytes.fromhex(
     "4889f9"  # mov rcx, rdi
@@ -116,7 +118,7 @@ class CpuMeasurement:
 
     def describe(self) -> str:
         return (
-            f"measured: dependent-add chain on {self.threads} thread(s) pinned one per CPU, "
+            f"measured: dependent-add chain on {plural(self.threads, 'thread')} pinned one per CPU, "
             f"best of 7 short runs, thread CPU time: {self.clock_mhz / 1000:.2f} GHz"
         )
 

@@ -275,7 +275,8 @@ def _computed_peaks(
             role = "" if c.role == "all" else f"{c.role}-"
             unit = "OP" if dtype == "int8" else "FLOP"
             at = f" x {role_mhz / 1000:.3g} GHz" if role_mhz else ""
-            terms.append(f"{c.cores:g} {role}cores x {per_cycle:g} {unit}/cycle ({path.path}{scaled}){at}")
+            cores = f"{role}core" if c.cores == 1 else f"{role}cores"
+            terms.append(f"{c.cores:g} {cores} x {per_cycle:g} {unit}/cycle ({path.path}{scaled}){at}")
         if not has_path:
             peaks[dtype] = None
             first = next(iter(per_role.values())).get(dtype)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hwbench.errors import HwbenchError
+from hwbench.fmt import plural
 from hwbench.model import Cpu, Gpu, System
 from hwbench.peaks.cpu import CoreCount, core_rates, count_cores, cpu_peak
 from hwbench.peaks.gpu import gpu_peak
@@ -71,7 +72,8 @@ def measured_cpu_peak(
                 per_core = ", ".join(f"{g:.1f}" for g in m.fma_gflops_per_thread)
                 notes.append(
                     f"{m.fma_kernel.isa} FMA throughput kernel ({m.fma_kernel.register}): "
-                    f"{m.fma_fp32_tflops * 1000:.1f} GFLOP/s on {m.threads} thread(s) ({per_core} GFLOP/s "
+                    f"{m.fma_fp32_tflops * 1000:.1f} GFLOP/s on {plural(m.threads, 'thread')} "
+                    f"({per_core} GFLOP/s "
                     f"each = {m.fma_flop_per_cycle or 0:.1f} FLOP/cycle at the measured clock)"
                 )
                 fma_floor = m.fma_fp32_tflops if cores is None else None
