@@ -241,3 +241,9 @@ def test_interrupted_check_report_names_its_signal() -> None:
     out = merge_reports([("c.json", load("check_cpu_sigterm.json"))])
     assert out["ranks"][0]["exit_code"] == 143 and out["ranks"][0]["interrupted"]
     assert out["exit_code"] == 143
+    # merge was not signalled itself: the report's 143 becomes 1 ("a merged report did not pass")
+    r = subprocess.run(
+        [sys.executable, "-m", "hwbench", "merge", str(FIX / "check_cpu_sigterm.json")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 1, r.stderr

@@ -65,6 +65,8 @@ def command(
 
         render_fleet(doc, details=details)
     # As for a torchrun job, the worst exit code among the merged reports (outliers are reported,
-    # not failed: `hwbench check` is the gate).
+    # not failed: `hwbench check` is the gate); a report's 130/143 becomes 1, since merge itself was
+    # not signalled.
     if doc.get("exit_code"):
-        raise typer.Exit(int(doc["exit_code"]))
+        code = int(doc["exit_code"])
+        raise typer.Exit(1 if code >= 128 else code)

@@ -35,8 +35,6 @@ def short_uuids(uuids: Sequence[str]) -> dict[str, str]:
 
 
 def render_fleet(doc: dict[str, Any], details: bool = False) -> None:
-    from rich.table import Table
-
     from hwbench.console import stdout
 
     con = stdout()
@@ -60,7 +58,45 @@ def render_fleet(doc: dict[str, Any], details: bool = False) -> None:
         + (f", backend {backend}" if backend else ""),
         highlight=False,
     )
-    # the answer: the fleet's rate and MFU, who is slow, what does not match
+    _fleet_answer(con, doc, stragglers, interrupted, complete)
+    shown = _rank_table(con, ranks, stragglers, details)
+    if len(shown) < len(ranks):
+        con.print(
+            f"{plural(len(ranks) - len(shown), 'other rank')} with nothing to note "
+            "(--details lists every rank)",
+            highlight=False,
+        )
+    names: dict[str, list[int]] = {}
+    for r in ranks:
+        if r.get("device_name"):
+            names.setdefault(str(r["device_name"]), []).append(r["rank"])
+    for name, rs in names.items():
+        con.print(f"{name}: {'rank' if len(rs) == 1 else 'ranks'} {ranges(rs)}", highlight=False)
+    sp = doc.get("spread")
+    if sp:
+        con.print(
+            f"spread of {sp['metric']}: min {sp['min']:.4g} (rank {sp['min_rank']}), median "
+            f"{sp['median']:.4g}, max {sp['max']:.4g} (rank {sp['max_rank']}): "
+            f"{pct(sp['spread_fraction'])} of the median",
+            highlight=False,
+        )
+    sources: dict[str, list[int]] = {}
+    for r in ranks:
+        if r.get("peak_source"):
+            peak = r.get("peak_tflops")
+            key = f"{r.get('dtype') or '?'} peak {'n/a' if peak is None else f'{peak:.4g}'} TFLOP/s: "
+            key += str(r["peak_source"])
+            sources.setdefault(key, []).append(r["rank"])
+    for key, rs in sources.items():
+        con.print(
+            f"MFU of {'rank' if len(rs) == 1 else 'ranks'} {ranges(rs)} against the {key}", highlight=False
+        )
+
+
+def _fleet_answer(
+    con: Any, doc: dict[str, Any], stragglers: dict[int, Any], interrupted: list[int], complete: int
+) -> None:
+    """The answer first: the fleet's rate and MFU, who is slow, what does not match."""
     if doc.get("total_achieved_tflops") is not None:
         line = f"fleet: {flop_rate(doc['total_achieved_tflops'])} measured, summed over "
         line += f"the {plural(complete, 'complete rank')}" if interrupted else "ranks"
@@ -70,7 +106,7 @@ def render_fleet(doc: dict[str, Any], details: bool = False) -> None:
                 " each rank's own peak source)"
             )
         con.print(line, highlight=False)
-    thr = fleet.get("straggler_threshold")
+    thr = doc.get("fleet", {}).get("straggler_threshold")
     if stragglers:
         con.print(
             f"[bold red]{'straggler' if len(stragglers) == 1 else 'stragglers'}[/bold red]: "
@@ -89,6 +125,13 @@ def render_fleet(doc: dict[str, Any], details: bool = False) -> None:
         con.print(f"no stragglers{among} (threshold {thr:.0%} below the peers' median)", highlight=False)
     for line in doc.get("explanation", []):
         con.print(f"- {line}", highlight=False)
+
+
+def _rank_table(
+    con: Any, ranks: list[dict[str, Any]], stragglers: dict[int, Any], details: bool
+) -> list[dict[str, Any]]:
+    """One row per rank worth a look (every rank with --details or in a small fleet); the rows shown."""
+    from rich.table import Table
 
     uuids = short_uuids([str(r["uuid"]) for r in ranks if r.get("uuid")])
     shown = [
@@ -124,37 +167,7 @@ def render_fleet(doc: dict[str, Any], details: bool = False) -> None:
             )
         con.print()
         con.print(t)
-    if len(shown) < len(ranks):
-        con.print(
-            f"{plural(len(ranks) - len(shown), 'other rank')} with nothing to note "
-            "(--details lists every rank)",
-            highlight=False,
-        )
-    names: dict[str, list[int]] = {}
-    for r in ranks:
-        if r.get("device_name"):
-            names.setdefault(str(r["device_name"]), []).append(r["rank"])
-    for name, rs in names.items():
-        con.print(f"{name}: {'rank' if len(rs) == 1 else 'ranks'} {ranges(rs)}", highlight=False)
-    sp = doc.get("spread")
-    if sp:
-        con.print(
-            f"spread of {sp['metric']}: min {sp['min']:.4g} (rank {sp['min_rank']}), median "
-            f"{sp['median']:.4g}, max {sp['max']:.4g} (rank {sp['max_rank']}): "
-            f"{pct(sp['spread_fraction'])} of the median",
-            highlight=False,
-        )
-    sources: dict[str, list[int]] = {}
-    for r in ranks:
-        if r.get("peak_source"):
-            peak = r.get("peak_tflops")
-            key = f"{r.get('dtype') or '?'} peak {'n/a' if peak is None else f'{peak:.4g}'} TFLOP/s: "
-            key += str(r["peak_source"])
-            sources.setdefault(key, []).append(r["rank"])
-    for key, rs in sources.items():
-        con.print(
-            f"MFU of {'rank' if len(rs) == 1 else 'ranks'} {ranges(rs)} against the {key}", highlight=False
-        )
+    return shown
 
 
 def _gbps(x: float) -> str:
@@ -165,8 +178,6 @@ def render_comm_merge(doc: dict[str, Any]) -> None:
     """Merged `comm` reports: per collective the bus bandwidth at the largest size (the median over
     reports when there are several), the outliers named with their hosts, then a row per report."""
     import statistics
-
-    from rich.table import Table
 
     from hwbench.console import stdout
 
@@ -225,44 +236,51 @@ def render_comm_merge(doc: dict[str, Any]) -> None:
     for line in doc.get("explanation", []):
         con.print(f"- {line}", highlight=False)
     if rows and ops:
-        t = Table(box=None, pad_edge=False, show_edge=False)
-        t.add_column("report", overflow="fold")
-        t.add_column("ranks", justify="right")
-        t.add_column("hosts", overflow="fold")
+        _comm_table(con, rows, ops, names)
+
+
+def _comm_table(con: Any, rows: list[dict[str, Any]], ops: list[str], names: dict[str, str]) -> None:
+    """A row per comm report: each collective's busbw (and how far below its peers), correct, exit."""
+    from rich.table import Table
+
+    t = Table(box=None, pad_edge=False, show_edge=False)
+    t.add_column("report", overflow="fold")
+    t.add_column("ranks", justify="right")
+    t.add_column("hosts", overflow="fold")
+    for op in ops:
+        t.add_column(op, justify="right")
+    t.add_column("correct")
+    t.add_column("exit", justify="right")
+    for row in rows:
+        by_op = {c["op"]: c for c in row.get("collectives") or []}
+        cells = []
         for op in ops:
-            t.add_column(op, justify="right")
-        t.add_column("correct")
-        t.add_column("exit", justify="right")
-        for row in rows:
-            by_op = {c["op"]: c for c in row.get("collectives") or []}
-            cells = []
-            for op in ops:
-                c = by_op.get(op)
-                if c is None or c.get("busbw_gbps") is None:
-                    cells.append("n/a")
-                    continue
-                frac = c.get("below_median_fraction")
-                cells.append(_gbps(c["busbw_gbps"]) + (f" -{frac:.0%}" if frac is not None else ""))
-            correct = row.get("correct")
-            code = row.get("exit_code")
-            t.add_row(
-                names[row["source"]],
-                "?" if row.get("world_size") is None else str(row["world_size"]),
-                ", ".join(row.get("hosts") or []) or "?",
-                *cells,
-                "yes" if correct is True else "NO" if correct is False else "?",
-                "-" if code is None else str(code),
-                style="bold red" if correct is False else None,
-            )
-        con.print()
-        con.print("busbw (GB/s) of each collective at its largest size:", highlight=False)
-        con.print(t)
-        source = next((c["bandwidth_source"] for c in rows if c.get("bandwidth_source")), None)
-        con.print(
-            "busbw = algbw x 2(n-1)/n for all-reduce, x (n-1)/n for all-gather"
-            + (f" ({source})" if source else ""),
-            highlight=False,
+            c = by_op.get(op)
+            if c is None or c.get("busbw_gbps") is None:
+                cells.append("n/a")
+                continue
+            frac = c.get("below_median_fraction")
+            cells.append(_gbps(c["busbw_gbps"]) + (f" -{frac:.0%}" if frac is not None else ""))
+        correct = row.get("correct")
+        code = row.get("exit_code")
+        t.add_row(
+            names[row["source"]],
+            "?" if row.get("world_size") is None else str(row["world_size"]),
+            ", ".join(row.get("hosts") or []) or "?",
+            *cells,
+            "yes" if correct is True else "NO" if correct is False else "?",
+            "-" if code is None else str(code),
+            style="bold red" if correct is False else None,
         )
+    con.print()
+    con.print("busbw (GB/s) of each collective at its largest size:", highlight=False)
+    con.print(t)
+    source = next((c["bandwidth_source"] for c in rows if c.get("bandwidth_source")), None)
+    con.print(
+        "busbw = algbw x 2(n-1)/n for all-reduce, x (n-1)/n for all-gather"
+        + (f" ({source})" if source else ""),
+        highlight=False,
+    )
 
 
 def _report_names(sources: Sequence[str]) -> dict[str, str]:
