@@ -197,14 +197,9 @@ def _cuda_device_peak(device: str) -> DevicePeak | None:
 def _named_gpu_peak(gpu: str) -> DevicePeak:
     """A card by name as NVML/torch print it, or by PCI id "10de:2782"."""
     from hwbench.peaks import gpu_peak
-    from hwbench.peaks.gpu import identify
+    from hwbench.peaks.gpu import identify, parse_pci_id
 
-    vendor_id, sep, device_id = gpu.strip().partition(":")
-    is_pci = sep and len(vendor_id) == 4 and len(device_id) == 4
-    try:
-        ids = (int(vendor_id, 16), int(device_id, 16)) if is_pci else None
-    except ValueError:
-        ids = None
+    ids = parse_pci_id(gpu)
     if ids is not None:
         peak = gpu_peak("", device_id=ids[1], vendor_id=ids[0])
         lookup = identify(None, ids[1], vendor_id=ids[0])

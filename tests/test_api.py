@@ -386,3 +386,10 @@ def test_mfu_world_figures_under_torch_distributed(tmp_path: object) -> None:
     outs = [p.communicate(timeout=120)[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert outs == ["2 10.0 20.0", "2 10.0 20.0"]
+
+
+def test_peak_by_pci_id_in_both_spellings() -> None:
+    """lspci's 10de:2684 and sysfs's 0x10de:0x2684 name the same card (an RTX 4090)."""
+    a = hwbench.peak_flops(gpu="10de:2684", dtype="bf16")
+    b = hwbench.peak_flops(gpu="0x10de:0x2684", dtype="bf16")
+    assert float(a) == float(b) == 165.2e12
