@@ -66,7 +66,7 @@ def _usage_error_group() -> type[TyperGroup]:
     """The typer group, but click's usage errors (unknown option, bad value, missing argument) become
     hwbench's `error:` + `hint:` lines and exit 2, as every other bad input does, instead of a panel."""
     import typer
-    from typer.core import TyperGroup, TyperOption
+    from typer.core import TyperArgument, TyperGroup, TyperOption
 
     try:
         from typer._click import exceptions as click_exc  # typer vendors click since 0.2x
@@ -81,6 +81,14 @@ def _usage_error_group() -> type[TyperGroup]:
                 # typer's Python type ("<float>", "<list[str]>"), where the command gave none
                 if isinstance(p, TyperOption) and p.metavar is None and not p.is_flag and p.name:
                     p.metavar = p.name.upper()
+                elif isinstance(p, TyperArgument):
+                    # "FILE..." in the usage line and the help, not "{files}..." and "<list[Path]>"
+                    shown = (p.metavar or p.name or "ARG").upper().rstrip(".")
+                    shown += "..." if p.nargs != 1 else ""
+                    shown = shown if p.required else f"[{shown}]"
+                    setattr(p, "display_type_rich", lambda ctx: None)  # noqa: B010 - an instance override
+                    setattr(p, "_usage_display_name", lambda shown=shown: shown)  # noqa: B010
+                    setattr(p, "_rich_display_name", lambda shown=shown: shown)  # noqa: B010
             return cmd
 
         def main(  # type: ignore[override]

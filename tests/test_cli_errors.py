@@ -57,3 +57,14 @@ def test_help_reads_at_80_columns(command: str) -> None:
     assert all(len(ln) <= 80 for ln in r.stdout.splitlines())
     assert "╭" not in r.stdout and not re.search(r"^  -.*<", r.stdout, re.M)  # no "--json <bool>"
     assert not re.search(r"^  \S+ .*\.\.\.$", r.stdout, re.M)  # no short help cut with "..."
+
+
+def test_argument_help_names_the_value_not_its_python_type() -> None:
+    import os
+
+    r = subprocess.run(
+        [sys.executable, "-m", "hwbench", "merge", "--help"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "80"},
+    )  # fmt: skip
+    assert r.returncode == 0 and "Usage: hwbench merge [OPTIONS] FILE..." in r.stdout
+    assert "<list" not in r.stdout and "{" not in r.stdout

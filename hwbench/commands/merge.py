@@ -13,7 +13,7 @@ from hwbench.errors import InputError
 
 def command(
     files: list[Path] = typer.Argument(
-        ..., help="JSON reports (hwbench mfu/check/comm --json), one per node or job."
+        ..., metavar="FILE", help="JSON reports (hwbench mfu/check/comm --json), one per node or job."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON document."),
     threshold: str = typer.Option(
