@@ -416,6 +416,12 @@ def test_plan_on_cuda_offers_tensor_core_dtypes_and_no_cpu_knobs() -> None:
     assert "already runs matmuls in TF32" in note
     assert hwbench_command(cuda, tf32).startswith("hwbench mfu --device cuda --preset nanogpt-cpu")
     assert "--dtype tf32" in hwbench_command(cuda, tf32) and "--threads" not in hwbench_command(cuda, tf32)
+    # compile is on by default on CUDA: an eager run's command says --no-compile, or it would measure
+    # compiled steps; a change no hwbench flag expresses (fused AdamW) prints no hwbench command
+    assert hwbench_command(cuda, tf32).endswith("--no-compile")
+    assert hwbench_command(cuda, next(v for v in variants if v.key == "fused_adamw")) == ""
+    biased = replace(cuda, config={**cuda.config, "bias": True})
+    assert "--bias" in hwbench_command(biased, tf32).split()
     # a bf16, compiled, fused run (nanoGPT's CUDA defaults) leaves only the batch sweep to try
     default = replace(cuda, dtype="bf16", compile=True, fused_adamw=True)
     assert [v.kind for v in plan_variants(default)[0]] == ["batch", "batch"]
@@ -484,6 +490,12 @@ def test_a_faster_dtype_change_never_reads_as_a_lower_mfu() -> None:
             assert x.new_mfu == pytest.approx(baseline_mfu * x.measured_speedup)
             assert x.new_mfu_source == scale.source and "highest of the dtypes compared" in scale.source
     assert sug[0].key == "dtype=bf16" and sug[0].new_mfu is not None and sug[0].new_mfu > baseline_mfu
+    # a dtype change that was not measured shows no MFU, so it does not set the scale either
+    unmeasured = [
+        dataclasses.replace(r, speedup=None, verdict="not measured") if r.variant.key == "dtype=bf16" else r
+        for r in ex.results
+    ]
+    assert mfu_scale(zen5, dataclasses.replace(ex, results=tuple(unmeasured))).dtype == facts.dtype
 
 
 def test_a_recording_of_the_chunks_replays_into_the_same_results() -> None:

@@ -248,7 +248,7 @@ def summary(advice: Advice, console: Console | None = None, top: int = 3) -> Non
             # a fix as the hwbench command that re-measures it: exact for every change (nanoGPT's
             # train.py ignores --dtype on CPU); the train.py commands are in --details. Whole (soft
             # wrap), never cropped: commands are meant to be copied.
-            if s.verdict in ("gain", "likely gain"):
+            if s.verdict in ("gain", "likely gain") and s.hwbench_command:
                 console.print(f"{i}. [cyan]{s.hwbench_command}[/]", highlight=False, soft_wrap=True)
     elif advice.suggestion_items:
         why = next((s.note for s in advice.suggestion_items if s.note and s.kind != "compile"), "")
@@ -299,7 +299,10 @@ def render(advice: Advice, console: Console | None = None) -> None:
             console.print(Padding(f"{i}. [bold]{s.change}[/]", (0, 0, 0, 2)), highlight=False)
             # commands are printed whole (soft wrap), never cropped: they are meant to be copied
             console.print(f"     nanoGPT: [cyan]{s.command}[/]", highlight=False, soft_wrap=True)
-            console.print(f"     hwbench: [cyan]{s.hwbench_command}[/]", highlight=False, soft_wrap=True)
+            if s.hwbench_command:
+                console.print(f"     hwbench: [cyan]{s.hwbench_command}[/]", highlight=False, soft_wrap=True)
+            else:
+                console.print("     hwbench: no flag for this change (the script's own)", highlight=False)
             detail = []
             if s.step_time_s is not None and s.baseline_step_time_s is not None:
                 detail.append(

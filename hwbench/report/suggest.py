@@ -140,7 +140,10 @@ def nanogpt_command(facts: RunFacts, variant: Variant | None = None) -> tuple[st
 
 
 def hwbench_command(facts: RunFacts, variant: Variant | None = None) -> str:
-    """The `hwbench mfu` command that measures the run with `variant` applied."""
+    """The `hwbench mfu` command that measures the run with `variant` applied; "" for a change no
+    hwbench flag expresses (fused AdamW, which hwbench mfu uses wherever torch has it)."""
+    if variant is not None and "fused_adamw" in variant.options:
+        return ""
     cfg = dict(facts.config)
     opts: dict[str, Any] = {
         "threads": facts.threads,
@@ -172,12 +175,16 @@ def hwbench_command(facts: RunFacts, variant: Variant | None = None) -> str:
     for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "vocab_size"):
         if name in cfg and (base is None or base.as_dict()[name] != cfg[name]):
             parts += [f"--{name.replace('_', '-')}", str(cfg[name])]
+    if "bias" in cfg and (base is None or base.as_dict().get("bias") != cfg["bias"]):
+        parts.append("--bias" if cfg["bias"] else "--no-bias")
     parts += ["--dtype", str(opts["dtype"])]
     if opts.get("threads") and facts.is_cpu:
         parts += ["--threads", str(opts["threads"])]
+    # compile's default differs by device (on for CUDA, off on CPU): say it whenever it is not the default
     if opts.get("compile"):
         parts.append("--compile")
-    # (no flag for fused AdamW: hwbench mfu uses it on CUDA by default, as nanoGPT does)
+    elif not facts.is_cpu:
+        parts.append("--no-compile")
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -216,7 +223,8 @@ def mfu_scale(facts: RunFacts, experiments: ExperimentsReport | None) -> MfuScal
     change 1.5x faster read lower than its fp32 baseline)."""
     dtypes = {facts.dtype}
     for r in experiments.results if experiments is not None else ():
-        dtypes.add(str(r.variant.options.get("dtype", facts.dtype)))
+        if r.speedup is not None:  # a change that was not measured shows no MFU, so sets no scale
+            dtypes.add(str(r.variant.options.get("dtype", facts.dtype)))
     peaks = {d: dtype_peak_tflops(facts, d) for d in sorted(dtypes)}
     missing = [d for d, p in peaks.items() if not p]
     if missing:
