@@ -181,9 +181,11 @@ def _cuda_device_peak(device: str) -> DevicePeak | None:
         )
     index = device.partition(":")[2]
     i = int(index) if index else torch.cuda.current_device()
-    if i >= torch.cuda.device_count():
+    n = torch.cuda.device_count()
+    if i >= n:
         raise DeviceUnavailableError(
-            f"peak_flops({device!r}): only {torch.cuda.device_count()} CUDA device(s)"
+            f"peak_flops({device!r}): only {n} CUDA device(s)",
+            hint=f"ask for cuda:0 to cuda:{n - 1}, or for a card by name: peak_flops(gpu=NAME)",
         )
     peak = peak_for_device(f"cuda:{i}", None)
     if peak is None:
@@ -220,7 +222,10 @@ def _accelerator_peak(device: str) -> DevicePeak | None:
 
     dev = resolve(device)
     if not dev.available():
-        raise DeviceUnavailableError(f"peak_flops({device!r}): {dev.why_unavailable()}")
+        raise DeviceUnavailableError(
+            f"peak_flops({device!r}): {dev.why_unavailable()}",
+            hint="leave device out to get the one that runs, or ask by name: peak_flops(gpu=NAME)",
+        )
     return dev.peak(None)
 
 
@@ -252,7 +257,10 @@ def peak_flops(device: object = None, dtype: object = None, *, gpu: str | None =
 
     if gpu is not None:
         if device is not None:
-            raise InputError("peak_flops: pass device or gpu, not both")
+            raise InputError(
+                "peak_flops: pass device or gpu, not both",
+                hint="drop one: peak_flops('cuda:0') for this machine, peak_flops(gpu=NAME) for any card",
+            )
         dt = dtype_key(dtype) if dtype is not None else "fp32"
         return _pick(_named_gpu_peak(gpu), dt)
     dev = _device_text(device) if device is not None else _current_device()
@@ -404,17 +412,23 @@ def gpt_flops_per_token(
     nanoGPT's estimate_mfu counts them. N = `n_params` as given (nanoGPT: `model.get_num_params()`), or
     computed from the config (with vocab_size) excluding the position embedding. Multiply by tokens per
     step (batch x block_size) for FLOPs per step. See hwbench/bench/flops.py for the derivation."""
-    from hwbench.bench.config import GPTConfig
+    from hwbench.bench.config import GPTConfig, divisor_near
     from hwbench.bench.flops import n_params as count_params
     from hwbench.bench.flops import palm_flops_per_token
 
     if n_params is None:
         if vocab_size is None:
-            raise InputError("gpt_flops_per_token: give n_params or vocab_size")
+            raise InputError(
+                "gpt_flops_per_token: give n_params or vocab_size",
+                hint="e.g. n_params=model.get_num_params() (nanoGPT), or vocab_size=50304",
+            )
         cfg = GPTConfig(n_layer, n_head, n_embd, block_size, 1, vocab_size, bias=bias).validate()
         n_params = count_params(cfg, non_embedding=True)
     if n_embd % n_head:
-        raise InputError(f"n_embd ({n_embd}) is not divisible by n_head ({n_head})")
+        raise InputError(
+            f"n_embd ({n_embd}) is not divisible by n_head ({n_head})",
+            hint=f"use an n_head that divides n_embd (e.g. {divisor_near(n_embd, n_head)} for {n_embd})",
+        )
     return palm_flops_per_token(n_params, n_layer, n_head, n_embd // n_head, block_size)
 
 
@@ -518,9 +532,15 @@ class MFU:
         window: int = 50,
     ) -> None:
         if not (math.isfinite(flops_per_step) and flops_per_step > 0):
-            raise InputError(f"MFU: flops_per_step must be a positive number, got {flops_per_step!r}")
+            raise InputError(
+                f"MFU: flops_per_step must be a positive number, got {flops_per_step!r}",
+                hint="count it with flops_per_step(model, inputs), or gpt_flops_per_token(...) x tokens",
+            )
         if window < 1:
-            raise InputError(f"MFU: window must be >= 1, got {window}")
+            raise InputError(
+                f"MFU: window must be >= 1, got {window}",
+                hint="window is how many recent steps the rolling MFU averages, e.g. window=50",
+            )
         self.flops_per_step = float(flops_per_step)
         self.peak: Peak = _as_peak(peak, device, dtype) if peak is not None else peak_flops(device, dtype)
         self.world_size = _world_size()
@@ -532,7 +552,10 @@ class MFU:
     def update(self, step_seconds: float) -> float:
         """Record one step's wall time; return this step's MFU (a fraction: 0.389 = 38.9%)."""
         if not (math.isfinite(step_seconds) and step_seconds > 0):
-            raise InputError(f"MFU.update: step_seconds must be a positive number, got {step_seconds!r}")
+            raise InputError(
+                f"MFU.update: step_seconds must be a positive number, got {step_seconds!r}",
+                hint="pass the step's wall time in seconds, timed after a device synchronize",
+            )
         self._times.append(step_seconds)
         self._steps += 1
         mfu = self.flops_per_step / step_seconds / float(self.peak)

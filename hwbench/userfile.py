@@ -16,6 +16,7 @@ from pathlib import Path
 from hwbench.errors import InputError
 
 DEFAULT_LIMIT = 64 << 20  # far above any report, recording or config hwbench writes
+_NOT_REGULAR = "give a saved file: reading a FIFO blocks, reading a device never ends"
 
 
 def check_regular(path: Path, what: str, *, limit: int = DEFAULT_LIMIT) -> int:
@@ -26,14 +27,19 @@ def check_regular(path: Path, what: str, *, limit: int = DEFAULT_LIMIT) -> int:
     try:
         st = os.stat(path)
     except OSError as e:
-        raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
+        raise InputError(
+            f"cannot read {what} {path}: {e.strerror or e}", hint="check the path and its permissions"
+        ) from None
     if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{what} {path} is a folder, not a file")
+        raise InputError(
+            f"{what} {path} is a folder, not a file",
+            hint="give the path of a file, not of the folder holding it",
+        )
     if not stat.S_ISREG(st.st_mode):
         kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket or device"
         raise InputError(
             f"{what} {path} is {kind}, not a regular file",
-            hint="give a saved file: reading a FIFO blocks, reading a device never ends",
+            hint=_NOT_REGULAR,
         )
     if st.st_size > limit:
         raise InputError(
@@ -49,18 +55,22 @@ def read_regular_bytes(path: Path, what: str, *, limit: int = DEFAULT_LIMIT) -> 
         # O_NONBLOCK: had the path been swapped for a FIFO since the stat, open must not block
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
-        raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
+        raise InputError(
+            f"cannot read {what} {path}: {e.strerror or e}", hint="check the path and its permissions"
+        ) from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise InputError(f"{what} {path} is not a regular file")
+            raise InputError(f"{what} {path} is not a regular file", hint=_NOT_REGULAR)
         with os.fdopen(fd, "rb", closefd=False) as f:
             data = f.read(limit + 1)
     except OSError as e:
-        raise InputError(f"cannot read {what} {path}: {e.strerror or e}") from None
+        raise InputError(
+            f"cannot read {what} {path}: {e.strerror or e}", hint="check the path and its permissions"
+        ) from None
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise InputError(f"{what} {path} is more than {limit} bytes")
+        raise InputError(f"{what} {path} is more than {limit} bytes", hint="is it the right file?")
     return data
 
 

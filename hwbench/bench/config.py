@@ -30,10 +30,8 @@ class GPTConfig:
         return self.batch_size * self.block_size
 
     def validate(self) -> GPTConfig:
-        for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "vocab_size"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise InputError(f"{name.replace('_', '-')} must be a positive integer, got {v!r}")
+        for name in SIZES:
+            check_size(name, getattr(self, name))
         if self.n_embd % self.n_head != 0:
             raise InputError(
                 f"n_embd ({self.n_embd}) is not divisible by n_head ({self.n_head})",
@@ -41,7 +39,10 @@ class GPTConfig:
                 f"--n-embd {self.n_head * max(1, round(self.n_embd / self.n_head))}",
             )
         if not 0.0 <= self.dropout < 1.0:
-            raise InputError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise InputError(
+                f"dropout must be in [0, 1), got {self.dropout}",
+                hint="e.g. 0.0 (nanoGPT's setting for benchmarks) or 0.1",
+            )
         return self
 
     def with_overrides(self, **overrides: Any) -> GPTConfig:
@@ -60,6 +61,31 @@ class GPTConfig:
             "bias": self.bias,
             "dropout": self.dropout,
         }
+
+
+SIZES = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "vocab_size")
+
+
+def check_size(name: str, v: object) -> None:
+    """InputError unless `v` is a positive integer; `name` is one of SIZES."""
+    if not isinstance(v, int) or v < 1:
+        flag = name.replace("_", "-")
+        raise InputError(
+            f"{flag} must be a positive integer, got {v!r}",
+            hint=f"e.g. --{flag} {getattr(PRESETS['nanogpt-cpu'], name)} (the nanogpt-cpu preset's)",
+        )
+
+
+def divisor_near(n: int, k: int) -> int:
+    """The divisor of `n` nearest `k` (the larger on a tie): a head count that fits n_embd `n`."""
+    if n < 1:
+        return 1
+    k = min(max(k, 1), n)
+    for delta in range(min(k, 10_000)):
+        for d in (k + delta, k - delta):
+            if 1 <= d <= n and n % d == 0:
+                return d
+    return 1
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hwbench.bench.config import PRESET_NOTES, PRESETS, GPTConfig, ModelConfig, preset
+from hwbench.bench.config import (
+    PRESET_NOTES,
+    PRESETS,
+    SIZES,
+    GPTConfig,
+    ModelConfig,
+    check_size,
+    divisor_near,
+    preset,
+)
 from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS, flops_per_step, mfu_ratio, model_gemm_shapes, n_params
 from hwbench.bench.matmul import CeilingResult, GemmPoint, ceiling, supported_dtypes
 from hwbench.bench.step import StepOptions, StepResult, check_options, measure_step
@@ -145,7 +154,12 @@ def resolve_device(device: str, system: System | None = None) -> str:
         )
     n = dev.count()
     if dev.index is not None and dev.index >= n:
-        raise HwbenchError(f"--device {device}: only {n} {dev.kind} device(s) visible to torch")
+        raise HwbenchError(
+            f"--device {device}: only {n} {dev.kind} device(s) visible to torch",
+            hint=f"use --device {dev.kind}:0 to {dev.kind}:{n - 1} (`hwbench detect` lists them)"
+            if n
+            else "`hwbench detect` lists the devices this machine has",
+        )
     return dev.explicit().torch_name
 
 
@@ -296,8 +310,16 @@ def _check_cheap_options(opts: MfuOptions) -> None:
     if opts.preset is not None:
         # with a preset known, the whole config (n_embd % n_head included) can be checked now
         build_config(opts, "cpu")
-    elif opts.n_embd is not None and opts.n_head is not None and opts.n_embd % opts.n_head:
-        raise InputError(f"n_embd ({opts.n_embd}) is not divisible by n_head ({opts.n_head})")
+    elif opts.model is None:  # with --model these flags are refused below
+        for name in SIZES:
+            if getattr(opts, name) is not None:
+                check_size(name, getattr(opts, name))
+        if opts.n_embd is not None and opts.n_head is not None and opts.n_embd % opts.n_head:
+            raise InputError(
+                f"n_embd ({opts.n_embd}) is not divisible by n_head ({opts.n_head})",
+                hint="use --n-head that divides --n-embd "
+                f"(e.g. {divisor_near(opts.n_embd, opts.n_head)} for {opts.n_embd})",
+            )
     if opts.peak_overrides:
         from hwbench.peaks import parse_peak_overrides
 
@@ -538,10 +560,17 @@ def step_with_oom_retry(
                 torch.cuda.empty_cache()
             if cfg.batch_size is None:
                 raise HwbenchError(
-                    f"out of memory on {opts.device}, and the model's inputs have no batch dimension to halve"
+                    f"out of memory on {opts.device}, "
+                    "and the model's inputs have no batch dimension to halve",
+                    hint="make the factory's model or inputs smaller, or use a device with more memory",
                 ) from e
             if cfg.batch_size <= 1:
-                raise HwbenchError(f"out of memory on {opts.device} even at batch size 1") from e
+                raise HwbenchError(
+                    f"out of memory on {opts.device} even at batch size 1",
+                    hint="make the factory's model or inputs smaller, or use a device with more memory"
+                    if isinstance(cfg, ModelConfig)
+                    else "use a smaller --preset, --n-layer, --n-embd or --block-size, or another device",
+                ) from e
             smaller = max(1, cfg.batch_size // 2)
             warnings.append(
                 f"out of memory on {opts.device} at batch size {cfg.batch_size}; "

@@ -90,7 +90,10 @@ def check_options(opts: StepOptions) -> None:
             hint="use --dtype fp32 or bf16",
         )
     if opts.steps < 1 or opts.warmup < 0:
-        raise InputError("steps must be >= 1 and warmup >= 0")
+        raise InputError(
+            "steps must be >= 1 and warmup >= 0",
+            hint="e.g. steps=20, warmup=3 (warmup=0 times from the first step)",
+        )
     check_threads(opts.threads)
 
 

@@ -135,16 +135,21 @@ def build(spec: str) -> Built:
     what = type(out).__name__
     if not isinstance(out, tuple) or len(out) not in (2, 3):
         raise InputError(
-            f"--model {spec}: the factory returned {what}, not (model, inputs) or (model, inputs, loss_fn)"
+            f"--model {spec}: the factory returned {what}, not (model, inputs) or (model, inputs, loss_fn)",
+            hint="end the factory with `return model, inputs` (or `return model, inputs, loss_fn`)",
         )
     model, inputs = out[0], out[1]
     loss_fn = out[2] if len(out) == 3 else None
     if not isinstance(model, torch.nn.Module):
         raise InputError(
-            f"--model {spec}: the factory's first value is {type(model).__name__}, not an nn.Module"
+            f"--model {spec}: the factory's first value is {type(model).__name__}, not an nn.Module",
+            hint="return the torch.nn.Module first: `return model, inputs`",
         )
     if loss_fn is not None and not callable(loss_fn):
-        raise InputError(f"--model {spec}: the factory's third value (loss_fn) is not callable")
+        raise InputError(
+            f"--model {spec}: the factory's third value (loss_fn) is not callable",
+            hint="return loss_fn(output) -> scalar tensor third, or leave it out for the output's mean",
+        )
     return Built(model, inputs, loss_fn)
 
 
@@ -217,10 +222,13 @@ def describe(spec: str, batch_size: int | None = None) -> ModelConfig:
         if factory_batch is None:
             raise InputError(
                 f"--model {spec}: --batch-size needs a batch dimension, and the factory's inputs have none "
-                "(not every input tensor shares its first dimension)"
+                "(not every input tensor shares its first dimension)",
+                hint="drop --batch-size, or give every input tensor the batch as its first dimension",
             )
         if batch_size < 1:
-            raise InputError(f"--batch-size must be a positive integer, got {batch_size}")
+            raise InputError(
+                f"--batch-size must be a positive integer, got {batch_size}", hint="e.g. --batch-size 8"
+            )
     try:
         with torch.no_grad():
             output = call_model(built.model, built.inputs)
@@ -273,7 +281,8 @@ def measure_model_step(cfg: ModelConfig, opts: StepOptions, progress: ProgressFn
     if cfg.factory_batch_size is None and cfg.batch_size is not None:
         raise InputError(
             f"--model {cfg.spec}: the batch cannot be changed: the factory's inputs have no batch dimension "
-            "(not every input tensor shares its first dimension)"
+            "(not every input tensor shares its first dimension)",
+            hint="drop --batch-size, or give every input tensor the batch as its first dimension",
         )
     device = opts.device
     fps = count_flops(cfg, device)

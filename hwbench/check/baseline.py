@@ -110,7 +110,10 @@ def save_baseline(path: Path, figures: Sequence[Figure], fp: dict[str, Any], lev
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as e:
-        raise InputError(f"cannot write baseline {path}: {e.strerror or e}") from None
+        raise InputError(
+            f"cannot write baseline {path}: {e.strerror or e}",
+            hint="check the folder exists and is writable, and that its file system has space",
+        ) from None
     try:
         # mkstemp creates the file 0600; a baseline is shared (a fleet's reference), so give it the
         # mode an ordinary `open` would: 0666 less the umask
@@ -126,8 +129,14 @@ def save_baseline(path: Path, figures: Sequence[Figure], fp: dict[str, Any], lev
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise InputError(f"cannot write baseline {path}: {e.strerror or e}") from None
+        raise InputError(
+            f"cannot write baseline {path}: {e.strerror or e}",
+            hint="check the folder exists and is writable, and that its file system has space",
+        ) from None
     return doc
+
+
+_RESAVE = "save a new one with: hwbench check --save-baseline FILE"
 
 
 def _json_int(text: str) -> int | float:
@@ -144,30 +153,36 @@ def load_baseline(path: Path) -> Baseline:
         # an integer too long for a float (401 digits) becomes inf, which the value check refuses
         doc = json.loads(text, parse_int=_json_int)
     except RecursionError:
-        raise InputError(f"baseline {path} is nested too deeply to be a baseline (corrupt?)") from None
+        raise InputError(
+            f"baseline {path} is nested too deeply to be a baseline (corrupt?)", hint=_RESAVE
+        ) from None
     except json.JSONDecodeError as e:
         what = "truncated" if not text.rstrip().endswith("}") else "corrupt"
         raise InputError(
             f"baseline {path} is {what}: invalid JSON at line {e.lineno}, column {e.colno} ({e.msg})",
-            hint="save a new one with: hwbench check --save-baseline FILE",
+            hint=_RESAVE,
         ) from None
     if not isinstance(doc, dict) or doc.get("kind") != KIND:
-        raise InputError(f'{path} is not an hwbench check baseline (no "kind": "{KIND}")')
+        raise InputError(
+            f'{path} is not an hwbench check baseline (no "kind": "{KIND}")',
+            hint="pass a file written by: hwbench check --save-baseline FILE",
+        )
     version = doc.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise InputError(
-            f"baseline {path}: format_version {version!r} is not supported by hwbench {__version__}"
+            f"baseline {path}: format_version {version!r} is not supported by hwbench {__version__}",
+            hint="upgrade hwbench, or save a new one with: hwbench check --save-baseline FILE",
         )
     raw = doc.get("figures")
     if not isinstance(raw, list) or not raw:
-        raise InputError(f"baseline {path} holds no figures")
+        raise InputError(f"baseline {path} holds no figures", hint=_RESAVE)
     figures = []
     for i, f in enumerate(raw):
         if not isinstance(f, dict):
-            raise InputError(f"baseline {path}: figures[{i}] is not an object")
+            raise InputError(f"baseline {path}: figures[{i}] is not an object", hint=_RESAVE)
         dev, name, value = f.get("device"), f.get("name"), f.get("value")
         if not isinstance(dev, str) or not isinstance(name, str):
-            raise InputError(f'baseline {path}: figures[{i}] needs a "device" and a "name"')
+            raise InputError(f'baseline {path}: figures[{i}] needs a "device" and a "name"', hint=_RESAVE)
         if (
             isinstance(value, bool)
             or not isinstance(value, (int, float))
@@ -175,7 +190,8 @@ def load_baseline(path: Path) -> Baseline:
             or value <= 0
         ):
             raise InputError(
-                f"baseline {path}: figures[{i}] ({name} on {dev}) has no positive number as value"
+                f"baseline {path}: figures[{i}] ({name} on {dev}) has no positive number as value",
+                hint=_RESAVE,
             )
         figures.append(Figure(dev, name, float(value), str(f.get("source") or "baseline")))
     fp = doc.get("fingerprint")

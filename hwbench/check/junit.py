@@ -73,4 +73,7 @@ def write_junit(path: Path, xml: str) -> None:
     try:
         Path(path).write_text(xml, encoding="utf-8")
     except OSError as e:
-        raise InputError(f"cannot write JUnit file {path}: {e.strerror or e}") from None
+        raise InputError(
+            f"cannot write JUnit file {path}: {e.strerror or e}",
+            hint="check the folder exists and is writable, and that its file system has space",
+        ) from None

@@ -237,7 +237,10 @@ def _save(
         warnings.append(f"no baseline written to {opts.save_baseline}: the run was interrupted")
         return None, []
     if st.replay:
-        raise InputError("--save-baseline needs measurements: it cannot be used with --nvidia-smi-q")
+        raise InputError(
+            "--save-baseline needs measurements: it cannot be used with --nvidia-smi-q",
+            hint="save the baseline on the machine itself, without --nvidia-smi-q",
+        )
     m = st.measurer
     if not any(f.value is not None for f in m.figures.values()):
         from hwbench.check.measure import default_dtype

@@ -316,7 +316,10 @@ def parse_nvidia_smi_table(text: str) -> SmiLog:
                 f["memory_total_bytes"] = int(mem.group(2)) * 1024 * 1024
         gpus.append((bus_id, f))
     if not gpus:
-        raise InputError("no GPU rows found: is this the `nvidia-smi` table?")
+        raise InputError(
+            "no GPU rows found: is this the `nvidia-smi` table?",
+            hint="save it with: nvidia-smi -q > smi.txt (or the plain `nvidia-smi` table)",
+        )
     return SmiLog(driver, cuda, tuple(gpus))
 
 

@@ -118,9 +118,15 @@ def _check_options(op: list[str], iters: int, warmup: int, device: str | None) -
         if o not in OPS:
             raise InputError(f"unknown collective {o!r}", hint=f"choose from: {', '.join(OPS)}")
     if iters < 1 or warmup < 0:
-        raise InputError("--iters must be >= 1 and --warmup >= 0")
+        raise InputError(
+            "--iters must be >= 1 and --warmup >= 0",
+            hint="e.g. --iters 10 --warmup 3 (--warmup 0 skips the untimed iterations)",
+        )
     if device is not None and resolve(device).collective_backend not in ("gloo", "nccl"):
-        raise InputError(f"--device {device!r}: comm runs on cpu (gloo) or cuda (NCCL)")
+        raise InputError(
+            f"--device {device!r}: comm runs on cpu (gloo) or cuda (NCCL)",
+            hint="use --device cpu, or --device cuda (one GPU per torchrun process)",
+        )
 
 
 def _sizes(host: bool, min_bytes: str | None, max_bytes: str | None, factor: int) -> list[int]:

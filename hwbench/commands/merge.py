@@ -49,9 +49,15 @@ def command(
                 f"{f}: not JSON ({e.msg} at line {e.lineno})", hint="pass files written by --json"
             ) from None
         except RecursionError:
-            raise InputError(f"{f}: nested too deeply to be an hwbench report") from None
+            raise InputError(
+                f"{f}: nested too deeply to be an hwbench report",
+                hint="pass files written by `hwbench mfu|check|comm --json`",
+            ) from None
         except ValueError:  # an integer of more than 4300 digits
-            raise InputError(f"{f}: not an hwbench report (a number too long to read)") from None
+            raise InputError(
+                f"{f}: not an hwbench report (a number too long to read)",
+                hint="pass files written by `hwbench mfu|check|comm --json`",
+            ) from None
         named.append((str(f), doc))
     doc = document("merge", merge_reports(named, thr))
     for w in doc.get("warnings") or []:

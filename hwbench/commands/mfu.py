@@ -272,7 +272,10 @@ def _save(path: Path, doc: dict[str, Any], run: MfuRun, advice: Advice | None) -
                 hint="use a .json, .svg or .html file name",
             )
     except OSError as e:
-        raise HwbenchError(f"cannot write report {path}: {e.strerror or e}") from e
+        raise HwbenchError(
+            f"cannot write report {path}: {e.strerror or e}",
+            hint="check the folder exists and is writable, and that its file system has space",
+        ) from e
     sys.stderr.write(f"report written to {path}\n")
 
 

@@ -60,7 +60,10 @@ def _parse_cc(text: str | None) -> tuple[int, int] | None:
     try:
         return int(major), int(minor or 0)
     except ValueError:
-        raise InputError(f"--cc expects MAJOR.MINOR (e.g. 8.9), got {text!r}") from None
+        raise InputError(
+            f"--cc expects MAJOR.MINOR (e.g. 8.9), got {text!r}",
+            hint="the compute capability as `nvidia-smi --query-gpu=compute_cap --format=csv` prints it",
+        ) from None
 
 
 def _cpu_gemm_floors(quick: bool = True) -> tuple[dict[str, float], dict[str, str], list[str]]:
@@ -255,7 +258,10 @@ def parse_percent(text: str) -> float:
             f"--nanogpt-mfu expects a percent as the script printed it, got {text!r}", hint="e.g. 10%"
         ) from None
     if not 0 < v < 10_000:
-        raise InputError(f"--nanogpt-mfu: {text!r} is not a positive percent")
+        raise InputError(
+            f"--nanogpt-mfu: {text!r} is not a positive percent",
+            hint="the 'mfu' nanoGPT's train.py printed, e.g. --nanogpt-mfu 38.5%",
+        )
     return v / 100.0
 
 
@@ -273,7 +279,10 @@ def conversions(
     ]
     for a in achieved_tflops:
         if not (math.isfinite(a) and a > 0):
-            raise InputError(f"--achieved-tflops must be a positive number, got {a!r}")
+            raise InputError(
+                f"--achieved-tflops must be a positive number, got {a!r}",
+                hint="the TFLOP/s your run reached, e.g. --achieved-tflops 120",
+            )
         asked.append((f"--achieved-tflops {a:g}", a, None))
     out: list[Conversion] = []
     for e in entries:
@@ -438,7 +447,10 @@ def run(
     if promised_tflops is None:
         promised_tflops = NANOGPT_PEAK_TFLOPS
     if not (math.isfinite(promised_tflops) and promised_tflops > 0):
-        raise InputError(f"--promised-tflops must be a positive number, got {promised_tflops!r}")
+        raise InputError(
+            f"--promised-tflops must be a positive number, got {promised_tflops!r}",
+            hint=f"the peak the script divided by, in TFLOP/s (nanoGPT's is {NANOGPT_PEAK_TFLOPS:g})",
+        )
     for m in nanogpt_mfu or ():
         parse_percent(m)  # bad input fails before any lookup
     system = None

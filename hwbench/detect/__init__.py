@@ -377,7 +377,10 @@ def dump(dest: Path, root: Path = Path("/")) -> Path:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=parent))
     except OSError as e:
-        raise InputError(f"--dump {dest}: cannot write there ({e.strerror or e})") from None
+        raise InputError(
+            f"--dump {dest}: cannot write there ({e.strerror or e})",
+            hint="check the path and its permissions, or choose another folder",
+        ) from None
     try:
         _record(tmp, root)
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the dump from whoever gets it
@@ -386,7 +389,10 @@ def dump(dest: Path, root: Path = Path("/")) -> Path:
         os.rename(tmp, dest)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise InputError(f"--dump {dest}: could not write the recording ({e.strerror or e})") from None
+        raise InputError(
+            f"--dump {dest}: could not write the recording ({e.strerror or e})",
+            hint="free space on that file system or choose another folder",
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -513,6 +519,9 @@ def _dump_cgroup(root: Path, dest: Path) -> None:
                 _copy(root, dest, f"{d}/{name}")
 
 
+_REDUMP = "record the machine again with `hwbench detect --dump DIR`"
+
+
 def replay(src: Path, nvml: bool = True) -> System:
     """The System that `dump` recorded in `src`, through the same code path (root=src)."""
     src = Path(src)
@@ -530,11 +539,11 @@ def replay(src: Path, nvml: bool = True) -> System:
         try:
             recording = json.loads(rec.read_text(encoding="utf-8"))
         except RecursionError:
-            raise InputError(f"NVML recording {rec} is nested too deeply to be one") from None
+            raise InputError(f"NVML recording {rec} is nested too deeply to be one", hint=_REDUMP) from None
         except (OSError, ValueError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-            raise InputError(f"cannot read NVML recording {rec}: {e}") from None
+            raise InputError(f"cannot read NVML recording {rec}: {e}", hint=_REDUMP) from None
         if not isinstance(recording, dict):
-            raise InputError(f"NVML recording {rec} is not a JSON object")
+            raise InputError(f"NVML recording {rec} is not a JSON object", hint=_REDUMP)
         nvml_module = FakeNvml(recording)
     from hwbench.detect.torchinfo import TorchMetadata
 
@@ -544,15 +553,15 @@ def replay(src: Path, nvml: bool = True) -> System:
     except OSError:
         raw = {}
     except RecursionError:
-        raise InputError(f"{meta_file} is nested too deeply to be torch metadata") from None
+        raise InputError(f"{meta_file} is nested too deeply to be torch metadata", hint=_REDUMP) from None
     except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise InputError(f"cannot read {meta_file}: {e}") from None
+        raise InputError(f"cannot read {meta_file}: {e}", hint=_REDUMP) from None
     if not isinstance(raw, dict):
-        raise InputError(f"{meta_file} is not a JSON object (it holds a {type(raw).__name__})")
+        raise InputError(f"{meta_file} is not a JSON object (it holds a {type(raw).__name__})", hint=_REDUMP)
     try:
         meta = TorchMetadata.from_json(raw)
     except (TypeError, ValueError, AttributeError) as e:
-        raise InputError(f"{meta_file} is not torch metadata ({type(e).__name__})") from None
+        raise InputError(f"{meta_file} is not torch metadata ({type(e).__name__})", hint=_REDUMP) from None
     return detect_system(
         root=src,
         nvml=nvml,
@@ -588,9 +597,15 @@ def _only_regular_files(src: Path) -> None:
                     hint="replay reads what `hwbench detect --dump DIR` wrote; remove that entry",
                 )
             if stat.S_ISREG(mode) and os.stat(path).st_size > DEFAULT_LIMIT:
-                raise InputError(f"{path} in the recording is larger than any file a dump holds")
+                raise InputError(
+                    f"{path} in the recording is larger than any file a dump holds",
+                    hint="replay reads what `hwbench detect --dump DIR` wrote; remove that file",
+                )
         if seen > _MAX_DUMP_ENTRIES:
-            raise InputError(f"{src} holds more than {_MAX_DUMP_ENTRIES} entries: not an hwbench dump")
+            raise InputError(
+                f"{src} holds more than {_MAX_DUMP_ENTRIES} entries: not an hwbench dump",
+                hint="give the folder `hwbench detect --dump DIR` wrote",
+            )
 
 
 __all__ = ["detect_system", "dump", "replay"]

@@ -76,14 +76,17 @@ def parse_size(text: str) -> int:
         raise InputError(f"size {text!r} is not a byte count", hint="e.g. 4096, 64K, 16M, 1G")
     value = float(m.group(1)) * 1024 ** " kmgt".index((m.group(2) or " ").lower())
     if value < 1:
-        raise InputError(f"size {text!r} is smaller than one byte")
+        raise InputError(f"size {text!r} is smaller than one byte", hint="e.g. 4096, 64K, 16M, 1G")
     return int(value)
 
 
 def sweep(min_bytes: int, max_bytes: int, factor: int = 4) -> list[int]:
     """Sizes from min to max multiplying by `factor` (max included when it is on the way)."""
     if min_bytes < 1 or max_bytes < min_bytes or factor < 2:
-        raise InputError(f"bad size sweep {min_bytes}..{max_bytes} x{factor}")
+        raise InputError(
+            f"bad size sweep {min_bytes}..{max_bytes} x{factor}",
+            hint="need --min-bytes <= --max-bytes and --factor >= 2, e.g. --min-bytes 4K --max-bytes 64M",
+        )
     out, s = [], min_bytes
     while s <= max_bytes:
         out.append(s)

@@ -154,7 +154,7 @@ def measure_ddp_step(
     target = resolve(dev)
     dt = _ddp_dtype(target, dtype)
     if steps < 1 or warmup < 0:
-        raise InputError("steps must be >= 1 and warmup >= 0")
+        raise InputError("steps must be >= 1 and warmup >= 0", hint="give --steps 1 or more, e.g. --steps 10")
 
     torch.manual_seed(0)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     model = GPT(cfg).to(dev)

@@ -85,6 +85,9 @@ def _signal(doc: Any) -> str | None:
     return None
 
 
+_UNEDITED = "pass the file `hwbench mfu|check|comm --json` printed, unedited"
+
+
 def records_from(doc: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
     """Per-rank records (as `gather.combine` takes them) from one report."""
     if not isinstance(doc, Mapping) or "schema_version" not in doc:
@@ -97,14 +100,14 @@ def records_from(doc: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
         out = []
         for r in ranks:
             if not isinstance(r, Mapping) or not _is_int(r.get("rank")):
-                raise InputError(f"{source}: a `ranks` entry has no rank number")
+                raise InputError(f"{source}: a `ranks` entry has no rank number", hint=_UNEDITED)
             result = r.get("result")
             if result is None:  # a fleet row without the rank's own document: keep its figures
                 result = {
                     k: r.get(k) for k in ("device", "device_name", "achieved_tflops", "peak_tflops", "mfu")
                 }
             if not isinstance(result, Mapping):
-                raise InputError(f"{source}: rank {r['rank']}'s result is not a JSON object")
+                raise InputError(f"{source}: rank {r['rank']}'s result is not a JSON object", hint=_UNEDITED)
             fp = r.get("fingerprint")
             cpus = r.get("cpus")
             host = r.get("host")
@@ -153,7 +156,7 @@ def _exit_code(doc: Mapping[str, Any], source: str, result: Any) -> int | None:
         sig = _signal(result) if _interrupted(result) else None
         return _SIGNAL_EXIT[sig] if sig else None
     if not _is_int(code) or not 0 <= code <= 255:
-        raise InputError(f"{source}: exit_code {str(code)[:20]!r} is not an exit code")
+        raise InputError(f"{source}: exit_code {str(code)[:20]!r} is not an exit code", hint=_UNEDITED)
     return int(code)
 
 

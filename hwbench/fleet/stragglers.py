@@ -97,5 +97,8 @@ def parse_threshold(text: str | None) -> float:
             hint="HWBENCH_STRAGGLER_THRESHOLD=0.1 (or 10%) flags ranks 10% below their peers' median",
         ) from None
     if not 0.0 <= value < 1.0:
-        raise InputError(f"straggler threshold {text!r} must be between 0 and 1 (0% and 100%)")
+        raise InputError(
+            f"straggler threshold {text!r} must be between 0 and 1 (0% and 100%)",
+            hint="e.g. 0.1 (or 10%) flags ranks 10% below their peers' median",
+        )
     return value

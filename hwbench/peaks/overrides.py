@@ -33,7 +33,8 @@ def parse_peak_overrides(items: Sequence[str]) -> dict[str, float]:
             ) from None
         if not math.isfinite(v) or v <= 0:
             raise InputError(
-                f"--peak-tflops: {dtype} must be a positive finite number, got {value.strip()!r}"
+                f"--peak-tflops: {dtype} must be a positive finite number, got {value.strip()!r}",
+                hint="the value is in TFLOP/s (TOPS for int8), e.g. bf16=989.4",
             )
         out[dtype] = v
     return out

@@ -40,5 +40,8 @@ def save_report(
             text = console.export_html(inline_styles=True)
         p.write_text(text, encoding="utf-8")
     except OSError as e:
-        raise InputError(f"cannot write {p}: {e.strerror or e}") from e
+        raise InputError(
+            f"cannot write {p}: {e.strerror or e}",
+            hint="check the folder exists and is writable, and that its file system has space",
+        ) from e
     return p

@@ -217,7 +217,10 @@ def facts_from_dict(d: dict[str, Any]) -> RunFacts:
         known = {f.name for f in dataclasses.fields(RunFacts)}
         return RunFacts(**{k: v for k, v in data.items() if k in known})
     except (TypeError, KeyError, ValueError) as e:
-        raise InputError(f"not a recorded run: {e}") from e
+        raise InputError(
+            f"not a recorded run: {e}",
+            hint='pass the "facts" of a file hwbench.report.recording.record wrote',
+        ) from e
 
 
 # -- adapters from the bench / detect records ---------------------------------------------------------

@@ -92,7 +92,10 @@ def load(d: dict[str, Any]) -> tuple[RunFacts, ExperimentsReport | None, Profile
         ex = experiments_from_dict(d["experiments"]) if d.get("experiments") else None
         prof = profile_from_dict(d["profile"]) if d.get("profile") else None
     except (KeyError, TypeError, ValueError) as e:
-        raise InputError(f"not a hwbench report recording: {e}") from e
+        raise InputError(
+            f"not a hwbench report recording: {e}",
+            hint="pass a file hwbench.report.recording.record wrote (record it again with this version)",
+        ) from e
     return facts, ex, prof
 
 
