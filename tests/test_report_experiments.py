@@ -697,3 +697,24 @@ def test_batch_variant_names_what_a_step_processes() -> None:
 
     assert "4x the tokens per step" in batch_variant(12, 48).change
     assert "4x the samples per step" in batch_variant(32, 128, "samples").change  # a user's model
+
+
+def test_a_chunk_costs_what_the_first_baseline_chunk_measured() -> None:
+    """A fresh process per chunk costs more than its steps (fork, model build, first-step setup): about
+    0.8 s each in the --quick runs on this guest. Assumed at 0.2 s, variants were admitted that then got
+    one round each and no interval; measured on round 0, those admitted get two rounds or more."""
+    cfg, opts = seed()
+    m = FakeMachine({"baseline": 0.031, "threads=1": 0.054, "dtype=bf16": 0.027, "batch=24": 0.06})
+
+    def run(c: Any, o: Any, v: Variant | None, timeout_s: float | None = None) -> ArmSample:
+        m.now += 0.8  # beyond the steps: forking the chunk's process and building the model
+        return m.run(c, o, v, timeout_s)
+
+    variants = [
+        Variant(key="threads=1", kind="threads", change="", options={"threads": 1}),
+        Variant(key="dtype=bf16", kind="dtype", change="", options={"dtype": "bf16"}),
+        Variant(key="batch=24", kind="batch", change="", config={"batch_size": 24}),
+    ]
+    rep = run_experiments(cfg, opts, variants, baseline_step_s=0.031, runner=run, clock=m.clock, budget_s=9)
+    measured = [r for r in rep.results if r.verdict not in ("not measured", "failed")]
+    assert measured and all(len(r.ratios) >= 2 for r in measured)

@@ -59,7 +59,8 @@ PRELOAD = ["torch", "hwbench.bench.gpt", "hwbench.bench.step"]
 STOP_FACTOR = 3.0
 # ... unless it still fits this share of the budget (a large budget can afford a slow variant's chunk)
 FIRST_CHUNK_SHARE = 0.3
-# a chunk's time beyond its steps: forking its process, building the model (seed preset, small CPU)
+# a chunk's time beyond its steps (forking its process, building the model, the first step's setup)
+# until the first baseline chunk measures it; never assumed below this
 CHUNK_OVERHEAD_S = 0.2
 # a chunk may run this far past what is left of the budget before it is stopped
 TIMEOUT_GRACE_S = 2.0
@@ -252,6 +253,7 @@ class ExperimentRunner:
             forked.start()  # inside the budget: its time is the experiments'
             self.run_chunk, self.method = forked, METHOD_FORKED
         self.slowdown = 1.0  # how much slower than the measured run chunks are here and now
+        self.overhead_s = CHUNK_OVERHEAD_S  # a chunk's wall time beyond its steps, measured on round 0
         self.base = Arm(BASELINE)
         self.bad: set[int] = set()  # rounds whose baseline chunk was contaminated
         self.arms: list[Arm] = []
@@ -275,9 +277,9 @@ class ExperimentRunner:
             # its typical step, not its wall time: one stalled step must not price a variant out
             last = arm.chunks[max(arm.chunks)]
             plan = chunk_plan(arm.variant, self.base_batch, self.baseline_step_s, self.chunk_s)
-            typical = (len(last.step_times_s) + plan.warmup) * last.median_s + CHUNK_OVERHEAD_S
+            typical = (len(last.step_times_s) + plan.warmup) * last.median_s + self.overhead_s
             return min(arm.last_wall_s, typical)
-        return self.predicted_wall(arm) * self.slowdown + CHUNK_OVERHEAD_S
+        return self.predicted_wall(arm) * self.slowdown + self.overhead_s
 
     def fits(self, *arms: Arm, reserve: float = 0.0) -> bool:
         return sum(self.est_wall(a) for a in arms) <= self.left() - reserve
@@ -327,6 +329,11 @@ class ExperimentRunner:
         elif arm is self.base and rnd == 0:
             # from the chunk's median step, which a single stalled step does not move
             self.slowdown = max(1.0, sample.median_s / max(self.baseline_step_s, 1e-6))
+            # and what a chunk costs beyond its steps here (a fresh process, the model built, the first
+            # step's setup): assumed small, it priced variants in that then got one round, no interval
+            # (the timed steps as they ran: a stalled step is a step's time, not the chunk's overhead)
+            steps_s = sum(sample.step_times_s) + plan.warmup * sample.median_s
+            self.overhead_s = max(CHUNK_OVERHEAD_S, arm.last_wall_s - steps_s)
         return True
 
     # rounds ---------------------------------------------------------------------------------------------
