@@ -14,6 +14,10 @@ T = TypeVar("T")
 
 GpuVendor = Literal["intel", "nvidia", "amd", "aspeed", "matrox", "virtual", "other"]
 GpuKind = Literal["integrated", "discrete", "virtual", "bmc"]
+# Where a CPU's clock figure comes from, which decides what it may be used for: a cpufreq max is the
+# boost max; a brand string's is the base clock (a floor); a VM's 'cpu MHz' is the TSC rate (not a max);
+# "advertised" is py-cpuinfo's figure; "none": no figure.
+ClockKind = Literal["cpufreq", "brand", "tsc", "advertised", "none"]
 APPLE_PCI_VENDOR = (
     "0x106b"  # Apple's PCI-SIG vendor id (also the "vendor-id" of its SoC GPU's IORegistry entry)
 )
@@ -111,6 +115,7 @@ class Cpu:
     # cores): the peak counts each core at its own max clock, not every core at the fastest one's.
     max_mhz_by_cpu: tuple[tuple[int, float], ...] = ()
     source: str = "/proc/cpuinfo"
+    max_mhz_kind: ClockKind = "none"  # what `max_mhz` is (see ClockKind); `max_mhz_source` says it in words
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,8 @@ def test_clock_sources_are_named() -> None:
     # bare metal, no '@ GHz' in the brand: the 'cpu MHz' line is a current clock, not reported as a max
     bare = parse_cpuinfo((FIX / "cpuinfo" / "core-ultra9-285-arrow-lake.txt").read_text())
     assert bare.max_mhz is None and "current clock" in bare.max_mhz_source
+    # what each figure is travels typed, for the peak and the labels to decide on (never its wording)
+    assert (brand.max_mhz_kind, vm.max_mhz_kind, bare.max_mhz_kind) == ("brand", "tsc", "none")
 
 
 # file -> (vendor, microarchitecture, logical, physical, sockets, max_mhz, flags it must have)
@@ -209,6 +211,7 @@ def test_read_cpu_hybrid_split_from_sysfs() -> None:
     assert cpu.p_core_cpus == tuple(range(8)) and cpu.e_core_cpus == tuple(range(8, 16))
     assert cpu.physical_cores == 12 and cpu.logical_cpus == 16
     assert cpu.max_mhz == 4700.0 and cpu.max_mhz_source == "cpufreq cpuinfo_max_freq"
+    assert cpu.max_mhz_kind == "cpufreq"
     assert cpu.smt_siblings[0] == (0, 1) and (15,) in cpu.smt_siblings
 
 

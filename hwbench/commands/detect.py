@@ -346,7 +346,7 @@ def _cpu_table(cpu: Cpu, details: bool) -> Table:
     isa = _isa_shown(cpu)
     t.add_row("ISA (ML-relevant)", ", ".join(isa) or "none of the listed")
     # a VM's cpuinfo gives the TSC or current clock, and its source says so: no "max" label on it
-    is_max = "not a max" not in cpu.max_mhz_source and "not a real max" not in cpu.max_mhz_source
+    is_max = cpu.max_mhz_kind in ("cpufreq", "advertised")  # brand: a base clock; tsc: a VM's rate
     if cpu.max_mhz:
         t.add_row(
             "max clock" if is_max else "clock",

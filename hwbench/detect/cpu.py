@@ -14,10 +14,11 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 from hwbench.datafile import read_table
 from hwbench.errors import InputError
-from hwbench.model import Cache, Cpu
+from hwbench.model import Cache, ClockKind, Cpu
 
 _DATA = Path(__file__).with_name("data")
 
@@ -309,7 +310,7 @@ def parse_cpuinfo(text: str) -> Cpu:
     sockets, physical, smt = _cpuinfo_topology(procs, info)
     p_cores, e_cores, p_cpus, e_cpus = _hybrid_from_smt(row, smt)
 
-    max_mhz, mhz_source = _clock_from_text(model, info.get("cpu mhz"), "hypervisor" in isa)
+    max_mhz, mhz_source, mhz_kind = _clock_from_text(model, info.get("cpu mhz"), "hypervisor" in isa)
     virt = "hypervisor" in isa
     return Cpu(
         vendor=vendor,
@@ -324,6 +325,7 @@ def parse_cpuinfo(text: str) -> Cpu:
         isa=isa,
         max_mhz=max_mhz,
         max_mhz_source=mhz_source,
+        max_mhz_kind=mhz_kind,
         virtualized=virt,
         hypervisor=None,
         family=family if vendor_id else None,
@@ -392,16 +394,18 @@ def _common_flags(blocks: list[dict[str, str]]) -> tuple[str, ...]:
     return tuple(t for t in order if t in common)
 
 
-def _clock_from_text(model: str, cpu_mhz: str | None, virtualized: bool) -> tuple[float | None, str]:
+def _clock_from_text(
+    model: str, cpu_mhz: str | None, virtualized: bool
+) -> tuple[float | None, str, ClockKind]:
     brand = _brand_mhz(model)
     if brand is not None:
-        return brand, "brand string (base clock, not the boost max)"
+        return brand, "brand string (base clock, not the boost max)", "brand"
     mhz = _to_float(cpu_mhz)
     if mhz is not None and mhz > 0:
         if virtualized:  # a guest sees no cpufreq; its 'cpu MHz' is the TSC rate, about the nominal clock
-            return mhz, "cpuinfo 'cpu MHz' in a VM: the TSC/current clock, not a max"
-        return None, f"unknown (cpuinfo 'cpu MHz' {mhz:g} is the current clock of one CPU, not a max)"
-    return None, "unknown"
+            return mhz, "cpuinfo 'cpu MHz' in a VM: the TSC/current clock, not a max", "tsc"
+        return None, f"unknown (cpuinfo 'cpu MHz' {mhz:g} is the current clock of one CPU, not a max)", "none"
+    return None, "unknown", "none"
 
 
 # --------------------------------------------------------------------------------------------- lscpu
@@ -539,9 +543,9 @@ def parse_lscpu(text: str) -> Cpu:
         physical = logical // tpc  # one block per core type (big.LITTLE): per-socket counts are per type
     virt = bool(f.get("hypervisor vendor")) or "hypervisor" in isa
     max_mhz = _to_float(f.get("cpu max mhz"))
-    src = "lscpu 'CPU max MHz' (cpufreq)"
+    src, kind = "lscpu 'CPU max MHz' (cpufreq)", cast(ClockKind, "cpufreq")
     if max_mhz is None:
-        max_mhz, src = _clock_from_text(model, f.get("cpu mhz"), virt)
+        max_mhz, src, kind = _clock_from_text(model, f.get("cpu mhz"), virt)
     online = parse_cpulist(f.get("on-line cpu(s) list", ""))
     caches = []
     for key, level, ctype in (
@@ -565,6 +569,7 @@ def parse_lscpu(text: str) -> Cpu:
         isa=isa,
         max_mhz=max_mhz,
         max_mhz_source=src,
+        max_mhz_kind=kind,
         virtualized=virt,
         hypervisor=f.get("hypervisor vendor") or None,
         family=family,
@@ -760,10 +765,10 @@ def read_cpu(root: Path = Path("/")) -> Cpu:
         p_cpus, e_cpus = cpu.p_core_cpus, cpu.e_core_cpus
 
     usable, quota = _usable_cpus(root, online)
-    max_mhz, mhz_src = cpu.max_mhz, cpu.max_mhz_source
+    max_mhz, mhz_src, mhz_kind = cpu.max_mhz, cpu.max_mhz_source, cpu.max_mhz_kind
     clocks = _max_clocks(cpu_dir, online)
     if clocks:
-        max_mhz, mhz_src = max(clocks.values()), "cpufreq cpuinfo_max_freq"
+        max_mhz, mhz_src, mhz_kind = max(clocks.values()), "cpufreq cpuinfo_max_freq", "cpufreq"
     by_cpu = tuple(sorted(clocks.items())) if len(set(clocks.values())) > 1 else ()
     reps = [online[0]] if online else [0]
     if e_cpus and e_cpus[0] not in reps:
@@ -790,6 +795,7 @@ def read_cpu(root: Path = Path("/")) -> Cpu:
         smt_siblings=smt,
         max_mhz=max_mhz,
         max_mhz_source=mhz_src,
+        max_mhz_kind=mhz_kind,
         max_mhz_by_cpu=by_cpu,
         virtualized=virt or cpu.virtualized,
         hypervisor=hv,
@@ -825,6 +831,7 @@ def _read_cpu_pycpuinfo() -> Cpu:
         isa=tuple(str(f).lower() for f in info.get("flags", [])),
         max_mhz=max_mhz,
         max_mhz_source="py-cpuinfo advertised clock" if max_mhz else "unknown",
+        max_mhz_kind="advertised" if max_mhz else "none",
         virtualized="hypervisor" in info.get("flags", []),
         family=family,
         model_number=model_number,

@@ -212,26 +212,26 @@ def _clock(
     cpu: Cpu, measured_clock_mhz: float | None, measured_clock_source: str | None
 ) -> tuple[float | None, str, bool, list[str]]:
     """(MHz, source, estimated, notes)."""
-    src = (cpu.max_mhz_source or "unknown").lower()
+    kind = cpu.max_mhz_kind
     if measured_clock_mhz:
         notes = []
-        if cpu.max_mhz and "tsc" in src:
+        if cpu.max_mhz and kind == "tsc":
             notes.append(
                 f"the TSC rate ({cpu.max_mhz:.0f} MHz, what this VM's /proc/cpuinfo shows) is not the core "
                 f"clock: "
                 f"measured {measured_clock_mhz:.0f} MHz"
             )
         return measured_clock_mhz, measured_clock_source or "measured", False, notes
-    if cpu.max_mhz and "cpufreq" in src:
+    if cpu.max_mhz and kind == "cpufreq":
         return cpu.max_mhz, f"{cpu.max_mhz_source} (max boost; all-core AVX clocks may be lower)", False, []
-    if cpu.max_mhz and "brand" in src:
+    if cpu.max_mhz and kind == "brand":
         return (
             cpu.max_mhz,
             f"{cpu.max_mhz_source} (base clock; boost may be higher)",
             True,
             ["clock is the brand string's base clock: a floor, the cores may boost above it"],
         )
-    if cpu.max_mhz and "tsc" in src:
+    if cpu.max_mhz and kind == "tsc":
         return (
             cpu.max_mhz,
             f"{cpu.max_mhz_source}",
@@ -359,7 +359,7 @@ def cpu_peak(
         clock_mhz, clock_source, estimated, clock_notes = _clock(
             cpu, measured_clock_mhz, measured_clock_source
         )
-        if measured_clock_mhz is None and "cpufreq" in (clock_source or ""):
+        if measured_clock_mhz is None and cpu.max_mhz_kind == "cpufreq":
             role_clocks = role_clocks_mhz(cpu, [c.role for c in counts])
             if role_clocks:
                 clock_source = (

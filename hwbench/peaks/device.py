@@ -32,8 +32,7 @@ def _int(v: Any) -> int | None:
 
 
 def _clock_untrusted(cpu: Cpu) -> bool:
-    src = (cpu.max_mhz_source or "").lower()
-    return cpu.virtualized or "cpufreq" not in src or cpu.max_mhz is None
+    return cpu.virtualized or cpu.max_mhz_kind != "cpufreq" or cpu.max_mhz is None
 
 
 def measured_cpu_peak(
