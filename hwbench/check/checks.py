@@ -21,35 +21,11 @@ from hwbench.detect.nvml import NOT_HELD_BACK, clock_event_name
 from hwbench.fmt import plural
 from hwbench.model import NA, Cpu, Gpu, NvmlGpu, System, TorchInfo
 
-# How each GPU field may be named in an NVML dict (detect's live reader and the nvidia-smi parser).
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "memory_total_bytes": ("memory_total_bytes", "memory_total"),
-    "driver_version": ("driver_version",),
-    "pcie_gen_current": ("pcie_gen_current", "pcie_link_gen_current", "pcie_generation_current"),
-    "pcie_gen_max": ("pcie_gen_max", "pcie_link_gen_max", "pcie_generation_max"),
-    "pcie_width_current": ("pcie_width_current", "pcie_link_width_current"),
-    "pcie_width_max": ("pcie_width_max", "pcie_link_width_max"),
-    "clock_event_reasons": ("clock_event_reasons", "clocks_event_reasons", "throttle_reasons"),
-    # detect/nvml.py's names first (ecc_uncorrected_*), then other spellings
-    "ecc_uncorrected_volatile": ("ecc_uncorrected_volatile", "ecc_errors_uncorrected_volatile"),
-    "ecc_uncorrected_aggregate": ("ecc_uncorrected_aggregate", "ecc_errors_uncorrected_aggregate"),
-    "ecc_mode_current": ("ecc_mode_current", "ecc_mode"),
-    "sm_clock_mhz": ("sm_clock_mhz", "clock_sm_mhz"),
-    "sm_clock_max_mhz": ("sm_clock_max_mhz", "clock_sm_max_mhz"),
-    "temperature_c": ("temperature_c", "temperature_gpu_c"),
-    "uuid": ("uuid",),
-    "name": ("name",),
-}
-
 
 def field(nvml: Mapping[str, Any] | None, key: str) -> Any:
-    """A GPU field by its canonical name, trying the spellings in `_ALIASES`; None when absent."""
-    if not nvml:
-        return None
-    for k in _ALIASES.get(key, (key,)):
-        if k in nvml:
-            return nvml[k]
-    return None
+    """A GPU field by the name NvmlGpu / GpuTelemetry give it (their `.as_fields()`, which every
+    reader produces: NVML, nvidia-smi, amdgpu); None when absent."""
+    return nvml.get(key) if nvml else None
 
 
 def _na_reason(value: Any, what: str) -> str:
