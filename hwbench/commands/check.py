@@ -10,12 +10,12 @@ from __future__ import annotations
 import inspect
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from hwbench.check.registry import SPECS, Spec
-from hwbench.check.results import CheckResult
+from hwbench.check.results import CheckResult, Summary
 from hwbench.errors import HwbenchError, InputError
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ def _signature() -> inspect.Signature:
 command.__signature__ = _signature()  # type: ignore[attr-defined]
 
 
-def _render(results: list[CheckResult], summary: Any, defaults_used: bool, details: bool = False) -> None:
+def _render(results: list[CheckResult], summary: Summary, defaults_used: bool, details: bool = False) -> None:
     """The verdict first, naming what failed; then one row per check, per-GPU rows that read the same
     grouped ("gpus 0-7"), with the message of what failed or was skipped (`details`: every row, every
     message)."""

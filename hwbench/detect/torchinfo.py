@@ -17,6 +17,8 @@ from typing import Any
 
 from hwbench.model import Gpu, NvmlGpu, TorchInfo
 
+# The message that says torch has no accelerator here (the explanation words that fact its own way).
+NO_ACCELERATOR = "no accelerator PyTorch can use: training runs on the CPU"
 # Which torch builds drive which vendor's GPUs (a ROCm build drives AMD's through torch's "cuda" API).
 NVIDIA_BUILDS = frozenset({"cuda"})
 AMD_GPU_BUILDS = frozenset({"rocm"})
@@ -354,7 +356,7 @@ def read_torch_info(
     if build in APPLE_GPU_BUILDS and meta.system == "darwin":
         usable.append("mps")
     if usable == ["cpu"]:
-        msgs.append("no accelerator PyTorch can use: training runs on the CPU")
+        msgs.append(NO_ACCELERATOR)
     return TorchInfo(
         installed=True,
         version=meta.version,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from hwbench.bench.flops import NANOGPT_PEAK_TFLOPS
 from hwbench.bench.matmul import PATH_FORCING_ENV_VARS
+from hwbench.detect.torchinfo import NO_ACCELERATOR
 from hwbench.fmt import count, cpu_list, pct, si, tf
 from hwbench.report.abstats import claim_text
 from hwbench.report.facts import RunFacts
@@ -388,7 +389,7 @@ def unusable_accelerator(f: RunFacts) -> Explanation | None:
     ]
     if not unusable:
         return None
-    why = [m for m in f.torch_messages if not m.startswith("no accelerator")]
+    why = [m for m in f.torch_messages if m != NO_ACCELERATOR]
     names = ", ".join(g.name for g in unusable)
     text = f"{names} {'is' if len(unusable) == 1 else 'are'} present but this torch build "
     it = "it" if len(unusable) == 1 else "them"

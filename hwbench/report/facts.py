@@ -180,11 +180,6 @@ class RunFacts:
         seconds = sum(g.flops * g.count / (g.tflops * 1e12) for g in gemms)
         return flops / seconds / 1e12
 
-    @property
-    def mfu_vs_ceiling(self) -> float | None:
-        best = self.best_ceiling()
-        return self.achieved_tflops / best.tflops if best and best.tflops else None
-
 
 # -- JSON round trip ---------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,7 @@ from multiprocessing.connection import Connection
 
 from hwbench.bench.config import GPTConfig
 from hwbench.bench.step import StepOptions
+from hwbench.errors import one_line
 from hwbench.report.abstats import half_range_pct, interval, is_precise
 from hwbench.report.experiments import (
     CONTAMINATED_FACTOR,
@@ -69,7 +71,7 @@ CHUNK_TIMEOUT_S = 180.0
 
 
 def _short(e: BaseException) -> str:
-    return f"{type(e).__name__}: {str(e)[:160]}"
+    return one_line(e, 160)
 
 
 # -- measuring one chunk -------------------------------------------------------------------------------
@@ -396,8 +398,8 @@ class ExperimentRunner:
             if a.variant.kind != "batch" or a.error is not None:
                 continue
             ratios = [o.ratio() for o in round_obs(a.chunks, self.base.chunks, self.bad)]
-            if ratios:
-                measured.append((int(a.variant.config["batch_size"]), sorted(ratios)[len(ratios) // 2]))
+            if ratios:  # the median (with two rounds their mean), not the upper one of the middle pair
+                measured.append((int(a.variant.config["batch_size"]), statistics.median(ratios)))
         nxt = next_batch(measured, self.base_batch, self.max_batch_factor, SWEEP_GAIN)
         if nxt is None or any(a.variant.config.get("batch_size") == nxt for a in self.arms):
             return
