@@ -7,7 +7,8 @@ Each repeat, as a user would:
 1. runs the default `hwbench mfu --json` in a fresh process, timed (goal: <= 60 s), and reads its
    suggestions: the claimed speedup, its 90% interval, the verdict and how it was measured;
 2. for the top suggestion of each kind in --check (threads, batch, dtype), runs the suggestion's own
-   printed `hwbench mfu` command (with --no-ceiling --no-advise --json added, and its environment) and
+   printed `hwbench mfu` command exactly (with --no-ceiling --no-advise --json added; no environment of
+   its own: the printed command carries --threads) and
    the baseline's as separate processes, interleaved: `--pairs` rounds of [baseline, each variant],
    closed by one more baseline run; a variant's ratio in a round is its achieved TFLOP/s (the median
    step's) over the geometric mean of the baseline runs before and after it; the realized ratio is the
@@ -84,7 +85,10 @@ def hwbench_json(argv: list[str], env: dict[str, str] | None = None) -> tuple[di
 
 
 def baseline_argv(doc: dict[str, Any]) -> list[str]:
-    args = ["hwbench", "mfu", "--device", str(doc["device"]).split(":")[0]]
+    from hwbench.devices import parse
+
+    # the device as the suggestions print it ("cuda" for cuda:0, "cuda:1" kept), so both sides match
+    args = ["hwbench", "mfu", "--device", parse(str(doc["device"])).as_script_flag()]
     if doc.get("preset"):
         args += ["--preset", str(doc["preset"])]
     args += ["--dtype", str(doc["dtype"])]
@@ -151,7 +155,7 @@ def separate_runs(base: list[str], claims: list[Claim], rounds: int, ref_tflops:
         if rnd == rounds:
             break
         for c in claims:
-            doc, wall = hwbench_json(c.argv, c.env)
+            doc, wall = hwbench_json(c.argv)  # as printed: the nanoGPT command's env is not part of it
             c.achieved.append(float(doc["achieved_tflops"]) if doc else float("nan"))
             print(f"  round {rnd + 1} {c.key}: {c.achieved[-1]:.4g} TFLOP/s ({wall:.0f} s)", flush=True)
     for c in claims:
