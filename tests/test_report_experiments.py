@@ -718,3 +718,22 @@ def test_a_chunk_costs_what_the_first_baseline_chunk_measured() -> None:
     rep = run_experiments(cfg, opts, variants, baseline_step_s=0.031, runner=run, clock=m.clock, budget_s=9)
     measured = [r for r in rep.results if r.verdict not in ("not measured", "failed")]
     assert measured and all(len(r.ratios) >= 2 for r in measured)
+
+
+def test_out_of_memory_is_decided_where_it_was_raised() -> None:
+    """One rule (bench.oom.is_oom) for the run and its chunks; a chunk's process decides it, where the
+    exception's type is known, and the flag crosses the pipe with the message."""
+    import pickle
+
+    from hwbench.bench.oom import is_oom
+    from hwbench.report.runner import ChunkFailed
+
+    class OutOfMemoryError(RuntimeError):  # the name torch gives its CUDA (and, from 2.5, every) OOM
+        pass
+
+    assert is_oom(OutOfMemoryError("CUDA error: 2.00 GiB requested")) and is_oom(MemoryError())
+    # torch's own CPU message (c10/core/impl/alloc_cpu.cpp)
+    assert is_oom(RuntimeError("DefaultCPUAllocator: not enough memory: you tried to allocate 1073741824"))
+    assert not is_oom(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    failed = pickle.loads(pickle.dumps(ChunkFailed("RuntimeError: killed", oom=True)))
+    assert isinstance(failed, ChunkFailed) and failed.oom and str(failed) == "RuntimeError: killed"

@@ -294,11 +294,9 @@ def machine_busy_note() -> str | None:
 
 
 def _is_oom(e: BaseException) -> bool:
-    import torch
+    from hwbench.bench.oom import is_oom
 
-    # torch.cuda.OutOfMemoryError is torch.OutOfMemoryError (every backend's, torch >= 2.5); MPS and
-    # older XPU builds raise a RuntimeError that says so
-    return isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower()
+    return is_oom(e)
 
 
 def _check_cheap_options(opts: MfuOptions) -> None:

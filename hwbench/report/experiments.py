@@ -163,10 +163,8 @@ def round_obs(
     return out
 
 
-def _failed(v: Variant, error: str, method: str) -> ExperimentResult:
-    low = error.lower()
-    # CUDA: OutOfMemoryError; CPU: "DefaultCPUAllocator: not enough memory" / "can't allocate memory"
-    oom = any(k in low for k in ("out of memory", "outofmemory", "not enough memory", "can't allocate"))
+def _failed(v: Variant, error: str, method: str, oom: bool = False) -> ExperimentResult:
+    """`oom`: decided where the error was raised (bench.oom.is_oom), never from this text."""
     note = ("out of memory" if oom else "failed") + f": {error}"
     return ExperimentResult(variant=v, verdict="failed", speedup=None, note=note, method=method)
 
@@ -178,11 +176,12 @@ def result_from_chunks(
     bad: set[int],
     *,
     error: str | None = None,
+    oom: bool = False,
     method: str = "",
 ) -> ExperimentResult:
     """A variant's result from its chunks and the baseline's (round -> chunk; `bad`: rounds left out)."""
     if error is not None and not chunks:
-        return _failed(v, error, method)
+        return _failed(v, error, method, oom)
     obs = round_obs(chunks, base, bad)
     point = estimate(obs)
     if point is None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 
 from hwbench.bench.config import GPTConfig
+from hwbench.bench.oom import is_oom
 from hwbench.bench.step import StepOptions
 from hwbench.errors import one_line
 from hwbench.report.abstats import half_range_pct, interval, is_precise
@@ -72,6 +73,18 @@ CHUNK_TIMEOUT_S = 180.0
 
 def _short(e: BaseException) -> str:
     return one_line(e, 160)
+
+
+class ChunkFailed(RuntimeError):
+    """A chunk's failure as its process reported it: the message, and whether it ran out of memory
+    (decided in the process that raised it, where the exception's type is known)."""
+
+    def __init__(self, message: str, oom: bool = False) -> None:
+        super().__init__(message)
+        self.oom = oom
+
+    def __reduce__(self) -> tuple[type, tuple[str, bool]]:  # crosses the pipe with its flag
+        return (ChunkFailed, (str(self), self.oom))
 
 
 # -- measuring one chunk -------------------------------------------------------------------------------
@@ -133,7 +146,7 @@ def _chunk_in_child(conn: Connection, cfg: GPTConfig, opts: StepOptions, cpus: t
             os.sched_setaffinity(0, set(cpus))  # before torch starts its threads: what taskset -c does
         conn.send(("ok", _measure(cfg, opts)))
     except Exception as e:  # OOM, an unsupported dtype: reported to the parent as the chunk's failure
-        conn.send(("error", _short(e)))
+        conn.send(("error", ChunkFailed(_short(e), oom=is_oom(e))))
     finally:
         conn.close()
 
@@ -200,6 +213,8 @@ class ForkedChunkRunner:
             if proc.is_alive():  # interrupted or timed out: stop it
                 proc.terminate()
                 proc.join(5)
+        if isinstance(payload, ChunkFailed):
+            raise payload
         if status != "ok" or not isinstance(payload, ArmSample):
             raise RuntimeError(str(payload))
         return payload
@@ -213,6 +228,7 @@ class Arm:
     variant: Variant
     chunks: dict[int, ArmSample] = field(default_factory=dict)  # round -> chunk
     error: str | None = None
+    oom: bool = False  # its error was running out of memory (bench.oom.is_oom, decided where it was raised)
     decided: bool = False  # far slower after one round: no more rounds
     settled: bool = False  # its interval is already precise: no more rounds
     priced_out: bool = False  # two rounds of it would not fit the budget: not run at all
@@ -318,7 +334,8 @@ class ExperimentRunner:
             )
             return False
         except Exception as e:  # OOM, an unsupported dtype: the variant failed, the others go on
-            arm.error = _short(e)
+            arm.error = str(e) if isinstance(e, ChunkFailed) else _short(e)
+            arm.oom = e.oom if isinstance(e, ChunkFailed) else is_oom(e)
             return False
         arm.chunks[rnd] = sample
         arm.last_wall_s = self.clock() - t0
@@ -414,7 +431,13 @@ class ExperimentRunner:
 
     def result(self, arm: Arm) -> ExperimentResult:
         return result_from_chunks(
-            arm.variant, arm.chunks, self.base.chunks, self.bad, error=arm.error, method=self.method
+            arm.variant,
+            arm.chunks,
+            self.base.chunks,
+            self.bad,
+            error=arm.error,
+            oom=arm.oom,
+            method=self.method,
         )
 
     def results(self) -> list[ExperimentResult]:
