@@ -217,3 +217,9 @@ def test_on_a_mac_the_cpu_alone_comes_from_sysctl(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(builtins, "open", no_proc)
     assert cpu_model() == "Apple M4 Max"
+
+
+def test_detect_knows_a_mac_recording_without_importing_the_mac_reader() -> None:
+    import hwbench.detect as detect
+
+    assert detect.MAC_SYSCTL_FILE == macos.SYSCTL_FILE

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 NVIDIA = 0x10DE
 WSL_VIRTUAL_GPU = (0x1414, 0x008E)  # Microsoft's paravirtual GPU: WSL2's stand-in for the host's GPUs
 DUMP_MARKER = "hwbench-dump.json"
+MAC_SYSCTL_FILE = "sysctl.txt"  # a Mac's recording (detect.macos.SYSCTL_FILE, which a test holds equal)
 NVML_RECORDING = "nvml.json"
 TORCH_METADATA = "torch.json"
 
@@ -206,10 +207,11 @@ def _detect_mac(root: Path, saved: bool, warnings: list[str]) -> MacInventory | 
     """On a Mac (or a recording of one) the inventory from sysctl and ioreg; None elsewhere."""
     if saved:
         return None
-    from hwbench.detect.macos import is_macos, read_macos
-
-    if not is_macos(root):
+    # checked before importing the module: Linux runs of detect never pay for it
+    if not (sys.platform == "darwin" and root == Path("/")) and not (root / MAC_SYSCTL_FILE).is_file():
         return None
+    from hwbench.detect.macos import read_macos
+
     mac = read_macos(root)
     warnings.extend(mac.warnings)
     return mac
