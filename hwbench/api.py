@@ -286,9 +286,9 @@ def _pick(peak: DevicePeak, dtype: str) -> Peak:
     if tflops is None:
         why = source or "no path for this dtype on this hardware"
         raise UnknownPeakError(f"{peak.name}: no dense {dtype} peak ({why})", hint=_OVERRIDE_HINT)
-    if source.startswith("user override"):
+    if dtype in peak.overridden:
         full = f"user override ({PEAK_ENV}: {dtype}={tflops:g} TFLOP/s)"
-    elif peak.source.startswith("computed:"):
+    elif peak.computed:
         # a CPU: the dtype's own cores x FLOP/cycle x clock, and where the clock came from
         full = f"computed: {source}" if source else peak.source
         full += f"; clock {peak.clock_source}" if peak.clock_source else ""

@@ -385,9 +385,9 @@ def render(entries: list[DevicePeak | Unknown], details: bool = False) -> None:
         kind = (
             "[yellow]estimated[/yellow]"
             if e.estimated
-            else ("computed" if _is_host(e.device) or e.source.startswith("computed") else "datasheet")
+            else ("computed" if _is_host(e.device) or e.computed else "datasheet")
         )
-        overridden = [d for d in DTYPES if e.dtype_sources.get(d, "").startswith("user override")]
+        overridden = [d for d in DTYPES if d in e.overridden]
         if overridden:
             others = [d for d in DTYPES if d not in overridden and e.peaks_tflops.get(d) is not None]
             kind = f"user override: {', '.join(overridden)}" + (f"; other dtypes {kind}" if others else "")

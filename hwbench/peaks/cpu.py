@@ -405,4 +405,5 @@ def cpu_peak(
         clock_source=clock_source,
         sm_count=None,
         dtype_sources=dtype_sources,
+        computed=True,
     )

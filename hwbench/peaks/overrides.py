@@ -56,6 +56,7 @@ def with_overrides(peak: DevicePeak, overrides: Mapping[str, float]) -> DevicePe
         source=f"user override ({given}); other dtypes: {peak.source}",
         dtype_sources=dtype_sources,
         notes=(*peak.notes, f"user override: {given}"),
+        overridden=tuple(dict.fromkeys((*peak.overridden, *overrides))),
     )
 
 
@@ -75,4 +76,5 @@ def override_only_peak(device: str, name: str, overrides: Mapping[str, float], r
             else "no figure (not given with --peak-tflops)"
             for d in DTYPES
         },
+        overridden=tuple(overrides),
     )

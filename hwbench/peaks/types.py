@@ -71,6 +71,8 @@ class DevicePeak:
     dtype_sources: dict[str, str] = field(default_factory=dict)  # per-dtype source where it differs
     # CPUs measured here: the FMA throughput kernel at the widest vector ISA (fp32 TFLOP/s, all cores)
     measured_fma_tflops: float | None = None
+    computed: bool = False  # cores x FLOP/cycle x clock (a CPU), not a vendor's figure
+    overridden: tuple[str, ...] = ()  # the dtypes whose figure the user gave (--peak-tflops, the env var)
 
     def peak(self, dtype: object) -> float | None:
         """TFLOP/s for a dtype key or any name `dtype_key` knows (torch.bfloat16, "bfloat16", ...)."""
