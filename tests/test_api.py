@@ -393,3 +393,17 @@ def test_peak_by_pci_id_in_both_spellings() -> None:
     a = hwbench.peak_flops(gpu="10de:2684", dtype="bf16")
     b = hwbench.peak_flops(gpu="0x10de:0x2684", dtype="bf16")
     assert float(a) == float(b) == 165.2e12
+
+
+def test_override_and_computed_are_typed_not_read_from_the_source_text() -> None:
+    from hwbench.peaks.gpu import gpu_peak
+    from hwbench.peaks.overrides import with_overrides
+
+    h100 = gpu_peak("NVIDIA H100 80GB HBM3")
+    assert h100 is not None and not h100.computed and h100.overridden == ()
+    mine = with_overrides(h100, {"bf16": 900.0})
+    assert (
+        mine.overridden == ("bf16",) and mine.peak("bf16") == 900.0 and mine.peak("fp16") == h100.peak("fp16")
+    )
+    cpu = hwbench.peak_flops("cpu", "fp32")
+    assert cpu.source.startswith("computed:")  # the wording follows the typed field, not the other way
