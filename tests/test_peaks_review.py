@@ -158,3 +158,28 @@ def test_interrupted_cpu_measurement_says_so(capsys: pytest.CaptureFixture[str])
     assert "fp32 GEMM not measured: interrupted by SIGINT" in notes
     assert "measurement interrupted by SIGINT" in notes
     assert "could be timed" not in notes and d["measured_fma_tflops"] is None
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [  # names `hwbench detect` and `hwbench peaks` print, fed back
+        ("NVIDIA H100 80GB HBM3 (GH100)", "NVIDIA H100 SXM5"),
+        ("NVIDIA GeForce RTX 4090 (AD102)", "NVIDIA GeForce RTX 4090"),
+        ("Instinct MI300X (Aqua Vanjaram)", "AMD Instinct MI300X"),
+        ("A10 (GA102GL)", "NVIDIA A10"),
+    ],
+)
+def test_names_hwbench_prints_are_looked_up(name: str, model: str) -> None:
+    p = gpu_peak(name)
+    assert p is not None and p.name == model and not p.estimated
+
+
+def test_a_named_unit_count_scales_down_never_up() -> None:
+    part = gpu_peak("AMD Instinct MI300X (38 of 304 CUs)")
+    assert part is not None and part.peaks_tflops["bf16"] == pytest.approx(1307.4 * 38 / 304)
+    more = gpu_peak("Apple M3 Max GPU (50-core)")  # more cores than the listed 40-core part
+    assert more is not None and more.peaks_tflops["fp32"] == pytest.approx(14.32)
+    assert any("never estimated above the listed one" in n for n in more.notes)
+    # an Apple-style "-core" count on another vendor's name counts nothing hwbench knows
+    odd = gpu_peak("NVIDIA H100 80GB HBM3 (12-core)")
+    assert odd is not None and odd.peaks_tflops["bf16"] == pytest.approx(989.4)

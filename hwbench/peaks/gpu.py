@@ -258,6 +258,25 @@ _UNIT_WORDS = {"nvidia": "SMs", "amd": "CUs", "intel": "Xe-cores", "apple": "GPU
 _CORE_SUFFIX = re.compile(r"^(.*?)\s*\((\d+)[- ]core\)$", re.IGNORECASE)
 
 
+_SUFFIX = re.compile(r"^(.*?)\s*\(([^()]*)\)$")
+_NAMED_UNITS = re.compile(
+    r"^(\d+)(?:(?P<core>[- ]core)| of \d+ (?:SMs|CUs|Xe-cores|GPU cores))$", re.IGNORECASE
+)
+
+
+def _split_suffix(name: str) -> tuple[str, int | None, bool]:
+    """(the name without a trailing parenthetical, the unit count in it if any, whether that was an
+    Apple-style "N-core"); the name unchanged when it has none."""
+    m = _SUFFIX.match(name.strip())
+    if m is None or not m.group(1):
+        return name, None, False
+    c = _NAMED_UNITS.match(m.group(2).strip())
+    if c is None:
+        return m.group(1), None, False
+    n = int(c.group(1))
+    return m.group(1), (n if n > 0 else None), c.group("core") is not None
+
+
 def split_core_count(name: str) -> tuple[str, int | None]:
     """'Apple M3 Max GPU (30-core)' -> ('Apple M3 Max GPU', 30); a name without the suffix, unchanged."""
     m = _CORE_SUFFIX.match(name.strip())
@@ -289,7 +308,13 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
     units = row.units
     name = row.model
     mem_bw = row.mem_bw_gbps
-    if sm_count is not None and row.units is not None and sm_count != row.units:
+    if sm_count is not None and row.units is not None and sm_count > row.units:
+        # more units than the listed part: nothing is scaled up (never above a listed sibling)
+        notes.append(
+            f"{sm_count} {_UNIT_WORDS.get(row.vendor, 'units')} given, more than the {row.model}'s "
+            f"{row.units}: its figures are kept (a part is never estimated above the listed one)"
+        )
+    elif sm_count is not None and row.units is not None and sm_count != row.units:
         # A binned or partitioned part (30-core M3 Max, 7-core M1, a CU partition of an AMD GPU): same
         # per-unit rate, fewer units. The row's name and memory bandwidth are the full part's, not this
         # one's: the binned M3 Max has fewer memory channels too.
@@ -314,6 +339,7 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
     elif sm_count is None and row.vendor == "apple":
         # Apple sells each chip with fewer GPU cores too (a 30-core M3 Max): unread, the count is the row's
         estimated = True
+        name = f"{split_core_count(row.model)[0]} (GPU cores not read: the {row.units}-core part's figures)"
         notes.append(
             f"GPU core count not read (ioreg gpu-core-count): figures are the {row.units}-core part's; "
             "a part with fewer cores has a proportionally lower peak"
@@ -464,16 +490,19 @@ def gpu_peak(
         return mig_peak(
             mig.group(1), int(mig.group(3)), mig.group(4), name, device_id, sm_count, device, compute
         )
-    # "Apple M3 Max GPU (30-core)", as `hwbench detect` prints a binned part: the core count is the unit
-    # count (unless the device reported its own), and the chip's row is found without it
-    base, cores = split_core_count(name)
-    if cores is not None and sm_count is None:
-        sm_count = cores
-    lookup = identify(name, device_id, sm_count, compute_capability, vendor_id)
-    if lookup.row is None and not lookup.candidates and cores is not None:
-        lookup = identify(base, device_id, sm_count, compute_capability, vendor_id)
+    # Names hwbench itself prints: "Apple M3 Max GPU (30-core)" (detect, a binned Apple part), "AMD
+    # Instinct MI300X (38 of 304 CUs)" (peaks, a partition), "NVIDIA H100 80GB HBM3 (GH100)" (detect, the
+    # die). The row is found without the parenthetical; a count in it is the unit count, unless the
+    # device reported its own (and an Apple "-core" count only for an Apple row).
+    base, named_units, core_form = _split_suffix(name)
+    units = sm_count if sm_count is not None else named_units
+    lookup = identify(name, device_id, units, compute_capability, vendor_id)
+    if lookup.row is None and not lookup.candidates and base != name:
+        lookup = identify(base, device_id, units, compute_capability, vendor_id)
     if lookup.row is not None:
-        return _row_peak(lookup.row, lookup, sm_count, device)
+        if sm_count is None and core_form and lookup.row.vendor != "apple":
+            units = None  # "(12-core)" on an NVIDIA name counts nothing hwbench knows
+        return _row_peak(lookup.row, lookup, units, device)
     return estimate_gpu_peak(name, vendor, sm_count, compute_capability, clock_mhz, device, clock_source)
 
 
