@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from hwbench.bench.flops import mfu_ratio
 from hwbench.devices import CudaDevice, parse, resolve
 from hwbench.errors import HwbenchError, InputError
-from hwbench.fmt import pct
+from hwbench.fmt import pct, plural
 from hwbench.peaks.types import dtype_key
 
 if TYPE_CHECKING:
@@ -472,7 +472,7 @@ class MFUSummary:
             else ""
         )
         return (
-            f"MFU {pct(self.mfu_median, 1)} (median of {self.median_of_steps} steps) = "
+            f"MFU {pct(self.mfu_median, 1)} (median of {plural(self.median_of_steps, 'step')}) = "
             f"{self.achieved_tflops:.4g} / {self.peak_tflops:.4g} TFLOP/s {self.dtype} on {self.device} "
             f"({self.peak_source}{', estimated' if self.peak_estimated else ''}){world}"
         )
@@ -486,6 +486,11 @@ def _as_peak(peak: Peak | float, device: object, dtype: object) -> Peak:
         raise InputError(
             f"MFU: peak must be a positive number of FLOP/s or a hwbench.Peak, got {peak!r}",
             hint="e.g. peak=989.4e12, or leave it out to look up the device's own peak",
+        )
+    if peak < 1e6:  # no device peaks below a MFLOP/s: this is a TFLOP/s figure given as FLOP/s
+        raise InputError(
+            f"MFU: peak={peak!r} is read as FLOP/s, and no device is that slow: is it TFLOP/s?",
+            hint=f"pass FLOP/s, e.g. peak={peak:g}e12",
         )
     key = dtype_key(dtype) if dtype is not None else "?"
     where = str(device) if device is not None else "?"

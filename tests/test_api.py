@@ -340,6 +340,11 @@ def test_mfu_takes_a_plain_peak_figure_and_says_it_was_given() -> None:
     for bad in (0, -1.0, float("nan"), "80e12", True):
         with pytest.raises(hwbench.HwbenchError, match="peak must be a positive number"):
             MFU(1e9, peak=bad)  # type: ignore[arg-type]
+    with pytest.raises(hwbench.HwbenchError, match="is it TFLOP/s"):
+        MFU(1e12, "cpu", "fp32", peak=312)  # 312 TFLOP/s written as FLOP/s
+    one = MFU(31.2e12, peak=_peak(80.2))
+    one.update(1.0)
+    assert "(median of 1 step)" in str(one.summary())
 
 
 def test_mfu_above_peak_warns_once_and_bad_input_raises() -> None:
