@@ -73,6 +73,8 @@ def command(
     # As for a torchrun job, the worst exit code among the merged reports (outliers are reported,
     # not failed: `hwbench check` is the gate); a report's 130/143 becomes 1, since merge itself was
     # not signalled.
-    if doc.get("exit_code"):
-        code = int(doc["exit_code"])
+    code = int(doc.get("exit_code") or 0)
+    if doc.get("interrupted_ranks"):  # a report stopped by a signal is not a complete pass, coded or not
+        code = max(code, 1)
+    if code:
         raise typer.Exit(1 if code >= 128 else code)
