@@ -336,8 +336,8 @@ def _cpu_table(cpu: Cpu, details: bool) -> Table:
     if cpu.p_cores is not None or cpu.e_cores is not None:
         t.add_row(
             "hybrid",
-            f"{_fmt(cpu.p_cores)} P-cores (CPUs {_cpulist(cpu.p_core_cpus)}), "
-            f"{_fmt(cpu.e_cores)} E-cores (CPUs {_cpulist(cpu.e_core_cpus)})",
+            f"{_role_cores(cpu.p_cores, 'P', cpu.p_core_cpus)}, "
+            f"{_role_cores(cpu.e_cores, 'E', cpu.e_core_cpus)}",
         )
     usable = f"{len(cpu.usable_cpus)} (CPUs {_cpulist(cpu.usable_cpus)})"
     if cpu.cpu_quota is not None:
@@ -418,6 +418,12 @@ def _link(f: NvmlGpu | GpuTelemetry) -> str:
         f.pcie_gen_max,
         f.pcie_width_max,
     )
+
+
+def _role_cores(n: int | None, role: str, cpus: tuple[int, ...]) -> str:
+    """ "4 P-cores (CPUs 0-7)"; without the CPU numbers where the source gives only the count (macOS)."""
+    text = f"{_fmt(n)} {role}-core{'' if n == 1 else 's'}"
+    return text + (f" (CPUs {_cpulist(cpus)})" if cpus else "")
 
 
 def _ids(g: Gpu) -> str:

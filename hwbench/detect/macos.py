@@ -205,8 +205,7 @@ def cpu_from_sysctl(values: dict[str, str]) -> Cpu | None:
         max_mhz_source="unknown: macOS publishes no CPU clock (powermetrics, as root, samples it)",
         virtualized=values.get("kern.hv_vmm_present") == "1",
         caches=_caches(values),
-        p_core_cpus=tuple(range(p_cores)) if p_cores else (),
-        e_core_cpus=tuple(range(p_cores, p_cores + e_cores)) if p_cores and e_cores else (),
+        # which CPU numbers are P or E cores: macOS's sysctl gives only the counts, so none are listed
         source="sysctl hw machdep",
     )
 
