@@ -201,3 +201,13 @@ def test_every_input_error_raised_has_a_hint(module: str) -> None:
     ]
     bare = [n.lineno for n in calls if not any(k.arg == "hint" for k in n.keywords) and len(n.args) < 2]
     assert calls and bare == []
+
+
+def test_min_gpus_failure_names_each_kind_of_gpu_once() -> None:
+    from hwbench.check.expectations import Expectations
+    from hwbench.check.run import CheckOptions, run_check
+
+    ngc = Path(__file__).parent / "fixtures" / "machines" / "ngc-8xh100"
+    (r,) = run_check(CheckOptions(Expectations(min_gpus=9), replay_dir=ngc)).results
+    assert r.status == "fail" and "8x NVIDIA H100 80GB HBM3 (GH100) (discrete, 0000:18:00.0 ..." in r.message
+    assert r.message.count("HBM3") == 1  # the name once, not eight times

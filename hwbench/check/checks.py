@@ -49,7 +49,17 @@ def nvml_gpus(system: System) -> list[tuple[int, Gpu]]:
 
 
 def _gpu_names(gpus: Sequence[Gpu]) -> str:
-    return ", ".join(f"{g.name} ({g.kind}, {g.pci_slot})" for g in gpus) or "none"
+    """Each kind of GPU once: "8x NVIDIA H100 80GB HBM3 (GH100) (discrete, 0000:18:00.0 ...)"."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for g in gpus:
+        groups.setdefault((g.name, g.kind), []).append(g.pci_slot)
+    parts = []
+    for (name, kind), slots in groups.items():
+        where = slots[0] if len(slots) == 1 else f"{slots[0]} ... {slots[-1]}"
+        parts.append(
+            f"{len(slots)}x {name} ({kind}, {where})" if len(slots) > 1 else f"{name} ({kind}, {where})"
+        )
+    return ", ".join(parts) or "none"
 
 
 # --- inventory ---------------------------------------------------------------------------------------
@@ -564,8 +574,8 @@ def check_max_ecc_errors(device: str, nvml: NvmlGpu | Mapping[str, Any] | None, 
         if isinstance(aggregate, int) and aggregate != volatile:
             what += f" (lifetime: {aggregate})"
     elif isinstance(aggregate, int) and not isinstance(aggregate, bool):
-        why = f": {volatile.reason}" if isinstance(volatile, NA) else ""
-        count, what = aggregate, f"in the GPU's lifetime (aggregate; the since-boot count was not read{why})"
+        why = f" ({volatile.reason})" if isinstance(volatile, NA) else ""
+        count, what = aggregate, f"in the GPU's lifetime (aggregate); the since-boot count was not read{why}"
     else:
         mode = field(nvml, "ecc_mode_current")
         why = _na_reason(volatile if volatile is not None else aggregate, "uncorrectable ECC errors")

@@ -31,6 +31,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from hwbench.errors import one_line
+from hwbench.fmt import plural
 from hwbench.model import NA, GpuTelemetry, NvmlGpu
 
 RECORDING_FORMAT = "hwbench-nvml-recording/1"
@@ -306,7 +307,7 @@ def _read_device(r: _Reader, i: int, system: dict[str, Any]) -> tuple[str | None
     f["multiprocessor_count"] = _field(attrs, "multiprocessorCount")
     cc = r.call(i, "nvmlDeviceGetCudaComputeCapability", handle)
     f["compute_capability"] = cc if isinstance(cc, NA) else f"{_pair(cc, 0)}.{_pair(cc, 1)}"
-    f["ecc_uncorrected_volatile"] = NA("not read at detect time (check --max-ecc-errors reads it)")
+    f["ecc_uncorrected_volatile"] = NA("detect reads the lifetime count; a live check reads this one")
     return bus_id, NvmlGpu.from_fields(f)
 
 
@@ -332,7 +333,7 @@ def device_warnings(bus_id: str, f: NvmlGpu) -> list[str]:
         )
     ecc = f.ecc_uncorrected_aggregate
     if isinstance(ecc, int) and ecc > 0:
-        out.append(f"GPU {bus_id}: {ecc} uncorrected ECC errors (aggregate, NVML)")
+        out.append(f"GPU {bus_id}: {plural(ecc, 'uncorrected ECC error')} (aggregate, NVML)")
     return out
 
 
