@@ -100,6 +100,11 @@ def measure_matmul(device: str, dtype: str, level: Level, threads: int | None = 
         return Figure(device, name, None, "hwbench.bench.matmul", error=e.message)
     except Exception as e:  # an unsupported dtype on this device, CUDA errors: skip, with why
         return Figure(device, name, None, "hwbench.bench.matmul", error=one_line(e))
+    from hwbench import interrupt
+
+    if interrupt.received() is not None:  # cut short: a figure from a partial sweep judges nothing
+        why = f"interrupted by {interrupt.name()}: the measurement did not finish"
+        return Figure(device, name, None, "hwbench.bench.matmul", error=why)
     t = p.timing
     src = (
         f"measured: {p.library}, {p.m}x{p.n}x{p.k} {dtype}, median of {t.n} timings "
