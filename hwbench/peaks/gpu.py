@@ -443,10 +443,9 @@ def estimate_gpu_peak(
         f"'{name}' is not in the peak table: estimated",
         f"bf16 = {sm_count} x {bf:g} FLOP/clk x {clock_mhz:.0f} MHz" if bf else "no bf16 tensor path",
     ]
-    if rate.segment == "datacenter" and vendor == "nvidia":
-        notes.append("assumes full-rate FP32 accumulate (a GeForce-class part runs tensor math at half this)")
     if sibling_note:
         notes.append(sibling_note)
+    capped = False
     for d in DTYPES:  # never above a listed part of the same silicon
         listed = [v for r in siblings if (v := r.peaks.get(d)) is not None]
         value = peaks.get(d)
@@ -454,6 +453,10 @@ def estimate_gpu_peak(
             peaks[d] = max(listed)
             if value > max(listed) * 1.001:  # not just the rounding of the table's rate
                 dtype_sources[d] += f" (capped at the listed same-silicon figure {max(listed):g})"
+                capped = capped or d in ("bf16", "fp16", "fp8")
+    if rate.segment == "datacenter" and vendor == "nvidia" and not capped:
+        # (where a listed same-silicon part capped the tensor figures, its rate is what they are)
+        notes.append("assumes full-rate FP32 accumulate (a GeForce-class part runs tensor math at half this)")
     return DevicePeak(
         device=device,
         name=name,
