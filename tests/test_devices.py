@@ -432,3 +432,16 @@ def test_device_as_a_training_script_names_it() -> None:
     assert [parse(s).as_script_flag() for s in ("cpu", "cuda", "cuda:0", "cuda:3", "xpu:0", "mps")] == [
         "cpu", "cuda", "cuda", "cuda:3", "xpu", "mps",
     ]  # fmt: skip
+
+
+def test_hip_counts_wgps_on_rdna_and_the_peak_counts_cus() -> None:
+    """An RX 7900 XT's HIP multiProcessorCount is 42 for 84 CUs (ROCm/hip issue 3198: rocminfo says 84);
+    taken as CUs, the 7900 XTX would read as half its card."""
+    from hwbench.devices.rocm import cus_from_hip_count
+    from hwbench.peaks.gpu import gpu_peak
+
+    assert cus_from_hip_count("gfx1100", 42) == 84 and cus_from_hip_count("gfx1201", 32) == 64
+    assert cus_from_hip_count("gfx1100", 42, {"GPU_ENABLE_WGP_MODE": "0"}) == 42  # CU mode
+    assert cus_from_hip_count("gfx942:sramecc+:xnack-", 304) == 304  # CDNA counts CUs
+    xtx = gpu_peak("AMD Radeon RX 7900 XTX", sm_count=cus_from_hip_count("gfx1100", 48), vendor="amd")
+    assert xtx is not None and xtx.peaks_tflops["fp16"] == pytest.approx(122.8) and not xtx.estimated

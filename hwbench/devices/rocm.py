@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from typing import ClassVar
 
 from hwbench.devices.base import Sampler
@@ -26,6 +28,17 @@ def rocm_native_dtypes(gfx_arch: str) -> tuple[str, ...]:
     return ("fp16", "fp32") if re.fullmatch(r"[0-9a-f]{3,4}", target) else ("fp32",)
 
 
+def cus_from_hip_count(gfx_arch: str, count: int, environ: Mapping[str, str] = os.environ) -> int:
+    """HIP's multiProcessorCount in compute units. On RDNA (gfx10xx, gfx11xx, gfx12xx) HIP runs in WGP mode
+    by default and counts work-group processors, two CUs each: an RX 7900 XT reports 42 of its 84 CUs
+    (ROCm/hip issues 3198 and 3767; GPU_ENABLE_WGP_MODE=0 switches HIP to CU mode). The peak table
+    counts CUs, so a WGP count would read as half the card."""
+    target = gfx_arch.strip().lower().split(":", 1)[0].removeprefix("gfx")
+    rdna = len(target) == 4 and target.startswith(("10", "11", "12"))
+    wgp_mode = environ.get("GPU_ENABLE_WGP_MODE", "1") != "0"
+    return count * 2 if rdna and wgp_mode else count
+
+
 class RocmDevice(CudaDevice):
     kind: ClassVar[str] = "rocm"
     vendor: ClassVar[str | None] = "amd"
@@ -40,6 +53,11 @@ class RocmDevice(CudaDevice):
 
     def native_dtypes(self) -> tuple[str, ...]:
         return rocm_native_dtypes(self.gfx_arch())
+
+    def properties(self) -> tuple[str, int, tuple[int, int], str | NA, int]:
+        """As CudaDevice's, with the unit count in CUs (HIP counts WGPs on RDNA: `cus_from_hip_count`)."""
+        name, count, cc, bus, memory = super().properties()
+        return name, cus_from_hip_count(self.gfx_arch(), count), cc, bus, memory
 
     def math_library(self, dtype: str = "fp32") -> str:
         import torch
