@@ -445,3 +445,34 @@ def test_hip_counts_wgps_on_rdna_and_the_peak_counts_cus() -> None:
     assert cus_from_hip_count("gfx942:sramecc+:xnack-", 304) == 304  # CDNA counts CUs
     xtx = gpu_peak("AMD Radeon RX 7900 XTX", sm_count=cus_from_hip_count("gfx1100", 48), vendor="amd")
     assert xtx is not None and xtx.peaks_tflops["fp16"] == pytest.approx(122.8) and not xtx.estimated
+
+
+def test_amdsmi_na_never_hides_a_sysfs_reading() -> None:
+    """amdsmi answers "N/A" where a card has no such reading (current_socket_power on cards that give only
+    the average): the sysfs value stays, and amdsmi's numbers win where it has them."""
+    from types import SimpleNamespace
+
+    from hwbench.detect.amdgpu import _amdsmi_fields, _sysfs_fields, merge_readings
+
+    class FakeSmi:
+        AmdSmiClkType = SimpleNamespace(GFX="gfx")
+
+        def amdsmi_get_processor_handle_from_bdf(self, bdf: str) -> str:
+            return bdf
+
+        def amdsmi_get_gpu_activity(self, h: str) -> dict[str, object]:
+            return {"gfx_activity": "N/A"}
+
+        def amdsmi_get_clock_info(self, h: str, kind: str) -> dict[str, object]:
+            return {"clk": 1900, "max_clk": 2100}
+
+        def amdsmi_get_power_info(self, h: str) -> dict[str, object]:
+            return {"current_socket_power": "N/A", "average_socket_power": 612}
+
+    slot = "0000:1b:00.0"
+    sysfs = _sysfs_fields(slot, MACHINES / "rocm-8xmi300x")
+    merged = merge_readings(sysfs, _amdsmi_fields(FakeSmi(), slot))
+    assert merged["power_draw_w"] == 612 and merged["sm_clock_mhz"] == 1900  # amdsmi's numbers
+    assert merged["utilization_pct"] == sysfs["utilization_pct"] == 0  # not amdsmi's "N/A"
+    assert merged["temperature_c"] == 39.0 and merged["source"] == "amdsmi + amdgpu sysfs"
+    assert merge_readings(sysfs, None) is sysfs

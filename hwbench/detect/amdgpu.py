@@ -158,10 +158,27 @@ def _amdsmi_fields(smi: Any, slot: str) -> dict[str, Any] | None:
     f["sm_clock_mhz"] = clk if isinstance(clk, NA) else clk.get("clk", NA("no clk"))
     f["sm_clock_max_mhz"] = clk if isinstance(clk, NA) else clk.get("max_clk", NA("no max_clk"))
     power = call(lambda: smi.amdsmi_get_power_info(handle))
-    f["power_draw_w"] = (
-        power if isinstance(power, NA) else power.get("current_socket_power", NA("no socket power"))
-    )
+    if isinstance(power, NA):
+        f["power_draw_w"] = power
+    else:  # cards without a current reading give "N/A" there and the average beside it
+        f["power_draw_w"] = next(
+            (v for k in ("current_socket_power", "average_socket_power") if _number(v := power.get(k))),
+            NA("amdsmi: no socket power"),
+        )
     return f
+
+
+def merge_readings(sysfs: dict[str, Any], smi: dict[str, Any] | None) -> dict[str, Any]:
+    """amdsmi's answers over sysfs's, field by field, but never its "N/A" (or an error) over a reading
+    sysfs has; the source names both when amdsmi gave anything."""
+    answered = {k: v for k, v in (smi or {}).items() if k != "source" and _number(v)}
+    if not answered:
+        return sysfs
+    return {**sysfs, **answered, "source": "amdsmi + amdgpu sysfs"}
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def open_sampler(slot: str, root: Path = Path("/")) -> Callable[[], GpuTelemetry] | None:
@@ -173,9 +190,7 @@ def open_sampler(slot: str, root: Path = Path("/")) -> Callable[[], GpuTelemetry
     smi = _amdsmi() if root == Path("/") else None
 
     def sample() -> GpuTelemetry:
-        f = _sysfs_fields(slot, root)
-        if smi is not None:
-            f.update(_amdsmi_fields(smi, slot) or {})
+        f = merge_readings(_sysfs_fields(slot, root), _amdsmi_fields(smi, slot) if smi is not None else None)
         return GpuTelemetry.from_fields(f, time.monotonic(), str(f["source"]))
 
     return sample
