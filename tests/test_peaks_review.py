@@ -183,3 +183,17 @@ def test_a_named_unit_count_scales_down_never_up() -> None:
     # an Apple-style "-core" count on another vendor's name counts nothing hwbench knows
     odd = gpu_peak("NVIDIA H100 80GB HBM3 (12-core)")
     assert odd is not None and odd.peaks_tflops["bf16"] == pytest.approx(989.4)
+
+
+def test_only_a_die_or_a_unit_count_is_taken_off_a_name() -> None:
+    """ "(Laptop)" or "(12GB)" names another card: looked up whole, it is not found, never answered
+    with the desktop or 10GB card's figures."""
+    assert gpu_peak("NVIDIA GeForce RTX 4060 (Laptop)") is None
+    assert gpu_peak("NVIDIA GeForce RTX 3080 (12GB)") is None
+    with pytest.raises(InputError, match="0 units"):
+        gpu_peak("AMD Instinct MI300X (0 of 304 CUs)")
+
+
+def test_a_mig_slice_never_has_more_sms_than_its_gpu() -> None:
+    with pytest.raises(InputError, match="more than the whole"):
+        gpu_peak("NVIDIA H100 80GB HBM3 MIG 1g.10gb", sm_count=200)

@@ -124,6 +124,19 @@ def bundled_ids() -> PciIds:
     return PciIds(BUNDLED)
 
 
+@lru_cache(maxsize=1)
+def known_dies() -> frozenset[str]:
+    """The die names the shipped subset puts before a product ("GH100", "GA100GL", "Aqua Vanjaram"): what
+    `marketing_name` moves into the trailing parentheses, and only that, is a die."""
+    dies = set()
+    for line in BUNDLED.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("\t") and not line.startswith("\t\t"):
+            m = _CHIP_AND_NAME.match(line[1:].split(None, 1)[-1].strip())
+            if m:
+                dies.add(m.group("chip").strip())
+    return frozenset(dies)
+
+
 def marketing_name(name: str) -> str:
     """pci.ids writes the die first and the product in brackets ("AD102 [GeForce RTX 4090]",
     "Aqua Vanjaram [Instinct MI300X]"); people know the product: "GeForce RTX 4090 (AD102)". A name

@@ -265,16 +265,24 @@ _NAMED_UNITS = re.compile(
 
 
 def _split_suffix(name: str) -> tuple[str, int | None, bool]:
-    """(the name without a trailing parenthetical, the unit count in it if any, whether that was an
-    Apple-style "N-core"); the name unchanged when it has none."""
+    """(the name without a trailing die or unit count, that count if any, whether it was an Apple-style
+    "N-core"). Only those two are taken off: "(Laptop)" or "(12GB)" names another card, so such a name
+    is looked up whole. A count of 0 is an InputError (no part has none)."""
     m = _SUFFIX.match(name.strip())
     if m is None or not m.group(1):
         return name, None, False
-    c = _NAMED_UNITS.match(m.group(2).strip())
+    inner = m.group(2).strip()
+    c = _NAMED_UNITS.match(inner)
     if c is None:
-        return m.group(1), None, False
+        from hwbench.detect.pciids import known_dies
+
+        return (m.group(1), None, False) if inner in known_dies() else (name, None, False)
     n = int(c.group(1))
-    return m.group(1), (n if n > 0 else None), c.group("core") is not None
+    if n <= 0:
+        raise InputError(
+            f"{name!r}: a part with {n} units has no peak", hint="give the unit count the device reports"
+        )
+    return m.group(1), n, c.group("core") is not None
 
 
 def split_core_count(name: str) -> tuple[str, int | None]:
@@ -586,6 +594,11 @@ def mig_peak(
     whole = _row_peak(row, lookup, None, device)
     known = mig_profiles().get((row.model, profile))
     notes = [f"the slice has {memory} of the GPU's memory"]
+    if sm_count is not None and row.units is not None and sm_count > row.units:
+        raise InputError(
+            f"{name!r}: a MIG slice of {sm_count} SMs, more than the whole {row.model}'s {row.units}",
+            hint=f"give the SM count the slice reports (at most {row.units})",
+        )
     if sm_count is not None and row.units is not None:
         share = sm_count / row.units
         share_note = (
