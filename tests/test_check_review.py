@@ -211,3 +211,16 @@ def test_min_gpus_failure_names_each_kind_of_gpu_once() -> None:
     (r,) = run_check(CheckOptions(Expectations(min_gpus=9), replay_dir=ngc)).results
     assert r.status == "fail" and "8x NVIDIA H100 80GB HBM3 (GH100) (discrete, 0000:18:00.0 ..." in r.message
     assert r.message.count("HBM3") == 1  # the name once, not eight times
+
+
+def test_gpu_model_matches_the_product_not_the_die_beside_it() -> None:
+    """'*H100*' must not pass a GH200 shown as "NVIDIA GH200 480GB (GH100)" (nor '*A100*' an A30,
+    "A30 PCIe (GA100GL)"); another parenthetical stays part of the name."""
+    assert C.product_name("NVIDIA GH200 480GB (GH100)") == "NVIDIA GH200 480GB"
+    assert C.product_name("A30 PCIe (GA100GL)") == "A30 PCIe"
+    assert C.product_name("NVIDIA GeForce RTX 4060 (Laptop)") == "NVIDIA GeForce RTX 4060 (Laptop)"
+    from hwbench.detect import replay
+
+    gh200 = replay(Path(__file__).parent / "fixtures" / "machines" / "gh200-grace-hopper")
+    assert C.check_gpu_model(gh200, "*H100*").status == "fail"
+    assert C.check_gpu_model(gh200, "*GH200*").status == "pass"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import math
+import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,15 @@ def check_min_gpus(system: System, minimum: int) -> CheckResult:
     )
 
 
+def product_name(name: str) -> str:
+    """A GPU's name without the die hwbench shows after it ("NVIDIA GH200 480GB (GH100)" -> "NVIDIA GH200
+    480GB"); other parentheses stay ("... (Laptop)")."""
+    from hwbench.detect.pciids import known_dies
+
+    m = re.match(r"^(.*?)\s*\(([^()]*)\)$", name.strip())
+    return m.group(1) if m and m.group(2).strip() in known_dies() else name
+
+
 def check_gpu_model(system: System, pattern: str) -> CheckResult:
     """Every counted GPU's name matches the glob (case-insensitive); no GPU at all is a failure."""
     gpus = counted_gpus(system)
@@ -92,7 +102,9 @@ def check_gpu_model(system: System, pattern: str) -> CheckResult:
             source=system.source,
         )
     pat = pattern.lower()
-    bad = [n for n in names if not fnmatch.fnmatchcase(n.lower(), pat)]
+    # the product is matched, not the die shown beside it: '*H100*' must not pass a "GH200 (GH100)",
+    # nor '*A100*' an "A30 PCIe (GA100GL)"
+    bad = [n for n in names if not fnmatch.fnmatchcase(product_name(n).lower(), pat)]
     if bad:
         which = (
             "the GPU does not"
