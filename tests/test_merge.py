@@ -212,7 +212,7 @@ def test_interrupted_single_node_reports_are_listed_not_counted() -> None:
         (f"? ({SIGINT_A})", None, True),
         (f"? ({SIGINT_B})", None, True),
     ]
-    assert doc["fleet"]["hosts"] == [] and doc["exit_code"] == 0
+    assert doc["fleet"]["hosts"] == [] and doc["exit_code"] == 1  # as the process exits
 
 
 def test_an_interrupted_rank_leaves_the_totals_and_the_straggler_test() -> None:

@@ -314,6 +314,8 @@ def merge_reports(
     payload["fleet"]["commands"] = commands
     payload["fleet"]["hosts"] = sorted({r["host"] for r in records if r["host_recorded"]})
     payload["interrupted_ranks"] = [r["rank"] for r in interrupted]
+    if interrupted:  # a report stopped by a signal is not a complete pass, whether it recorded a code or not
+        payload["exit_code"] = max(int(payload.get("exit_code") or 0), 1)
     payload["sources"] = [s for s, _ in named_docs]
     for r in interrupted:
         warnings.append(
