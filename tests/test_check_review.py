@@ -224,3 +224,26 @@ def test_gpu_model_matches_the_product_not_the_die_beside_it() -> None:
     gh200 = replay(Path(__file__).parent / "fixtures" / "machines" / "gh200-grace-hopper")
     assert C.check_gpu_model(gh200, "*H100*").status == "fail"
     assert C.check_gpu_model(gh200, "*GH200*").status == "pass"
+
+
+def test_a_measurement_cut_short_by_a_signal_judges_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A matmul or a training step during which SIGINT arrived (it returns what it timed) is not a
+    figure: its row is a skip saying so."""
+    from types import SimpleNamespace
+
+    import hwbench.bench.matmul as matmul
+    import hwbench.bench.mfu as mfu
+    from hwbench import interrupt
+    from hwbench.check import measure
+
+    def partial(*args: object, **kwargs: object) -> object:
+        interrupt.note(KeyboardInterrupt())  # the signal arrives while measuring
+        return SimpleNamespace(tflops=0.0014, timing=None, library="torch", m=512, n=512, k=512)
+
+    monkeypatch.setattr(measure, "warm_up", lambda device: None)
+    monkeypatch.setattr(matmul, "best_gemm", partial)
+    fig = measure.measure_matmul("cpu", "fp32", "quick", threads=1)
+    assert fig.value is None and fig.error == "interrupted by SIGINT: the measurement did not finish"
+    monkeypatch.setattr(mfu, "run_mfu", partial)
+    value, why = measure.measure_mfu("cpu", "nanogpt-cpu", "quick", None)
+    assert value is None and why == "interrupted by SIGINT: the training step did not finish"

@@ -103,6 +103,7 @@ def measure_matmul(device: str, dtype: str, level: Level, threads: int | None = 
     from hwbench import interrupt
 
     if interrupt.received() is not None:  # cut short: a figure from a partial sweep judges nothing
+        # (and the same for measure_mfu's training step)
         why = f"interrupted by {interrupt.name()}: the measurement did not finish"
         return Figure(device, name, None, "hwbench.bench.matmul", error=why)
     t = p.timing
@@ -145,6 +146,10 @@ def measure_mfu(
         raise  # an unknown preset is a usage error: exit 2
     except Exception as e:
         return None, f"MFU run failed: {one_line(e)}"
+    from hwbench import interrupt
+
+    if interrupt.received() is not None:  # a step timing cut short judges nothing, as a cut matmul
+        return None, f"interrupted by {interrupt.name()}: the training step did not finish"
     if run.mfu is None:
         return None, run.mfu_reason or "no MFU (no peak known for this device)"
     peak = run.peak_tflops
