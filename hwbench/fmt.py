@@ -74,8 +74,9 @@ def count(n: float) -> str:
     """A count as parameter counts are written: 795904 -> "0.80 M", 1.28e9 -> "1.28 B", 1.28e12 ->
     "1.28 T"; 2304 -> "2,304"."""
     for scale, unit in ((1e12, "T"), (1e9, "B")):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
+        if n >= scale * 0.9995:  # 999.7e9 reads "1 T", not "1e+03 B"
+            v = n / scale
+            return f"{v:,.0f} {unit}" if v >= 999.5 else f"{v:.3g} {unit}"
     return f"{n / 1e6:.2f} M" if n >= 100_000 else f"{n:,.0f}"
 
 

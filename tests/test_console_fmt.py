@@ -36,6 +36,7 @@ def test_rates_percentages_plurals_and_lists() -> None:
     assert fmt.cpu_list((0, 1, 2, 3, 8)) == "0-3,8" and fmt.ranges([0, 1, 2, 5]) == "0-2, 5"
     assert fmt.ms(0.0707) == "70.7 ms" and fmt.count(795904) == "0.80 M"
     assert fmt.count(1.2800008e12) == "1.28 T" and fmt.count(124e9) == "124 B" and fmt.count(2304) == "2,304"
+    assert fmt.count(999.7e9) == "1 T" and fmt.count(1e15) == "1,000 T"  # no exponents at the boundaries
 
 
 def test_piped_stdout_has_no_trailing_padding(capsys: pytest.CaptureFixture[str]) -> None:
