@@ -247,3 +247,13 @@ def test_a_measurement_cut_short_by_a_signal_judges_nothing(monkeypatch: pytest.
     monkeypatch.setattr(mfu, "run_mfu", partial)
     value, why = measure.measure_mfu("cpu", "nanogpt-cpu", "quick", None)
     assert value is None and why == "interrupted by SIGINT: the training step did not finish"
+
+
+def test_ecc_skip_names_the_gpus_that_are_there() -> None:
+    from hwbench.check.expectations import Expectations
+    from hwbench.check.run import CheckOptions, run_check
+
+    mi300x = Path(__file__).parent / "fixtures" / "machines" / "rocm-8xmi300x"
+    (r,) = run_check(CheckOptions(Expectations(max_ecc_errors=0), replay_dir=mi300x)).results
+    assert r.status == "skip" and "8x Instinct MI300X" in r.message and "AMD GPUs are not read" in r.message
+    assert "no NVIDIA GPU" not in r.message

@@ -131,7 +131,9 @@ def _max_ecc_errors(exp: Expectations, st: RunState) -> list[CheckResult]:
         return []
     gpus = C.nvml_gpus(st.system)
     if not gpus:
-        why = "no GPU with NVML fields (no NVIDIA GPU, or NVML not loadable)"
+        from hwbench.check.underload import unsampled_reason
+
+        why = unsampled_reason(st.system, doing="read for ECC errors", nothing="read ECC errors of")
         return [CheckResult("max_ecc_errors", "skip", None, exp.max_ecc_errors, why, unit="errors", op="<=")]
     out: list[CheckResult] = []
     for i, g in gpus:

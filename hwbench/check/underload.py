@@ -91,12 +91,15 @@ def under_load(pcie_full: bool, no_throttle: bool, level: Level, st: RunState) -
     return out
 
 
-def unsampled_reason(system: System) -> str:
-    """Why no GPU of `system` can be sampled: these checks read NVML, so say which GPUs are there
-    without it (AMD ones, an NVIDIA one whose NVML failed), and guess "CPU-only" only without any GPU."""
+def unsampled_reason(
+    system: System, doing: str = "sampled", nothing: str = "put under load and sample"
+) -> str:
+    """Why no GPU of `system` can be sampled (or, with `doing`, read for another NVML check): these
+    checks read NVML, so say which GPUs are there without it (AMD ones, an NVIDIA one whose NVML
+    failed), and guess "CPU-only" only without any GPU."""
     gpus = C.counted_gpus(system)
     if not gpus:
-        return "no GPU found: nothing to put under load and sample (CPU-only machine?)"
+        return f"no GPU found: nothing to {nothing} (CPU-only machine?)"
     by_vendor: dict[str, list[str]] = {}
     for g in gpus:
         by_vendor.setdefault(g.vendor, []).append(g.name)
@@ -106,7 +109,7 @@ def unsampled_reason(system: System) -> str:
         if vendor == "nvidia":
             parts.append(f"{tally(names)}: no NVML fields (NVIDIA driver not loaded, or NVML not loadable)")
         else:
-            parts.append(f"{tally(names)}: {label} GPUs are not sampled (these checks read NVIDIA's NVML)")
+            parts.append(f"{tally(names)}: {label} GPUs are not {doing} (these checks read NVIDIA's NVML)")
     return "; ".join(parts)
 
 
