@@ -197,3 +197,12 @@ def test_only_a_die_or_a_unit_count_is_taken_off_a_name() -> None:
 def test_a_mig_slice_never_has_more_sms_than_its_gpu() -> None:
     with pytest.raises(InputError, match="more than the whole"):
         gpu_peak("NVIDIA H100 80GB HBM3 MIG 1g.10gb", sm_count=200)
+
+
+def test_a_capped_estimate_says_its_formula_was_capped() -> None:
+    """An unlisted AD102 at full-rate datacenter arithmetic would beat the listed RTX 4090: its tensor
+    figures are the 4090's, the formula note says it was capped, and no 'full-rate' note contradicts it."""
+    p = gpu_peak("NVIDIA Foo AD102", sm_count=128, compute_capability=(8, 9), clock_mhz=2520, vendor="nvidia")
+    assert p is not None and p.estimated
+    assert any("capped at a listed part" in n for n in p.notes)
+    assert not any("full-rate FP32 accumulate" in n for n in p.notes)

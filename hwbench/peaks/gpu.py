@@ -463,8 +463,12 @@ def estimate_gpu_peak(
                 dtype_sources[d] += f" (capped at the listed same-silicon figure {max(listed):g})"
                 capped = capped or d in ("bf16", "fp16", "fp8")
     if rate.segment == "datacenter" and vendor == "nvidia" and not capped:
-        # (where a listed same-silicon part capped the tensor figures, its rate is what they are)
         notes.append("assumes full-rate FP32 accumulate (a GeForce-class part runs tensor math at half this)")
+    elif capped:  # the formula above gave more than a listed part of the same silicon: that part's figures
+        notes.append(
+            "the tensor figures are capped at a listed part of the same silicon (the formula above gave "
+            "more): an unlisted part is never estimated above a listed one"
+        )
     return DevicePeak(
         device=device,
         name=name,
