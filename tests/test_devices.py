@@ -476,3 +476,16 @@ def test_amdsmi_na_never_hides_a_sysfs_reading() -> None:
     assert merged["utilization_pct"] == sysfs["utilization_pct"] == 0  # not amdsmi's "N/A"
     assert merged["temperature_c"] == 39.0 and merged["source"] == "amdsmi + amdgpu sysfs"
     assert merge_readings(sysfs, None) is sysfs
+
+
+def test_the_rocm_device_reports_cus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the peak reads from a ROCm device is in CUs, whatever HIP counted."""
+    from hwbench.devices.cuda import CudaDevice
+    from hwbench.devices.rocm import RocmDevice
+
+    monkeypatch.setattr(
+        CudaDevice, "properties", lambda self: ("AMD Radeon RX 7900 XTX", 48, (11, 0), NA("-"), 1)
+    )
+    monkeypatch.setattr(RocmDevice, "gfx_arch", lambda self: "gfx1100")
+    dev = RocmDevice.__new__(RocmDevice)
+    assert dev.properties()[1] == 96
