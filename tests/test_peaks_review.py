@@ -206,3 +206,18 @@ def test_a_capped_estimate_says_its_formula_was_capped() -> None:
     assert p is not None and p.estimated
     assert any("capped at a listed part" in n for n in p.notes)
     assert not any("full-rate FP32 accumulate" in n for n in p.notes)
+
+
+def test_a_figure_computed_from_a_spec_page_is_not_labelled_datasheet() -> None:
+    p = gpu_peak("NVIDIA GeForce RTX 4070 SUPER")
+    assert p is not None and p.computed and p.source.startswith("computed")
+    assert p.clock_source == "boost clock the figures assume"
+    apple = gpu_peak("Apple M3 Max GPU (40-core)")
+    assert apple is not None and apple.clock_source == "the clock the estimate assumes"
+    r = subprocess.run(
+        [sys.executable, "-m", "hwbench", "peaks", "--gpu", "H100"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "hint: give the full name" in r.stderr  # ambiguous: fix the name

@@ -217,7 +217,7 @@ def _fmt(v: Any, unit: str = "") -> str:
 
 
 def _gib(n: int | None) -> str:
-    return "-" if n is None else f"{n / 1024**3:.1f} GiB"
+    return "n/a" if n is None else f"{n / 1024**3:.1f} GiB"
 
 
 def _size(n: int) -> str:
@@ -324,7 +324,7 @@ def _cpu_table(cpu: Cpu, details: bool) -> Table:
     t.add_row("micro-architecture", f"{uarch}" + (f"  [dim]({ids})[/dim]" if ids else ""))
     t.add_row(
         "topology",
-        (plural(cpu.sockets, "socket") if isinstance(cpu.sockets, int) else f"{_fmt(cpu.sockets)} sockets")
+        (plural(cpu.sockets, "socket") if isinstance(cpu.sockets, int) else "sockets n/a")
         + ", "
         + (
             plural(cpu.physical_cores, "core")

@@ -485,7 +485,13 @@ def run(
     # An unknown --gpu NAME is bad input: one line and exit 2 (the JSON above still says null + reason).
     asked = [e for e in unknown if e.device == "gpu"]
     if asked:
-        raise HwbenchError(asked[0].reason, hint=_HINT)
+        ambiguous = "is ambiguous" in asked[0].reason  # then the name, not the peak, is what to fix
+        hint = (
+            "give the full name as nvidia-smi or torch prints it (one of those listed)"
+            if ambiguous
+            else _HINT
+        )
+        raise HwbenchError(asked[0].reason, hint=hint)
     return 0
 
 

@@ -383,10 +383,19 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
         estimated=estimated,
         notes=tuple(notes),
         clock_mhz=row.clock_mhz,
-        clock_source="boost clock the datasheet figures assume" if row.clock_mhz else None,
+        clock_source=(
+            None
+            if not row.clock_mhz
+            else "the clock the estimate assumes"
+            if row.estimated
+            else "boost clock the figures assume"
+            if row.source.startswith("computed")
+            else "boost clock the datasheet figures assume"
+        ),
         memory_bandwidth_gbps=mem_bw,
         sm_count=units,
         dtype_sources=dtype_sources,
+        computed=row.source.startswith("computed"),  # from a spec page's cores and clock, not a figure
     )
 
 
