@@ -221,3 +221,11 @@ def test_a_figure_computed_from_a_spec_page_is_not_labelled_datasheet() -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "hint: give the full name" in r.stderr  # ambiguous: fix the name
+
+
+def test_every_flag_takes_the_dtype_names_the_api_takes() -> None:
+    from hwbench.check.parse import parse_dtype_values
+    from hwbench.peaks.overrides import parse_peak_overrides
+
+    assert parse_peak_overrides(["bfloat16=70", "torch.float16=65"]) == {"bf16": 70.0, "fp16": 65.0}
+    assert parse_dtype_values("--min-tflops", ["bfloat16=1"]) == {"bf16": 1.0}

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
 from hwbench.errors import InputError
-from hwbench.peaks.types import DTYPES
+from hwbench.peaks.types import DTYPE_ALIASES, DTYPES
 
 Level = Literal["quick", "medium", "long"]
 LEVELS: tuple[Level, ...] = ("quick", "medium", "long")
@@ -106,7 +106,7 @@ def parse_dtype_values(key: str, items: Any, *, fraction: bool = False) -> dict[
             pairs.append((d, v))
     out: dict[str, float] = {}
     for d, v in pairs:
-        dtype = d.strip().lower()
+        dtype = DTYPE_ALIASES.get(d.strip().lower().removeprefix("torch."), d.strip().lower())
         if dtype not in DTYPES:
             raise InputError(f"{key}: unknown dtype {d.strip()!r}", hint=f"one of {', '.join(DTYPES)}")
         x = number(f"{key} {dtype}", v.strip() if isinstance(v, str) else v)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from hwbench.errors import HwbenchError, InputError, one_line
+from hwbench.peaks.types import DTYPE_ALIASES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -139,7 +140,8 @@ def command(
         batch_size=batch_size,
         vocab_size=vocab_size,
         bias=bias,
-        dtype=dtype.lower() if dtype else None,
+        # bfloat16, torch.bfloat16, half...: the names the API and `peaks --dtype` take
+        dtype=DTYPE_ALIASES.get(dtype.lower().removeprefix("torch."), dtype.lower()) if dtype else None,
         compile=compile_,
         threads=threads,
         quick=quick,

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from hwbench.errors import InputError
-from hwbench.peaks.types import DTYPES, DevicePeak
+from hwbench.peaks.types import DTYPE_ALIASES, DTYPES, DevicePeak
 
 
 def parse_peak_overrides(items: Sequence[str]) -> dict[str, float]:
@@ -15,7 +15,7 @@ def parse_peak_overrides(items: Sequence[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in items:
         dtype, sep, value = item.partition("=")
-        dtype = dtype.strip().lower()
+        dtype = DTYPE_ALIASES.get(dtype.strip().lower().removeprefix("torch."), dtype.strip().lower())
         if not sep or not dtype:
             raise InputError(
                 f"--peak-tflops expects DTYPE=VALUE, got {item!r}", hint="e.g. --peak-tflops bf16=989.4"
