@@ -343,7 +343,8 @@ class Expectations:
         "--max-ecc-errors",
         P.error_count,
         int,
-        "At most N uncorrectable ECC errors per GPU since the driver loaded.",
+        "At most N uncorrectable ECC errors per GPU since the driver loaded (the lifetime count, and"
+        " the message says so, where that one cannot be read).",
         metavar="N",
         stage="inventory",
         evaluate=_max_ecc_errors,

@@ -298,7 +298,8 @@ def render(advice: Advice, console: Console | None = None) -> None:
                 continue
             console.print(Padding(f"{i}. [bold]{s.change}[/]", (0, 0, 0, 2)), highlight=False)
             # commands are printed whole (soft wrap), never cropped: they are meant to be copied
-            console.print(f"     nanoGPT: [cyan]{s.command}[/]", highlight=False, soft_wrap=True)
+            if s.command != s.hwbench_command:  # a user's model has no train.py: the one command is hwbench's
+                console.print(f"     nanoGPT: [cyan]{s.command}[/]", highlight=False, soft_wrap=True)
             if s.hwbench_command:
                 console.print(f"     hwbench: [cyan]{s.hwbench_command}[/]", highlight=False, soft_wrap=True)
             else:
