@@ -227,7 +227,8 @@ def _reasons_or_na(v: object) -> tuple[str, ...] | NA:
     return v if isinstance(v, NA) else NA("no clock-event reasons from this source")
 
 
-def _str_or_na(v: object, what: str) -> str | NA:
+def str_or_na(v: object, what: str) -> str | NA:
+    """A non-empty string as read, else NA saying what was read instead."""
     if isinstance(v, NA):
         return v
     if isinstance(v, str) and v.strip():
@@ -316,7 +317,7 @@ class NvmlGpu:
             elif name == "clock_event_reasons":
                 values[name] = _reasons_or_na(v)
             elif name in _NVML_STR or name == "compute_capability":
-                values[name] = _str_or_na(v, what)
+                values[name] = str_or_na(v, what)
             elif name in _NVML_BOOL:
                 values[name] = _bool_or_na(v, what)
             elif name in ("power_draw_w", "power_limit_w", "temperature_c"):

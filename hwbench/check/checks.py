@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import math
-import re
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,10 +80,9 @@ def check_min_gpus(system: System, minimum: int) -> CheckResult:
 def product_name(name: str) -> str:
     """A GPU's name without the die hwbench shows after it ("NVIDIA GH200 480GB (GH100)" -> "NVIDIA GH200
     480GB"); other parentheses stay ("... (Laptop)")."""
-    from hwbench.detect.pciids import known_dies
+    from hwbench.detect.pciids import split_die
 
-    m = re.match(r"^(.*?)\s*\(([^()]*)\)$", name.strip())
-    return m.group(1) if m and m.group(2).strip() in known_dies() else name
+    return split_die(name)[0]
 
 
 def check_gpu_model(system: System, pattern: str) -> CheckResult:

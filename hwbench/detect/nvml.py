@@ -32,7 +32,7 @@ from typing import Any
 
 from hwbench.errors import one_line
 from hwbench.fmt import plural
-from hwbench.model import NA, GpuTelemetry, NvmlGpu
+from hwbench.model import NA, GpuTelemetry, NvmlGpu, str_or_na
 
 RECORDING_FORMAT = "hwbench-nvml-recording/1"
 
@@ -405,10 +405,6 @@ class NvmlIdentity:
     gpu_uuid: str | NA
 
 
-def _str_or_na(v: Any) -> str | NA:
-    return v if isinstance(v, (str, NA)) else NA(f"unexpected value {v!r}")
-
-
 def read_identity(bus_id: str | None, nvml_module: Any = None) -> NvmlIdentity:
     """Driver version, the driver's CUDA version and (with a bus id) the GPU's UUID; NA per field."""
     try:
@@ -423,9 +419,11 @@ def read_identity(bus_id: str | None, nvml_module: Any = None) -> NvmlIdentity:
         handle = r.call(None, "nvmlDeviceGetHandleByPciBusId", nvml_bus_id(bus_id).encode())
         uuid = handle if isinstance(handle, NA) else _text(r.call(None, "nvmlDeviceGetUUID", handle))
     identity = NvmlIdentity(
-        driver_version=_str_or_na(_text(r.call(None, "nvmlSystemGetDriverVersion"))),
-        cuda_driver_version=_str_or_na(_cuda_version(r.call(None, "nvmlSystemGetCudaDriverVersion"))),
-        gpu_uuid=_str_or_na(uuid),
+        driver_version=str_or_na(_text(r.call(None, "nvmlSystemGetDriverVersion")), "driver version"),
+        cuda_driver_version=str_or_na(
+            _cuda_version(r.call(None, "nvmlSystemGetCudaDriverVersion")), "CUDA driver version"
+        ),
+        gpu_uuid=str_or_na(uuid, "UUID"),
     )
     with contextlib.suppress(Exception):
         nv.nvmlShutdown()

@@ -137,6 +137,16 @@ def known_dies() -> frozenset[str]:
     return frozenset(dies)
 
 
+def split_die(name: str) -> tuple[str, str | None]:
+    """("NVIDIA GH200 480GB (GH100)") -> ("NVIDIA GH200 480GB", "GH100"): the product and the die
+    `marketing_name` put after it; a trailing parenthesis that is not a known die ("(Laptop)", "(12GB)")
+    stays part of the name."""
+    m = _TRAILING_DIE.search(name.strip())
+    if m is None or m.group(1).strip() not in known_dies():
+        return name, None
+    return name.strip()[: m.start()], m.group(1).strip()
+
+
 def marketing_name(name: str) -> str:
     """pci.ids writes the die first and the product in brackets ("AD102 [GeForce RTX 4090]",
     "Aqua Vanjaram [Instinct MI300X]"); people know the product: "GeForce RTX 4090 (AD102)". A name

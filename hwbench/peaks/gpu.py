@@ -254,10 +254,8 @@ def _fmt(x: float) -> str:
 
 # What a row's `units` count, by vendor (the word a scaled part's name and notes use).
 _UNIT_WORDS = {"nvidia": "SMs", "amd": "CUs", "intel": "Xe-cores", "apple": "GPU cores"}
-# Apple's GPU names carry the core count: "Apple M3 Max GPU (40-core)" (the table), "... (30-core)" (detect).
-_CORE_SUFFIX = re.compile(r"^(.*?)\s*\((\d+)[- ]core\)$", re.IGNORECASE)
-
-
+# A unit count in a name: Apple's "(40-core)" (the table), "(30-core)" (detect), a partition's
+# "(38 of 304 CUs)" (peaks).
 _SUFFIX = re.compile(r"^(.*?)\s*\(([^()]*)\)$")
 _NAMED_UNITS = re.compile(
     r"^(\d+)(?:(?P<core>[- ]core)| of \d+ (?:SMs|CUs|Xe-cores|GPU cores))$", re.IGNORECASE
@@ -269,14 +267,11 @@ def _split_suffix(name: str) -> tuple[str, int | None, bool]:
     "N-core"). Only those two are taken off: "(Laptop)" or "(12GB)" names another card, so such a name
     is looked up whole. A count of 0 is an InputError (no part has none)."""
     m = _SUFFIX.match(name.strip())
-    if m is None or not m.group(1):
-        return name, None, False
-    inner = m.group(2).strip()
-    c = _NAMED_UNITS.match(inner)
-    if c is None:
-        from hwbench.detect.pciids import known_dies
+    c = _NAMED_UNITS.match(m.group(2).strip()) if m is not None and m.group(1) else None
+    if m is None or c is None:
+        from hwbench.detect.pciids import split_die
 
-        return (m.group(1), None, False) if inner in known_dies() else (name, None, False)
+        return split_die(name)[0], None, False
     n = int(c.group(1))
     if n <= 0:
         raise InputError(
@@ -285,19 +280,11 @@ def _split_suffix(name: str) -> tuple[str, int | None, bool]:
     return m.group(1), n, c.group("core") is not None
 
 
-def split_core_count(name: str) -> tuple[str, int | None]:
-    """'Apple M3 Max GPU (30-core)' -> ('Apple M3 Max GPU', 30); a name without the suffix, unchanged."""
-    m = _CORE_SUFFIX.match(name.strip())
-    if m is None or not m.group(1) or int(m.group(2)) <= 0:
-        return name, None
-    return m.group(1), int(m.group(2))
-
-
 def scaled_name(row: GpuRow, units: int) -> str:
     """The name of a part with `units` of the row's units: 'Apple M3 Max GPU (30-core)' for a binned Apple
     GPU (as `hwbench detect` names it), 'AMD Instinct MI300X (38 of 304 CUs)' for a partition."""
-    base, cores = split_core_count(row.model)
-    if cores is not None:
+    base, _, apple_form = _split_suffix(row.model)
+    if apple_form:
         return f"{base} ({units}-core)"
     return f"{row.model} ({units} of {row.units} {_UNIT_WORDS.get(row.vendor, 'units')})"
 
@@ -347,7 +334,7 @@ def _row_peak(row: GpuRow, lookup: Lookup, sm_count: int | None, device: str) ->
     elif sm_count is None and row.vendor == "apple":
         # Apple sells each chip with fewer GPU cores too (a 30-core M3 Max): unread, the count is the row's
         estimated = True
-        name = f"{split_core_count(row.model)[0]} (GPU cores not read: the {row.units}-core part's figures)"
+        name = f"{_split_suffix(row.model)[0]} (GPU cores not read: the {row.units}-core part's figures)"
         notes.append(
             f"GPU core count not read (ioreg gpu-core-count): figures are the {row.units}-core part's; "
             "a part with fewer cores has a proportionally lower peak"

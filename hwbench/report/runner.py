@@ -71,10 +71,6 @@ TIMEOUT_GRACE_S = 2.0
 CHUNK_TIMEOUT_S = 180.0
 
 
-def _short(e: BaseException) -> str:
-    return one_line(e, 160)
-
-
 class ChunkFailed(RuntimeError):
     """A chunk's failure as its process reported it: the message, and whether it ran out of memory
     (decided in the process that raised it, where the exception's type is known)."""
@@ -146,7 +142,7 @@ def _chunk_in_child(conn: Connection, cfg: GPTConfig, opts: StepOptions, cpus: t
             os.sched_setaffinity(0, set(cpus))  # before torch starts its threads: what taskset -c does
         conn.send(("ok", _measure(cfg, opts)))
     except Exception as e:  # OOM, an unsupported dtype: reported to the parent as the chunk's failure
-        conn.send(("error", ChunkFailed(_short(e), oom=is_oom(e))))
+        conn.send(("error", ChunkFailed(one_line(e), oom=is_oom(e))))
     finally:
         conn.close()
 
@@ -334,7 +330,7 @@ class ExperimentRunner:
             )
             return False
         except Exception as e:  # OOM, an unsupported dtype: the variant failed, the others go on
-            arm.error = str(e) if isinstance(e, ChunkFailed) else _short(e)
+            arm.error = str(e) if isinstance(e, ChunkFailed) else one_line(e)
             arm.oom = e.oom if isinstance(e, ChunkFailed) else is_oom(e)
             return False
         arm.chunks[rnd] = sample
